@@ -1,0 +1,36 @@
+# Copyright 2026 Channel Stock Sync contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html)
+{
+    "name": "Channel Stock Sync",
+    "summary": "Per-channel available-to-sell stock with safety buffers, "
+    "kept in sync with marketplaces",
+    "version": "18.0.1.0.0",
+    "category": "Inventory/Inventory",
+    "website": "https://github.com/channel-stock-sync/stock_channel_sync",
+    "author": "Channel Stock Sync contributors",
+    "maintainers": ["channel-stock-sync"],
+    "license": "LGPL-3",
+    "development_status": "Alpha",
+    "application": False,
+    "installable": True,
+    "depends": [
+        "stock",
+        "sale_stock",
+        # OCA/queue
+        "queue_job",
+    ],
+    "external_dependencies": {"python": ["requests"]},
+    "data": [
+        "security/stock_channel_sync_groups.xml",
+        "security/ir.model.access.csv",
+        "security/stock_channel_sync_security.xml",
+        "views/stock_channel_views.xml",
+        "views/stock_channel_listing_views.xml",
+        "views/stock_channel_buffer_rule_views.xml",
+        "views/stock_location_views.xml",
+        "views/stock_channel_sync_menus.xml",
+    ],
+    "demo": [
+        "demo/stock_channel_demo.xml",
+    ],
+}

@@ -1,0 +1,283 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+from odoo.tools import SQL
+
+from ..services.atp import AtpEngine, AtpResult
+
+# Key of the (product, location) pairs touched by stock operations in the
+# current transaction, kept in the cursor's precommit data.
+TOUCHED_KEY = "stock_channel_sync.touched"
+
+# Listing fields whose change alters what the listing publishes.
+PUBLISHED_FIELDS = {"product_id", "channel_id", "pack_size", "active"}
+
+# What an unsaved listing shows.
+NO_ATP = AtpResult()
+
+
+class StockChannelListing(models.Model):
+    """A product offered on a channel, with the quantity the channel shows."""
+
+    _name = "stock.channel.listing"
+    _description = "Channel Listing"
+    _order = "channel_id, external_sku, id"
+    _rec_name = "external_sku"
+    _sql_constraints = [
+        (
+            "external_sku_channel_uniq",
+            "UNIQUE (channel_id, external_sku) DEFERRABLE INITIALLY DEFERRED",
+            "The external SKU must be unique per channel.",
+        ),
+    ]
+
+    channel_id = fields.Many2one(
+        "stock.channel", required=True, index=True, ondelete="cascade"
+    )
+    company_id = fields.Many2one(
+        related="channel_id.company_id", store=True, index=True, precompute=True
+    )
+    product_id = fields.Many2one(
+        "product.product",
+        required=True,
+        index=True,
+        ondelete="restrict",
+        domain="[('is_storable', '=', True), "
+        "('company_id', 'in', (False, company_id))]",
+        help="Only products that track inventory can be listed.",
+    )
+    categ_id = fields.Many2one(
+        related="product_id.categ_id", string="Product Category"
+    )
+    external_sku = fields.Char(
+        string="External SKU",
+        compute="_compute_external_sku",
+        store=True,
+        readonly=False,
+        precompute=True,
+        required=True,
+        help="The SKU the channel knows this product by. Defaults to the "
+        "product's internal reference; unique per channel.",
+    )
+    external_ref = fields.Char(
+        string="External Reference",
+        help="The channel's own id for this item (e.g. an inventory item or "
+        "product id), when its API needs one.",
+    )
+    pack_size = fields.Float(
+        default=1.0,
+        digits="Product Unit of Measure",
+        help="Product units in one channel unit: 6 when a case of 6 is sold as "
+        "one item. The published quantity is divided by it, rounded down.",
+    )
+    active = fields.Boolean(default=True)
+    atp_qty = fields.Integer(
+        string="Available to Sell",
+        compute="_compute_atp",
+        help="What would be published now: sellable stock of the channel's "
+        "warehouses minus reservations and open demand, after the buffer rule "
+        "and the pack size.",
+    )
+    atp_sellable_qty = fields.Float(
+        string="Sellable Before Buffer",
+        compute="_compute_atp",
+        digits="Product Unit of Measure",
+        help="Free sellable stock minus open demand, before the buffer rule "
+        "and the pack size.",
+    )
+    atp_rule_id = fields.Many2one(
+        "stock.channel.buffer.rule",
+        string="Applied Buffer Rule",
+        compute="_compute_atp",
+        help="The most specific active rule that matches this listing.",
+    )
+    last_published_qty = fields.Integer(readonly=True, copy=False)
+    last_published_at = fields.Datetime(readonly=True, copy=False)
+    pending = fields.Boolean(
+        default=True,
+        readonly=True,
+        copy=False,
+        index=True,
+        help="Stock or configuration changed since the last publication.",
+    )
+    pending_since = fields.Datetime(
+        default=fields.Datetime.now,
+        readonly=True,
+        copy=False,
+        help="When the oldest unpublished change happened.",
+    )
+    change_counter = fields.Integer(
+        readonly=True,
+        copy=False,
+        help="Bumped by every change. A publication only clears 'pending' when "
+        "the counter did not move while it was in flight.",
+    )
+
+    @api.depends("product_id")
+    def _compute_external_sku(self):
+        for listing in self:
+            if not listing.external_sku and listing.product_id.default_code:
+                listing.external_sku = listing.product_id.default_code
+
+    @api.depends("product_id", "channel_id", "pack_size", "active")
+    def _compute_atp(self):
+        results = AtpEngine(self.env).compute(self._origin.ids)
+        for listing in self:
+            result = results.get(listing._origin.id, NO_ATP)
+            listing.atp_qty = result.qty
+            listing.atp_sellable_qty = result.sellable_qty
+            listing.atp_rule_id = result.rule_id or False
+
+    @api.constrains("product_id", "channel_id")
+    def _check_product(self):
+        for listing in self:
+            product = listing.product_id
+            if not product.is_storable:
+                raise ValidationError(
+                    _(
+                        "%s does not track inventory and cannot be listed on a "
+                        "channel.",
+                        product.display_name,
+                    )
+                )
+            if product.company_id and product.company_id != listing.company_id:
+                raise ValidationError(
+                    _(
+                        "%(product)s belongs to another company than channel "
+                        "%(channel)s.",
+                        product=product.display_name,
+                        channel=listing.channel_id.display_name,
+                    )
+                )
+
+    @api.constrains("external_sku", "channel_id")
+    def _check_external_sku(self):
+        for listing in self:
+            if not (listing.external_sku or "").strip():
+                raise ValidationError(
+                    _(
+                        "Listing of %s needs an external SKU: give the product "
+                        "an internal reference or type the SKU.",
+                        listing.product_id.display_name,
+                    )
+                )
+        groups = self.with_context(active_test=False)._read_group(
+            [
+                ("channel_id", "in", self.channel_id.ids),
+                ("external_sku", "in", self.mapped("external_sku")),
+            ],
+            ["channel_id", "external_sku"],
+            ["__count"],
+        )
+        for channel, sku, count in groups:
+            if count > 1:
+                raise ValidationError(
+                    _(
+                        "SKU '%(sku)s' is listed twice on channel %(channel)s.",
+                        sku=sku,
+                        channel=channel.display_name,
+                    )
+                )
+
+    @api.constrains("pack_size")
+    def _check_pack_size(self):
+        for listing in self:
+            if listing.pack_size <= 0:
+                raise ValidationError(
+                    _(
+                        "The pack size of %s must be greater than zero.",
+                        listing.display_name,
+                    )
+                )
+
+    def write(self, vals):
+        res = super().write(vals)
+        if PUBLISHED_FIELDS & vals.keys():
+            self._mark_pending(SQL("l.id = ANY(%s)", self.ids))
+        return res
+
+    # -- marking -------------------------------------------------------------
+    # Marking sits on every stock operation: each entry point is one UPDATE,
+    # whatever the number of listings, and stock operations are coalesced to
+    # one UPDATE per transaction through the cursor's precommit hook.
+
+    @api.model
+    def _mark_pending(self, condition):
+        """Flag the listings matching ``condition`` (SQL over alias ``l``) as
+        pending in one statement; return the ids of the channels touched."""
+        self.flush_model(["pending", "pending_since", "change_counter", "active"])
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE stock_channel_listing l
+                   SET pending = TRUE,
+                       pending_since = COALESCE(l.pending_since, %(now)s),
+                       change_counter = l.change_counter + 1
+                  FROM stock_channel c
+                 WHERE c.id = l.channel_id
+                   AND c.active
+                   AND %(condition)s
+             RETURNING l.channel_id
+                """,
+                now=fields.Datetime.now(),
+                condition=condition,
+            )
+        )
+        channel_ids = {row[0] for row in self.env.cr.fetchall()}
+        if channel_ids:
+            self.invalidate_model(["pending", "pending_since", "change_counter"])
+        return channel_ids
+
+    @api.model
+    def _mark_pending_for_channels(self, channel_ids):
+        return self._mark_pending(
+            SQL("l.active AND l.channel_id = ANY(%s)", list(channel_ids))
+        )
+
+    @api.model
+    def _mark_pending_for_products(self, product_ids):
+        return self._mark_pending(SQL("l.product_id = ANY(%s)", list(product_ids)))
+
+    @api.model
+    def _mark_pending_for_stock(self, pairs):
+        """Mark the active listings of the products in ``pairs`` (product id,
+        location id) on the channels whose warehouses hold those locations."""
+        if not pairs:
+            return set()
+        self.env["stock.location"].flush_model(["warehouse_id"])
+        product_ids, location_ids = zip(*pairs, strict=True)
+        return self._mark_pending(
+            SQL(
+                """
+                l.active AND (l.product_id, l.channel_id) IN (
+                    SELECT touched.product_id, rel.channel_id
+                      FROM unnest(%s::int[], %s::int[])
+                           AS touched(product_id, location_id)
+                      JOIN stock_location loc ON loc.id = touched.location_id
+                      JOIN stock_channel_warehouse_rel rel
+                        ON rel.warehouse_id = loc.warehouse_id
+                )
+                """,
+                list(product_ids),
+                list(location_ids),
+            )
+        )
+
+    @api.model
+    def _collect_stock_changes(self, pairs):
+        """Remember (product id, location id) pairs touched by a stock
+        operation; they are marked once, just before the transaction commits,
+        so a picking of a thousand lines costs one UPDATE."""
+        if not pairs:
+            return
+        precommit = self.env.cr.precommit
+        touched = precommit.data.get(TOUCHED_KEY)
+        if touched is None:
+            touched = precommit.data[TOUCHED_KEY] = set()
+            precommit.add(self._flush_stock_changes)
+        touched.update(pairs)
+
+    @api.model
+    def _flush_stock_changes(self):
+        pairs = self.env.cr.precommit.data.pop(TOUCHED_KEY, None)
+        if pairs:
+            self._mark_pending_for_stock(pairs)

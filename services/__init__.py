@@ -1,0 +1,2 @@
+from . import atp
+from . import buffer

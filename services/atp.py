@@ -1,0 +1,250 @@
+"""The one place that knows what "available to sell" means.
+
+For a set of listings the engine issues a fixed number of grouped queries
+(listings, channel warehouses, sellable locations, free stock, open demand,
+rules), whatever the number of listings, then resolves rules in Python over
+the grouped rows. Everything that needs a channel quantity (the listing form,
+publication, reconciliation, benchmarks) calls :meth:`AtpEngine.compute`.
+
+Definition (README.rst has a worked example), per listing:
+
+* free stock: sum of ``quantity - reserved_quantity`` of the quants in the
+  internal locations of the channel's warehouses that are sellable (neither
+  the location nor any parent has ``channel_sellable`` unset);
+* minus open demand: the not yet reserved part of the moves waiting for stock
+  (``confirmed`` / ``partially_available``) that take it from one of those
+  sellable locations and either leave the warehouse or feed a further move
+  (the pick step of a multi-step delivery). Chained moves still ``waiting``
+  are not counted: their demand is carried by the move they wait for;
+* incoming receipts are never counted: only quants are supply;
+* then the listing's safety-buffer rule, pack size and rounding
+  (:func:`.buffer.apply_buffer`).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from odoo.tools import SQL
+
+from .buffer import BufferRule, RuleBook, apply_buffer
+
+# Models whose pending ORM writes the queries below must see.
+_READ_MODELS = (
+    "stock.quant",
+    "stock.move",
+    "stock.move.line",
+    "stock.location",
+    "stock.channel",
+    "stock.channel.listing",
+    "stock.channel.buffer.rule",
+    "product.product",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AtpResult:
+    """The published quantity and how it was reached, for display."""
+
+    free_qty: float = 0.0
+    demand_qty: float = 0.0
+    rule_id: int | None = None
+    qty: int = 0
+
+    @property
+    def sellable_qty(self):
+        return self.free_qty - self.demand_qty
+
+
+class AtpEngine:
+    """Set-based ATP computation over ``stock.channel.listing`` ids."""
+
+    def __init__(self, env):
+        self.env = env
+        self.cr = env.cr
+
+    def compute(self, listing_ids):
+        """Return ``{listing_id: AtpResult}`` for the given listing ids."""
+        listing_ids = list(listing_ids)
+        if not listing_ids:
+            return {}
+        for model in _READ_MODELS:
+            self.env[model].flush_model()
+        listings = self._fetch_listings(listing_ids)
+        channel_ids = {row["channel_id"] for row in listings}
+        warehouses_by_channel = self._fetch_channel_warehouses(channel_ids)
+        warehouse_ids = set().union(*warehouses_by_channel.values())
+        location_ids = self._fetch_sellable_locations(warehouse_ids)
+        product_ids = {row["product_id"] for row in listings if row["live"]}
+        free = self._fetch_free_stock(product_ids, location_ids)
+        demand = self._fetch_open_demand(product_ids, location_ids)
+        rulebook = RuleBook(
+            self._fetch_rules(channel_ids, {row["company_id"] for row in listings})
+        )
+
+        results = {}
+        for row in listings:
+            if not row["live"]:
+                results[row["id"]] = AtpResult()
+                continue
+            product_id = row["product_id"]
+            warehouses = warehouses_by_channel.get(row["channel_id"], ())
+            free_qty = sum(free.get((product_id, wh), 0.0) for wh in warehouses)
+            demand_qty = sum(demand.get((product_id, wh), 0.0) for wh in warehouses)
+            rule = rulebook.rule_for(
+                row["channel_id"], row["company_id"], product_id, row["categ_ids"]
+            )
+            results[row["id"]] = AtpResult(
+                free_qty=free_qty,
+                demand_qty=demand_qty,
+                rule_id=rule.id if rule else None,
+                qty=apply_buffer(free_qty - demand_qty, rule, row["pack_size"]),
+            )
+        return results
+
+    # -- grouped reads -----------------------------------------------------
+
+    def _fetch_listings(self, listing_ids):
+        self.cr.execute(
+            SQL(
+                """
+                SELECT l.id, l.channel_id, l.product_id, l.pack_size,
+                       c.company_id,
+                       (l.active AND c.active AND pp.active) AS live,
+                       pc.parent_path
+                  FROM stock_channel_listing l
+                  JOIN stock_channel c ON c.id = l.channel_id
+                  JOIN product_product pp ON pp.id = l.product_id
+                  JOIN product_template pt ON pt.id = pp.product_tmpl_id
+             LEFT JOIN product_category pc ON pc.id = pt.categ_id
+                 WHERE l.id = ANY(%s)
+                """,
+                listing_ids,
+            )
+        )
+        rows = self.cr.dictfetchall()
+        for row in rows:
+            path = row.pop("parent_path") or ""
+            row["categ_ids"] = tuple(int(c) for c in path.split("/") if c)
+        return rows
+
+    def _fetch_channel_warehouses(self, channel_ids):
+        self.cr.execute(
+            SQL(
+                """
+                SELECT channel_id, warehouse_id
+                  FROM stock_channel_warehouse_rel
+                 WHERE channel_id = ANY(%s)
+                """,
+                list(channel_ids),
+            )
+        )
+        warehouses = defaultdict(set)
+        for channel_id, warehouse_id in self.cr.fetchall():
+            warehouses[channel_id].add(warehouse_id)
+        return warehouses
+
+    def _fetch_sellable_locations(self, warehouse_ids):
+        """Internal locations of these warehouses where no ancestor (itself
+        included) is flagged not sellable."""
+        if not warehouse_ids:
+            return []
+        self.cr.execute(
+            SQL(
+                """
+                SELECT loc.id
+                  FROM stock_location loc
+                 WHERE loc.warehouse_id = ANY(%s)
+                   AND loc.usage = 'internal'
+                   AND NOT EXISTS (
+                        SELECT 1
+                          FROM stock_location hold
+                         WHERE hold.channel_sellable = FALSE
+                           AND starts_with(loc.parent_path, hold.parent_path)
+                   )
+                """,
+                list(warehouse_ids),
+            )
+        )
+        return [row[0] for row in self.cr.fetchall()]
+
+    def _fetch_free_stock(self, product_ids, location_ids):
+        if not product_ids or not location_ids:
+            return {}
+        self.cr.execute(
+            SQL(
+                """
+                SELECT q.product_id, loc.warehouse_id,
+                       SUM(q.quantity - q.reserved_quantity)
+                  FROM stock_quant q
+                  JOIN stock_location loc ON loc.id = q.location_id
+                 WHERE q.location_id = ANY(%s)
+                   AND q.product_id = ANY(%s)
+              GROUP BY q.product_id, loc.warehouse_id
+                """,
+                location_ids,
+                list(product_ids),
+            )
+        )
+        return {(p, w): qty for p, w, qty in self.cr.fetchall()}
+
+    def _fetch_open_demand(self, product_ids, location_ids):
+        if not product_ids or not location_ids:
+            return {}
+        self.cr.execute(
+            SQL(
+                """
+                SELECT m.product_id, src.warehouse_id,
+                       SUM(GREATEST(m.product_qty - COALESCE(
+                           (SELECT SUM(ml.quantity_product_uom)
+                              FROM stock_move_line ml
+                             WHERE ml.move_id = m.id), 0), 0))
+                  FROM stock_move m
+                  JOIN stock_location src ON src.id = m.location_id
+                  JOIN stock_location dst ON dst.id = m.location_dest_id
+                 WHERE m.state IN ('confirmed', 'partially_available')
+                   AND m.location_id = ANY(%s)
+                   AND m.product_id = ANY(%s)
+                   AND (dst.warehouse_id IS DISTINCT FROM src.warehouse_id
+                        OR EXISTS (SELECT 1 FROM stock_move_move_rel chain
+                                    WHERE chain.move_orig_id = m.id))
+              GROUP BY m.product_id, src.warehouse_id
+                """,
+                location_ids,
+                list(product_ids),
+            )
+        )
+        return {(p, w): qty for p, w, qty in self.cr.fetchall()}
+
+    def _fetch_rules(self, channel_ids, company_ids):
+        self.cr.execute(
+            SQL(
+                """
+                SELECT r.id, r.channel_id, r.categ_id, r.product_id, r.company_id,
+                       r.buffer_type, r.buffer_value, r.zero_below,
+                       r.max_quantity, r.sequence, pc.parent_path
+                  FROM stock_channel_buffer_rule r
+             LEFT JOIN product_category pc ON pc.id = r.categ_id
+                 WHERE r.active
+                   AND (r.channel_id IS NULL OR r.channel_id = ANY(%s))
+                   AND (r.company_id IS NULL OR r.company_id = ANY(%s))
+                """,
+                list(channel_ids),
+                list(company_ids),
+            )
+        )
+        return [
+            BufferRule(
+                id=row[0],
+                channel_id=row[1],
+                categ_id=row[2],
+                product_id=row[3],
+                company_id=row[4],
+                buffer_type=row[5],
+                buffer_value=row[6] or 0.0,
+                zero_below=row[7] or 0.0,
+                max_quantity=row[8] or 0.0,
+                sequence=row[9] or 0,
+                categ_depth=(row[10] or "").count("/"),
+            )
+            for row in self.cr.fetchall()
+        ]
