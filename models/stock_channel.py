@@ -24,11 +24,6 @@ class StockChannel(models.Model):
         ),
     ]
 
-    def _default_warehouse_ids(self):
-        return self.env["stock.warehouse"].search(
-            [("company_id", "=", self.env.company.id)]
-        )
-
     name = fields.Char(required=True, translate=False)
     code = fields.Char(
         required=True,
@@ -68,10 +63,13 @@ class StockChannel(models.Model):
         "channel_id",
         "warehouse_id",
         string="Fulfillment Warehouses",
-        default=_default_warehouse_ids,
+        compute="_compute_warehouse_ids",
+        store=True,
+        readonly=False,
+        precompute=True,
         domain="[('company_id', '=', company_id)]",
         help="Warehouses whose sellable stock this channel may sell. Their "
-        "quantities are added up.",
+        "quantities are added up. Defaults to every warehouse of the company.",
     )
     sync_mode = fields.Selection(
         [("realtime", "Real time"), ("batch", "Batch")],
@@ -99,6 +97,13 @@ class StockChannel(models.Model):
         compute="_compute_listing_counts",
         help="Listings whose stock changed since they were last published.",
     )
+
+    @api.depends("company_id")
+    def _compute_warehouse_ids(self):
+        for channel in self:
+            channel.warehouse_ids = self.env["stock.warehouse"].search(
+                [("company_id", "=", channel.company_id.id)]
+            )
 
     def _compute_listing_counts(self):
         groups = self.env["stock.channel.listing"]._read_group(

@@ -54,7 +54,6 @@ class StockChannelListing(models.Model):
         store=True,
         readonly=False,
         precompute=True,
-        required=True,
         help="The SKU the channel knows this product by. Defaults to the "
         "product's internal reference; unique per channel.",
     )
@@ -106,6 +105,7 @@ class StockChannelListing(models.Model):
         help="When the oldest unpublished change happened.",
     )
     change_counter = fields.Integer(
+        default=0,
         readonly=True,
         copy=False,
         help="Bumped by every change. A publication only clears 'pending' when "
@@ -211,7 +211,7 @@ class StockChannelListing(models.Model):
                 UPDATE stock_channel_listing l
                    SET pending = TRUE,
                        pending_since = COALESCE(l.pending_since, %(now)s),
-                       change_counter = l.change_counter + 1
+                       change_counter = COALESCE(l.change_counter, 0) + 1
                   FROM stock_channel c
                  WHERE c.id = l.channel_id
                    AND c.active

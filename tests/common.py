@@ -1,0 +1,151 @@
+from odoo.tests import TransactionCase
+
+from ..services.atp import AtpEngine
+
+
+class ChannelCase(TransactionCase):
+    """Two warehouses, a category tree, storable products and two channels:
+    ``channel`` sells the main warehouse, ``channel_both`` both warehouses.
+
+    Pre-existing buffer rules (demo data) are archived so that each test sees
+    only the rules it creates.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        cls.env["stock.channel.buffer.rule"].search([]).action_archive()
+        cls.company = cls.env.company
+        cls.wh_main = cls.env["stock.warehouse"].search(
+            [("company_id", "=", cls.company.id)], limit=1
+        )
+        cls.wh_other = cls.env["stock.warehouse"].create(
+            {"name": "ATP Test Second", "code": "ATP2"}
+        )
+        cls.stock_main = cls.wh_main.lot_stock_id
+        cls.stock_other = cls.wh_other.lot_stock_id
+        cls.supplier_loc = cls.env.ref("stock.stock_location_suppliers")
+        cls.customer_loc = cls.env.ref("stock.stock_location_customers")
+        cls.categ_parent = cls.env["product.category"].create({"name": "ATP Parent"})
+        cls.categ_child = cls.env["product.category"].create(
+            {"name": "ATP Child", "parent_id": cls.categ_parent.id}
+        )
+        cls.product = cls._create_product("ATP Widget", cls.categ_child)
+        cls.product_b = cls._create_product("ATP Gadget", cls.categ_parent)
+        cls.channel = cls._create_channel("test-web", cls.wh_main)
+        cls.channel_both = cls._create_channel("test-b2b", cls.wh_main | cls.wh_other)
+        cls.listing = cls._create_listing(cls.channel, cls.product)
+        cls.listing_both = cls._create_listing(cls.channel_both, cls.product)
+
+    # -- builders ------------------------------------------------------------
+
+    @classmethod
+    def _create_product(cls, name, categ=None, **vals):
+        return cls.env["product.product"].create(
+            {
+                "name": name,
+                "default_code": name.upper().replace(" ", "-"),
+                "is_storable": True,
+                "categ_id": (categ or cls.categ_parent).id,
+                **vals,
+            }
+        )
+
+    @classmethod
+    def _create_channel(cls, code, warehouses, **vals):
+        return cls.env["stock.channel"].create(
+            {
+                "name": code.title(),
+                "code": code,
+                "warehouse_ids": [(6, 0, warehouses.ids)],
+                **vals,
+            }
+        )
+
+    @classmethod
+    def _create_listing(cls, channel, product, **vals):
+        return cls.env["stock.channel.listing"].create(
+            {"channel_id": channel.id, "product_id": product.id, **vals}
+        )
+
+    @classmethod
+    def _create_rule(cls, **vals):
+        return cls.env["stock.channel.buffer.rule"].create(vals)
+
+    def _set_stock(self, product, location, quantity):
+        """Add ``quantity`` on hand, as a stock move would."""
+        self.env["stock.quant"]._update_available_quantity(product, location, quantity)
+
+    def _create_picking(self, picking_type, product, quantity, src, dest):
+        picking = self.env["stock.picking"].create(
+            {
+                "picking_type_id": picking_type.id,
+                "location_id": src.id,
+                "location_dest_id": dest.id,
+                "move_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": product.display_name,
+                            "product_id": product.id,
+                            "product_uom_qty": quantity,
+                            "product_uom": product.uom_id.id,
+                            "location_id": src.id,
+                            "location_dest_id": dest.id,
+                        },
+                    )
+                ],
+            }
+        )
+        picking.action_confirm()
+        return picking
+
+    def _create_delivery(self, product, quantity, warehouse=None, reserve=True):
+        """A confirmed delivery; reserved (as far as stock allows) or not."""
+        warehouse = warehouse or self.wh_main
+        picking = self._create_picking(
+            warehouse.out_type_id,
+            product,
+            quantity,
+            warehouse.lot_stock_id,
+            self.customer_loc,
+        )
+        if reserve:
+            picking.action_assign()
+        else:
+            picking.do_unreserve()
+        return picking
+
+    def _create_receipt(self, product, quantity, warehouse=None):
+        warehouse = warehouse or self.wh_main
+        return self._create_picking(
+            warehouse.in_type_id,
+            product,
+            quantity,
+            self.supplier_loc,
+            warehouse.lot_stock_id,
+        )
+
+    # -- reading -------------------------------------------------------------
+
+    def _atp_result(self, listing):
+        """What the engine says of one listing, with its breakdown."""
+        return AtpEngine(self.env).compute(listing.ids)[listing.id]
+
+    def _atp(self, listing):
+        """The quantity the listing would publish now."""
+        return self._atp_result(listing).qty
+
+    def _flush_marks(self):
+        """Run what a commit runs: flush, then the precommit marking."""
+        self.env.flush_all()
+        self.env.cr.flush()
+
+    def _clear_pending(self, listings=None):
+        """Pretend everything was published, after draining earlier marks."""
+        self._flush_marks()
+        listings = listings or self.env["stock.channel.listing"].search([])
+        listings.write({"pending": False, "pending_since": False})
+        listings.invalidate_recordset()

@@ -1,0 +1,216 @@
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from .common import ChannelCase
+
+
+@tagged("post_install", "-at_install")
+class TestConstraints(ChannelCase):
+    """Every bad input is refused with a clear ValidationError, and nothing of
+    it is written."""
+
+    def _assert_refused(self, model, message, create_vals=None, record=None, vals=None):
+        """Creating ``create_vals`` (or writing ``vals`` on ``record``) raises a
+        ValidationError mentioning ``message`` and leaves no trace."""
+        Model = self.env[model].with_context(active_test=False)
+        count = Model.search_count([])
+        # assertRaises (not assertRaisesRegex) rolls back to a savepoint.
+        with self.assertRaises(ValidationError) as caught:
+            if record is not None:
+                record.write(vals)
+                record.flush_recordset()
+            else:
+                Model.create(create_vals)
+        self.assertIn(message, str(caught.exception))
+        self.assertEqual(Model.search_count([]), count)
+        if record is not None:
+            record.invalidate_recordset()
+            for field, value in vals.items():
+                if not isinstance(value, list):
+                    self.assertNotEqual(record[field], value)
+
+    # -- buffer rules --------------------------------------------------------
+
+    def test_negative_buffer_value(self):
+        """A negative buffer would add stock."""
+        self._assert_refused(
+            "stock.channel.buffer.rule", "cannot be negative", {"buffer_value": -1}
+        )
+
+    def test_negative_zero_below_and_max(self):
+        """Thresholds and caps are quantities, never negative."""
+        self._assert_refused(
+            "stock.channel.buffer.rule", "cannot be negative", {"zero_below": -1}
+        )
+        self._assert_refused(
+            "stock.channel.buffer.rule", "cannot be negative", {"max_quantity": -5}
+        )
+
+    def test_percent_over_100(self):
+        """A percentage keeps back at most everything."""
+        self._assert_refused(
+            "stock.channel.buffer.rule",
+            "more than 100",
+            {"buffer_type": "percent", "buffer_value": 101},
+        )
+        rule = self._create_rule(buffer_type="percent", buffer_value=100)
+        self._assert_refused(
+            "stock.channel.buffer.rule",
+            "more than 100",
+            record=rule,
+            vals={"buffer_value": 150},
+        )
+
+    def test_rule_company_must_match_channel(self):
+        """A channel rule lives in the channel's company."""
+        other = self.env["res.company"].create({"name": "Rule Co"})
+        self._assert_refused(
+            "stock.channel.buffer.rule",
+            "company of its channel",
+            {"channel_id": self.channel.id, "company_id": other.id},
+        )
+
+    # -- listings ------------------------------------------------------------
+
+    def test_pack_size_must_be_positive(self):
+        """Zero or negative packs cannot divide stock."""
+        for size in (0, -6):
+            self._assert_refused(
+                "stock.channel.listing",
+                "greater than zero",
+                {
+                    "channel_id": self.channel_both.id,
+                    "product_id": self.product_b.id,
+                    "pack_size": size,
+                },
+            )
+        self._assert_refused(
+            "stock.channel.listing",
+            "greater than zero",
+            record=self.listing,
+            vals={"pack_size": 0},
+        )
+
+    def test_duplicate_external_sku(self):
+        """One SKU means one listing per channel."""
+        self._assert_refused(
+            "stock.channel.listing",
+            "listed twice",
+            {
+                "channel_id": self.channel.id,
+                "product_id": self.product_b.id,
+                "external_sku": self.listing.external_sku,
+            },
+        )
+
+    def test_same_sku_on_two_channels_allowed(self):
+        """Uniqueness is per channel."""
+        other = self._create_channel("sku-twin", self.wh_main)
+        listing = self._create_listing(other, self.product)
+        self.assertEqual(listing.external_sku, self.listing.external_sku)
+
+    def test_non_storable_product(self):
+        """Services and untracked goods have no stock to sell."""
+        for vals in (
+            {"type": "service"},
+            {"type": "consu", "is_storable": False},
+        ):
+            product = self.env["product.product"].create(
+                {"name": "No Stock", "default_code": f"NOSTOCK-{vals['type']}", **vals}
+            )
+            self._assert_refused(
+                "stock.channel.listing",
+                "does not track inventory",
+                {"channel_id": self.channel.id, "product_id": product.id},
+            )
+
+    def test_missing_sku(self):
+        """Without an internal reference the SKU must be typed."""
+        product = self._create_product("No Ref", default_code=False)
+        self._assert_refused(
+            "stock.channel.listing",
+            "needs an external SKU",
+            {"channel_id": self.channel.id, "product_id": product.id},
+        )
+
+    def test_sku_defaults_to_internal_reference(self):
+        """The internal reference is the default SKU."""
+        self.assertEqual(self.listing.external_sku, self.product.default_code)
+
+    def test_product_of_other_company(self):
+        """A product of another company cannot be sold here."""
+        other = self.env["res.company"].create({"name": "Product Co"})
+        product = self._create_product("Foreign", company_id=other.id)
+        self._assert_refused(
+            "stock.channel.listing",
+            "another company",
+            {"channel_id": self.channel.id, "product_id": product.id},
+        )
+
+    # -- channels ------------------------------------------------------------
+
+    def test_duplicate_channel_code(self):
+        """Codes appear in URLs: unique per company."""
+        self._assert_refused(
+            "stock.channel",
+            "already uses the code",
+            {"name": "Twin", "code": self.channel.code},
+        )
+
+    def test_duplicate_code_of_archived_channel(self):
+        """An archived channel keeps its code."""
+        self.channel.action_archive()
+        self._assert_refused(
+            "stock.channel",
+            "already uses the code",
+            {"name": "Twin", "code": self.channel.code},
+        )
+
+    def test_same_code_in_other_company_allowed(self):
+        """Another company may use the same code."""
+        other = self.env["res.company"].create({"name": "Code Co"})
+        channel = self.env["stock.channel"].create(
+            {"name": "Twin", "code": self.channel.code, "company_id": other.id}
+        )
+        self.assertEqual(channel.warehouse_ids.company_id, other)
+
+    def test_bad_code_format(self):
+        """Lowercase letters, digits, '-' and '_' only."""
+        for code in ("Web Store", "WEB", "web/store", "é"):
+            self._assert_refused(
+                "stock.channel", "may only contain", {"name": "Bad", "code": code}
+            )
+
+    def test_warehouse_of_other_company(self):
+        """A channel cannot sell another company's stock."""
+        other = self.env["res.company"].create({"name": "Warehouse Co"})
+        foreign = self.env["stock.warehouse"].search(
+            [("company_id", "=", other.id)], limit=1
+        )
+        self._assert_refused(
+            "stock.channel",
+            "of another company",
+            {"name": "Bad", "code": "bad-wh", "warehouse_ids": [(6, 0, foreign.ids)]},
+        )
+        self._assert_refused(
+            "stock.channel",
+            "of another company",
+            record=self.channel,
+            vals={"warehouse_ids": [(4, foreign.id)]},
+        )
+
+    def test_batch_interval_at_least_one_minute(self):
+        """A zero interval would publish continuously."""
+        self._assert_refused(
+            "stock.channel",
+            "at least one minute",
+            {"name": "Bad", "code": "bad-interval", "batch_interval": 0},
+        )
+
+    def test_default_warehouses_are_the_company_warehouses(self):
+        """A new channel sells every warehouse of its company."""
+        channel = self.env["stock.channel"].create({"name": "Default", "code": "dflt"})
+        self.assertEqual(
+            channel.warehouse_ids,
+            self.env["stock.warehouse"].search([("company_id", "=", self.company.id)]),
+        )
