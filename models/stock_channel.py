@@ -192,4 +192,3 @@ class StockChannel(models.Model):
         action = self.action_view_listings()
         action["context"] = dict(action["context"], search_default_pending=1)
         return action
-

@@ -4,7 +4,13 @@ from odoo.tools import SQL
 
 # Rule fields whose change alters some listing's quantity.
 SCOPE_FIELDS = {"channel_id", "categ_id", "product_id", "company_id", "active"}
-EFFECT_FIELDS = {"buffer_type", "buffer_value", "zero_below", "max_quantity", "sequence"}
+EFFECT_FIELDS = {
+    "buffer_type",
+    "buffer_value",
+    "zero_below",
+    "max_quantity",
+    "sequence",
+}
 
 
 class StockChannelBufferRule(models.Model):
@@ -100,12 +106,15 @@ class StockChannelBufferRule(models.Model):
             ]
             rule.scope_description = " / ".join(parts)
 
-    @api.depends("scope_description", "buffer_type", "buffer_value", "zero_below",
-                 "max_quantity")
+    @api.depends(
+        "scope_description", "buffer_type", "buffer_value", "zero_below", "max_quantity"
+    )
     def _compute_display_name(self):
         for rule in self:
             unit = " %" if rule.buffer_type == "percent" else ""
-            effects = [_("keep %(value)s%(unit)s", value=f"{rule.buffer_value:g}", unit=unit)]
+            effects = [
+                _("keep %(value)s%(unit)s", value=f"{rule.buffer_value:g}", unit=unit)
+            ]
             if rule.zero_below:
                 effects.append(_("zero at or below %s", f"{rule.zero_below:g}"))
             if rule.max_quantity:

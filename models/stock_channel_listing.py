@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
@@ -45,9 +45,7 @@ class StockChannelListing(models.Model):
         "('company_id', 'in', (False, company_id))]",
         help="Only products that track inventory can be listed.",
     )
-    categ_id = fields.Many2one(
-        related="product_id.categ_id", string="Product Category"
-    )
+    categ_id = fields.Many2one(related="product_id.categ_id", string="Product Category")
     external_sku = fields.Char(
         string="External SKU",
         compute="_compute_external_sku",
@@ -111,6 +109,15 @@ class StockChannelListing(models.Model):
         help="Bumped by every change. A publication only clears 'pending' when "
         "the counter did not move while it was in flight.",
     )
+
+    def init(self):
+        # Stock marking looks listings up by (product, channel).
+        tools.create_index(
+            self.env.cr,
+            "stock_channel_listing_product_channel_index",
+            self._table,
+            ["product_id", "channel_id"],
+        )
 
     @api.depends("product_id")
     def _compute_external_sku(self):
@@ -201,9 +208,10 @@ class StockChannelListing(models.Model):
     # one UPDATE per transaction through the cursor's precommit hook.
 
     @api.model
-    def _mark_pending(self, condition):
-        """Flag the listings matching ``condition`` (SQL over alias ``l``) as
-        pending in one statement; return the ids of the channels touched."""
+    def _mark_pending(self, condition, source=None):
+        """Flag the listings matching ``condition`` (SQL over alias ``l`` and
+        the optional extra ``source`` relation) as pending in one statement;
+        return the ids of the channels touched."""
         self.flush_model(["pending", "pending_since", "change_counter", "active"])
         self.env.cr.execute(
             SQL(
@@ -212,13 +220,14 @@ class StockChannelListing(models.Model):
                    SET pending = TRUE,
                        pending_since = COALESCE(l.pending_since, %(now)s),
                        change_counter = COALESCE(l.change_counter, 0) + 1
-                  FROM stock_channel c
+                  FROM stock_channel c %(source)s
                  WHERE c.id = l.channel_id
                    AND c.active
                    AND %(condition)s
              RETURNING l.channel_id
                 """,
                 now=fields.Datetime.now(),
+                source=SQL(", %s", source) if source else SQL(),
                 condition=condition,
             )
         )
@@ -245,21 +254,25 @@ class StockChannelListing(models.Model):
             return set()
         self.env["stock.location"].flush_model(["warehouse_id"])
         product_ids, location_ids = zip(*pairs, strict=True)
+        # An explicit join (not IN): the planner hashes the few touched pairs
+        # instead of scanning a channel's listings per pair.
+        hits = SQL(
+            """(
+                SELECT DISTINCT touched.product_id, rel.channel_id
+                  FROM unnest(%s::int[], %s::int[]) AS touched(product_id, location_id)
+                  JOIN stock_location loc ON loc.id = touched.location_id
+                  JOIN stock_channel_warehouse_rel rel
+                    ON rel.warehouse_id = loc.warehouse_id
+            ) hit""",
+            list(product_ids),
+            list(location_ids),
+        )
         return self._mark_pending(
             SQL(
-                """
-                l.active AND (l.product_id, l.channel_id) IN (
-                    SELECT touched.product_id, rel.channel_id
-                      FROM unnest(%s::int[], %s::int[])
-                           AS touched(product_id, location_id)
-                      JOIN stock_location loc ON loc.id = touched.location_id
-                      JOIN stock_channel_warehouse_rel rel
-                        ON rel.warehouse_id = loc.warehouse_id
-                )
-                """,
-                list(product_ids),
-                list(location_ids),
-            )
+                "l.active AND l.product_id = hit.product_id"
+                " AND l.channel_id = hit.channel_id"
+            ),
+            source=hits,
         )
 
     @api.model

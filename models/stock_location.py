@@ -42,4 +42,3 @@ class StockLocation(models.Model):
         )
         pairs = self.env.cr.fetchall()
         return self.env["stock.channel.listing"]._mark_pending_for_stock(pairs)
-

@@ -21,8 +21,7 @@ Definition (README.rst has a worked example), per listing:
   (:func:`.buffer.apply_buffer`).
 """
 
-from collections import defaultdict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from odoo.tools import SQL
 
@@ -41,8 +40,7 @@ _READ_MODELS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AtpResult:
+class AtpResult(NamedTuple):
     """The published quantity and how it was reached, for display."""
 
     free_qty: float = 0.0
@@ -53,6 +51,11 @@ class AtpResult:
     @property
     def sellable_qty(self):
         return self.free_qty - self.demand_qty
+
+
+def id_array(ids):
+    """A PostgreSQL array literal of integer ids, for ``%s::int[]``."""
+    return "{" + ",".join(map(str, map(int, ids))) + "}"
 
 
 class AtpEngine:
@@ -69,85 +72,96 @@ class AtpEngine:
             return {}
         for model in _READ_MODELS:
             self.env[model].flush_model()
-        listings = self._fetch_listings(listing_ids)
-        channel_ids = {row["channel_id"] for row in listings}
-        warehouses_by_channel = self._fetch_channel_warehouses(channel_ids)
-        warehouse_ids = set().union(*warehouses_by_channel.values())
-        location_ids = self._fetch_sellable_locations(warehouse_ids)
-        product_ids = {row["product_id"] for row in listings if row["live"]}
-        free = self._fetch_free_stock(product_ids, location_ids)
-        demand = self._fetch_open_demand(product_ids, location_ids)
+        listing_array = id_array(listing_ids)
+        listings = self._fetch_listings(listing_array)
+        channel_ids = {row[1] for row in listings}
+        warehouses_by_channel, location_ids = self._fetch_sellable_locations(
+            channel_ids
+        )
+        product_array = id_array({row[2] for row in listings if row[5]})
+        free = self._fetch_free_stock(product_array, location_ids)
+        demand = self._fetch_open_demand(product_array, location_ids)
+        categ_parents = self._fetch_category_parents({row[6] for row in listings})
         rulebook = RuleBook(
-            self._fetch_rules(channel_ids, {row["company_id"] for row in listings})
+            self._fetch_rules(channel_ids, {row[4] for row in listings})
         )
 
         results = {}
-        for row in listings:
-            if not row["live"]:
-                results[row["id"]] = AtpResult()
+        nothing = AtpResult()
+        free_get, demand_get = free.get, demand.get
+        for (
+            listing_id,
+            channel_id,
+            product_id,
+            pack_size,
+            company_id,
+            live,
+            categ_id,
+        ) in listings:
+            if not live:
+                results[listing_id] = nothing
                 continue
-            product_id = row["product_id"]
-            warehouses = warehouses_by_channel.get(row["channel_id"], ())
-            free_qty = sum(free.get((product_id, wh), 0.0) for wh in warehouses)
-            demand_qty = sum(demand.get((product_id, wh), 0.0) for wh in warehouses)
+            warehouses = warehouses_by_channel[channel_id]
+            if len(warehouses) == 1:  # the common case, without a loop
+                key = (product_id, warehouses[0])
+                free_qty, demand_qty = free_get(key, 0.0), demand_get(key, 0.0)
+            else:
+                free_qty = demand_qty = 0.0
+                for warehouse_id in warehouses:
+                    key = (product_id, warehouse_id)
+                    free_qty += free_get(key, 0.0)
+                    demand_qty += demand_get(key, 0.0)
             rule = rulebook.rule_for(
-                row["channel_id"], row["company_id"], product_id, row["categ_ids"]
+                channel_id, company_id, product_id, categ_id, categ_parents[categ_id]
             )
-            results[row["id"]] = AtpResult(
-                free_qty=free_qty,
-                demand_qty=demand_qty,
-                rule_id=rule.id if rule else None,
-                qty=apply_buffer(free_qty - demand_qty, rule, row["pack_size"]),
+            results[listing_id] = AtpResult(
+                free_qty,
+                demand_qty,
+                rule and rule.id,
+                apply_buffer(free_qty - demand_qty, rule, pack_size),
             )
         return results
 
     # -- grouped reads -----------------------------------------------------
+    # Large id lists travel as one text literal: psycopg2 adapting a Python
+    # list of 20,000 ints costs ~20 ms, the literal ~1 ms.
 
-    def _fetch_listings(self, listing_ids):
+    def _fetch_listings(self, listing_array):
+        """Tuples (id, channel, product, pack size, company, live, category)."""
         self.cr.execute(
             SQL(
                 """
-                SELECT l.id, l.channel_id, l.product_id, l.pack_size,
-                       c.company_id,
-                       (l.active AND c.active AND pp.active) AS live,
-                       pc.parent_path
+                SELECT l.id, l.channel_id, l.product_id, l.pack_size::float8,
+                       c.company_id, (l.active AND c.active AND pp.active),
+                       pt.categ_id
                   FROM stock_channel_listing l
                   JOIN stock_channel c ON c.id = l.channel_id
                   JOIN product_product pp ON pp.id = l.product_id
                   JOIN product_template pt ON pt.id = pp.product_tmpl_id
-             LEFT JOIN product_category pc ON pc.id = pt.categ_id
-                 WHERE l.id = ANY(%s)
+                 WHERE l.id = ANY(%s::int[])
                 """,
-                listing_ids,
+                listing_array,
             )
         )
-        rows = self.cr.dictfetchall()
-        for row in rows:
-            path = row.pop("parent_path") or ""
-            row["categ_ids"] = tuple(int(c) for c in path.split("/") if c)
-        return rows
+        return self.cr.fetchall()
 
-    def _fetch_channel_warehouses(self, channel_ids):
+    def _fetch_sellable_locations(self, channel_ids):
+        """``({channel: warehouses}, sellable location ids)``: the internal
+        locations of the channels' warehouses where no ancestor (itself
+        included) is flagged not sellable."""
         self.cr.execute(
             SQL(
-                """
-                SELECT channel_id, warehouse_id
-                  FROM stock_channel_warehouse_rel
-                 WHERE channel_id = ANY(%s)
-                """,
+                "SELECT channel_id, warehouse_id FROM stock_channel_warehouse_rel"
+                " WHERE channel_id = ANY(%s)",
                 list(channel_ids),
             )
         )
-        warehouses = defaultdict(set)
+        warehouses_by_channel = {channel_id: [] for channel_id in channel_ids}
         for channel_id, warehouse_id in self.cr.fetchall():
-            warehouses[channel_id].add(warehouse_id)
-        return warehouses
-
-    def _fetch_sellable_locations(self, warehouse_ids):
-        """Internal locations of these warehouses where no ancestor (itself
-        included) is flagged not sellable."""
+            warehouses_by_channel[channel_id].append(warehouse_id)
+        warehouse_ids = {wh for whs in warehouses_by_channel.values() for wh in whs}
         if not warehouse_ids:
-            return []
+            return warehouses_by_channel, []
         self.cr.execute(
             SQL(
                 """
@@ -165,30 +179,35 @@ class AtpEngine:
                 list(warehouse_ids),
             )
         )
-        return [row[0] for row in self.cr.fetchall()]
+        return warehouses_by_channel, [row[0] for row in self.cr.fetchall()]
 
-    def _fetch_free_stock(self, product_ids, location_ids):
-        if not product_ids or not location_ids:
+    def _fetch_free_stock(self, product_array, location_ids):
+        """``{(product, warehouse): on hand - reserved}`` over sellable
+        locations, for the products of the listings."""
+        if not location_ids:
             return {}
         self.cr.execute(
             SQL(
                 """
                 SELECT q.product_id, loc.warehouse_id,
-                       SUM(q.quantity - q.reserved_quantity)
+                       SUM(q.quantity - q.reserved_quantity)::float8
                   FROM stock_quant q
                   JOIN stock_location loc ON loc.id = q.location_id
                  WHERE q.location_id = ANY(%s)
-                   AND q.product_id = ANY(%s)
+                   AND q.product_id = ANY(%s::int[])
               GROUP BY q.product_id, loc.warehouse_id
                 """,
                 location_ids,
-                list(product_ids),
+                product_array,
             )
         )
         return {(p, w): qty for p, w, qty in self.cr.fetchall()}
 
-    def _fetch_open_demand(self, product_ids, location_ids):
-        if not product_ids or not location_ids:
+    def _fetch_open_demand(self, product_array, location_ids):
+        """``{(product, warehouse): not yet reserved demand}`` of the moves
+        waiting for stock in sellable locations that leave the warehouse or
+        feed a further step."""
+        if not location_ids:
             return {}
         self.cr.execute(
             SQL(
@@ -197,23 +216,38 @@ class AtpEngine:
                        SUM(GREATEST(m.product_qty - COALESCE(
                            (SELECT SUM(ml.quantity_product_uom)
                               FROM stock_move_line ml
-                             WHERE ml.move_id = m.id), 0), 0))
+                             WHERE ml.move_id = m.id), 0), 0))::float8
                   FROM stock_move m
                   JOIN stock_location src ON src.id = m.location_id
                   JOIN stock_location dst ON dst.id = m.location_dest_id
                  WHERE m.state IN ('confirmed', 'partially_available')
                    AND m.location_id = ANY(%s)
-                   AND m.product_id = ANY(%s)
+                   AND m.product_id = ANY(%s::int[])
                    AND (dst.warehouse_id IS DISTINCT FROM src.warehouse_id
                         OR EXISTS (SELECT 1 FROM stock_move_move_rel chain
                                     WHERE chain.move_orig_id = m.id))
               GROUP BY m.product_id, src.warehouse_id
                 """,
                 location_ids,
-                list(product_ids),
+                product_array,
             )
         )
         return {(p, w): qty for p, w, qty in self.cr.fetchall()}
+
+    def _fetch_category_parents(self, categ_ids):
+        """``{category id: (itself and its parents' ids)}``."""
+        categ_ids = [c for c in categ_ids if c]
+        parents = {None: ()}
+        if categ_ids:
+            self.cr.execute(
+                SQL(
+                    "SELECT id, parent_path FROM product_category WHERE id = ANY(%s)",
+                    categ_ids,
+                )
+            )
+            for categ_id, path in self.cr.fetchall():
+                parents[categ_id] = tuple(int(c) for c in (path or "").split("/") if c)
+        return parents
 
     def _fetch_rules(self, channel_ids, company_ids):
         self.cr.execute(

@@ -74,16 +74,16 @@ class RuleBook:
                 self._unscoped.append(rule)
         self._cache = {}
 
-    def rule_for(self, channel_id, company_id, product_id, categ_ids):
+    def rule_for(self, channel_id, company_id, product_id, categ_id, categ_ids):
         """The winning rule for a listing, or None.
 
-        ``categ_ids`` is the product category and all its parents (any order).
+        ``categ_ids`` holds the product category ``categ_id`` and its parents.
         """
         product_rules = self._by_product.get(product_id, ())
         key = None
         if not product_rules:
             # Without product rules the answer only depends on the category.
-            key = (channel_id, company_id, tuple(categ_ids))
+            key = (channel_id, company_id, categ_id)
             if key in self._cache:
                 return self._cache[key]
         candidates = [

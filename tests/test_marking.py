@@ -109,12 +109,18 @@ class TestMarking(ChannelCase):
     def test_location_sellable_flag_marks(self):
         """Putting a location on hold marks the products stored there."""
         shelf = self.env["stock.location"].create(
-            {"name": "Mark Shelf", "usage": "internal", "location_id": self.stock_main.id}
+            {
+                "name": "Mark Shelf",
+                "usage": "internal",
+                "location_id": self.stock_main.id,
+            }
         )
         self._set_stock(self.product_b, shelf, 3)
         self._clear_pending()
         self.stock_main.channel_sellable = False
-        self.assertEqual(self._pending(), self.listing | self.listing_both | self.listing_b)
+        self.assertEqual(
+            self._pending(), self.listing | self.listing_both | self.listing_b
+        )
         self.stock_main.channel_sellable = True
 
     def test_rule_changes_mark_their_scope(self):

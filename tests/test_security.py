@@ -60,8 +60,10 @@ class TestSecurity(ChannelCase):
         channel = self.channel.with_user(self.manager)
         self.assertEqual(channel.webhook_secret, "s3cret")
         channel.write({"api_key": "key-1"})
-        new = self.env["stock.channel"].with_user(self.manager).create(
-            {"name": "Managed", "code": "managed"}
+        new = (
+            self.env["stock.channel"]
+            .with_user(self.manager)
+            .create({"name": "Managed", "code": "managed"})
         )
         self.env["stock.channel.listing"].with_user(self.manager).create(
             {"channel_id": new.id, "product_id": self.product.id}
@@ -127,7 +129,13 @@ class TestMultiCompany(ChannelCase):
         cls.channel_b = (
             cls.env["stock.channel"]
             .with_company(cls.company_b)
-            .create({"name": "B Store", "code": cls.channel.code, "company_id": cls.company_b.id})
+            .create(
+                {
+                    "name": "B Store",
+                    "code": cls.channel.code,
+                    "company_id": cls.company_b.id,
+                }
+            )
         )
         cls.listing_b = cls._create_listing(cls.channel_b, cls.product_shared)
         cls.env["stock.quant"]._update_available_quantity(
@@ -142,7 +150,9 @@ class TestMultiCompany(ChannelCase):
         env_b = self.env(user=self.manager_b)
         self.assertEqual(env_b["stock.channel"].search([]), self.channel_b)
         self.assertEqual(env_b["stock.channel.listing"].search([]), self.listing_b)
-        self.assertNotIn(self.global_rule_a, env_b["stock.channel.buffer.rule"].search([]))
+        self.assertNotIn(
+            self.global_rule_a, env_b["stock.channel.buffer.rule"].search([])
+        )
         with self.assertRaises(AccessError):
             self.channel.with_user(self.manager_b).read(["name"])
         with self.assertRaises(AccessError):

@@ -12,6 +12,7 @@ symlink, so the clone's folder name does not matter.
 
 import argparse
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -65,16 +66,24 @@ def odoo_command(odoo, db, *extra):
         str(odoo_bin),
         f"--addons-path={addons_path}",
         f"--database={db}",
-        "--db-filter=^%s$" % re.escape(db),
+        f"--db-filter=^{re.escape(db)}$",
         *extra,
     ]
 
 
 def db_exists(name):
     out = subprocess.run(
-        ["psql", "-XAtq", "-d", "postgres", "-c",
-         "SELECT 1 FROM pg_database WHERE datname = '%s'" % name],
-        capture_output=True, text=True, check=True,
+        [
+            "psql",
+            "-XAtq",
+            "-d",
+            "postgres",
+            "-c",
+            f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.strip() == "1"
 
@@ -90,7 +99,11 @@ def template_db(odoo, demo):
     ``createdb -T`` copies it in a second instead of 40-90 s of install."""
     from odoo import release
 
-    key = _digest(f"{release.serie}|{BASE_MODULES}|{demo}|{odoo[0]}")
+    try:
+        queue_job = importlib.metadata.version("odoo-addon-queue_job")
+    except importlib.metadata.PackageNotFoundError:
+        queue_job = "?"
+    key = _digest(f"{release.version}|{BASE_MODULES}|{queue_job}|{demo}|{odoo[0]}")
     name = f"scs_tpl_{'demo' if demo else 'nodemo'}_{key}"
     if db_exists(name):
         return name
@@ -103,8 +116,17 @@ def template_db(odoo, demo):
     run = subprocess.run(odoo_command(odoo, building, *args))
     if run.returncode:
         sys.exit(f"Building {name} failed")
-    subprocess.run(["psql", "-Xq", "-d", "postgres", "-c",
-                    f'ALTER DATABASE "{building}" RENAME TO "{name}"'], check=True)
+    subprocess.run(
+        [
+            "psql",
+            "-Xq",
+            "-d",
+            "postgres",
+            "-c",
+            f'ALTER DATABASE "{building}" RENAME TO "{name}"',
+        ],
+        check=True,
+    )
     return name
 
 
@@ -126,7 +148,9 @@ def run_odoo(odoo, db, demo, test_tags):
     log = proc.stdout + proc.stderr
     label = "with demo data" if demo else "without demo data"
     print(f"-- install {label} on {db}: {time.time() - started:.0f} s", flush=True)
-    errors = [line for line in log.splitlines() if re.search(r"\s(ERROR|CRITICAL)\s", line)]
+    errors = [
+        line for line in log.splitlines() if re.search(r"\s(ERROR|CRITICAL)\s", line)
+    ]
     results = RESULT_LINE.findall(log)
     if results:
         failed, errored, total = (int(n) for n in results[-1])
@@ -201,15 +225,19 @@ def main():
     serve = sub.add_parser("serve", help="run Odoo with the addon on a demo database")
     serve.add_argument("--db", default="scs_demo")
     serve.add_argument("--port", type=int, default=8069)
-    serve.add_argument("--workers", type=int, default=2,
-                       help="2 or more runs queue_job's job runner")
+    serve.add_argument(
+        "--workers", type=int, default=2, help="2 or more runs queue_job's job runner"
+    )
     serve.add_argument("odoo_args", nargs="*", help="passed on to odoo-bin")
     test = sub.add_parser("test", help="run the test suite on fresh databases")
     test.add_argument("--db", default="scs_test")
     test.add_argument("--test-tags", default=f"/{ADDON}")
     test.add_argument("--keep", action="store_true", help="keep the test databases")
-    test.add_argument("--allow-missing-odoo", action="store_true",
-                      help="exit 0 (with a loud warning) when Odoo is absent")
+    test.add_argument(
+        "--allow-missing-odoo",
+        action="store_true",
+        help="exit 0 (with a loud warning) when Odoo is absent",
+    )
     args = parser.parse_args()
     return {"serve": cmd_serve, "test": cmd_test}[args.command](args)
 

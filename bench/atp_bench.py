@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""ATP benchmark: our engine against Odoo's ``free_qty`` and a raw SQL floor.
+
+    python3 bench/atp_bench.py                 # 20,000 products (README figures)
+    python3 bench/atp_bench.py --products 500  # a quick smoke run
+
+Seeds a fresh database in bulk (products through one batched ORM create,
+quants, listings and open demand mostly in SQL: 20,000 ORM creates one by one
+take ~5 minutes here), then times in one run, best of ``--repeat``:
+
+(a) ``AtpEngine.compute`` for every listing of a one-warehouse channel;
+(b) Odoo's ``product.product.free_qty`` for the same products with the same
+    warehouse in context;
+(c) a raw ``SUM(quantity - reserved_quantity)`` over the same quants, grouped
+    by product: the floor no correct implementation can beat;
+
+and prints the ratios against the targets (ours <= 5x the floor, >= 20x faster
+than free_qty). Also reported: the three-warehouse channel, and one marking
+statement for 1,000 touched (product, location) pairs.
+"""
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import odoo_dev  # noqa: E402
+
+BENCH_DB = "scs_bench_atp"
+
+
+def prepare_database(odoo, products):
+    """A fresh database with the addon installed (no demo data)."""
+    odoo_dev.fresh_db(odoo, BENCH_DB, demo=False)
+    run = odoo_dev.subprocess.run(
+        odoo_dev.odoo_command(
+            odoo,
+            BENCH_DB,
+            "-i",
+            odoo_dev.ADDON,
+            "--stop-after-init",
+            "--log-level=warn",
+        )
+    )
+    if run.returncode:
+        sys.exit("installing the addon failed")
+
+
+def open_env(odoo):
+    """An Odoo environment inside this process, on the bench database."""
+    import odoo as odoo_module
+
+    _bin, core_paths = odoo
+    addons_path = ",".join(str(p) for p in [odoo_dev.addons_dir(), *core_paths])
+    odoo_module.tools.config.parse_config(
+        [f"--addons-path={addons_path}", f"--database={BENCH_DB}", "--log-level=warn"]
+    )
+    registry = odoo_module.modules.registry.Registry(BENCH_DB)
+    cr = registry.cursor()
+    return odoo_module.api.Environment(cr, odoo_module.SUPERUSER_ID, {})
+
+
+def seed(env, count, rng):
+    """Three warehouses, ``count`` storable products with stock in each, a
+    hold location, open demand, three channels listing every product, and a
+    rule of each kind. Returns the channels."""
+    cr = env.cr
+    started = time.perf_counter()
+    warehouses = env["stock.warehouse"].search([], limit=1)
+    warehouses |= env["stock.warehouse"].create(
+        [{"name": "Bench East", "code": "BE"}, {"name": "Bench West", "code": "BW"}]
+    )
+    hold = env["stock.location"].create(
+        {
+            "name": "Bench Hold",
+            "usage": "internal",
+            "location_id": warehouses[0].view_location_id.id,
+            "channel_sellable": False,
+        }
+    )
+    categ = env["product.category"].create({"name": "Bench"})
+    templates = env["product.template"].create(
+        [
+            {
+                "name": f"Bench product {i}",
+                "default_code": f"BENCH-{i:06d}",
+                "is_storable": True,
+                "categ_id": categ.id,
+            }
+            for i in range(count)
+        ]
+    )
+    product_ids = templates.product_variant_ids.ids
+    print(f"  {count} products created in {time.perf_counter() - started:.1f} s")
+
+    # Quants: every product in every warehouse, some reserved, some on hold.
+    rows = []
+    for product_id in product_ids:
+        for warehouse in warehouses:
+            qty = rng.randint(0, 200)
+            rows.append(
+                (product_id, warehouse.lot_stock_id.id, qty, rng.randint(0, qty // 4))
+            )
+        if rng.random() < 0.1:
+            rows.append((product_id, hold.id, rng.randint(1, 20), 0))
+    cr.execute(
+        """
+        INSERT INTO stock_quant (product_id, location_id, company_id, quantity,
+                                 reserved_quantity, in_date, create_uid, write_uid,
+                                 create_date, write_date)
+        SELECT r.product_id, r.location_id, %s, r.qty, r.reserved,
+               now() at time zone 'UTC', 1, 1, now() at time zone 'UTC',
+               now() at time zone 'UTC'
+          FROM unnest(%s::int[], %s::int[], %s::float8[], %s::float8[])
+               AS r(product_id, location_id, qty, reserved)
+        """,
+        [
+            env.company.id,
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+        ],
+    )
+
+    # Open demand: confirmed deliveries for 5 % of the products.
+    customers = env.ref("stock.stock_location_customers")
+    demand = rng.sample(product_ids, max(1, count // 20))
+    moves = env["stock.move"].create(
+        [
+            {
+                "name": "bench demand",
+                "product_id": product_id,
+                "product_uom_qty": rng.randint(1, 30),
+                "product_uom": env.ref("uom.product_uom_unit").id,
+                "location_id": warehouses[0].lot_stock_id.id,
+                "location_dest_id": customers.id,
+                "state": "confirmed",
+            }
+            for product_id in demand
+        ]
+    )
+
+    channels = env["stock.channel"].create(
+        [
+            {
+                "name": "Bench One",
+                "code": "bench-one",
+                "warehouse_ids": [(6, 0, warehouses[:1].ids)],
+            },
+            {
+                "name": "Bench Two",
+                "code": "bench-two",
+                "warehouse_ids": [(6, 0, warehouses[:2].ids)],
+            },
+            {
+                "name": "Bench All",
+                "code": "bench-all",
+                "warehouse_ids": [(6, 0, warehouses.ids)],
+            },
+        ]
+    )
+    for channel in channels:
+        cr.execute(
+            """
+            INSERT INTO stock_channel_listing
+                   (channel_id, company_id, product_id, external_sku, pack_size,
+                    active, pending, change_counter, create_uid, write_uid,
+                    create_date, write_date)
+            SELECT %s, %s, pp.id, pp.default_code, 1, TRUE, TRUE, 0, 1, 1,
+                   now() at time zone 'UTC', now() at time zone 'UTC'
+              FROM product_product pp
+             WHERE pp.id = ANY(%s)
+            """,
+            [channel.id, env.company.id, product_ids],
+        )
+    sample = rng.sample(product_ids, 50)
+    env["stock.channel.buffer.rule"].create(
+        [
+            {"buffer_type": "percent", "buffer_value": 10},
+            {"channel_id": channels[0].id, "buffer_value": 2},
+            {"categ_id": categ.id, "buffer_value": 1, "zero_below": 3},
+            *({"product_id": p, "max_quantity": 25} for p in sample),
+        ]
+    )
+    env.flush_all()
+    cr.commit()
+    # As autovacuum would after a bulk load: fresh planner statistics.
+    cr.execute("ANALYZE stock_quant, stock_move, stock_channel_listing")
+    print(
+        f"  seeded {len(rows)} quants, {len(moves)} open moves, "
+        f"{3 * len(product_ids)} listings in {time.perf_counter() - started:.1f} s"
+    )
+    return channels, warehouses
+
+
+def best_of(repeat, func):
+    timings = []
+    result = None
+    for _i in range(repeat):
+        started = time.perf_counter()
+        result = func()
+        timings.append(time.perf_counter() - started)
+    return min(timings), result
+
+
+def measure(env, channels, warehouses, repeat):
+    from odoo.addons.stock_channel_sync.services.atp import AtpEngine
+
+    cr = env.cr
+    channel = channels[0]
+    listing_ids = channel.with_context(active_test=False).listing_ids.ids
+    products = channel.listing_ids.product_id
+    warehouse = warehouses[0]
+
+    def ours():
+        env.invalidate_all()
+        return AtpEngine(env).compute(listing_ids)
+
+    def ours_all_warehouses():
+        env.invalidate_all()
+        return AtpEngine(env).compute(channels[2].listing_ids.ids)
+
+    def odoo_free_qty():
+        env.invalidate_all()
+        return products.with_context(warehouse_id=warehouse.id).mapped("free_qty")
+
+    location_ids = (
+        env["stock.location"]
+        .search(
+            [
+                ("id", "child_of", warehouse.view_location_id.id),
+                ("usage", "=", "internal"),
+            ]
+        )
+        .ids
+    )
+
+    def floor():
+        cr.execute(
+            """
+            SELECT product_id, SUM(quantity - reserved_quantity)
+              FROM stock_quant
+             WHERE location_id = ANY(%s)
+          GROUP BY product_id
+            """,
+            [location_ids],
+        )
+        return cr.fetchall()
+
+    pairs = [(p, warehouse.lot_stock_id.id) for p in products.ids[:1000]]
+
+    def marking():
+        env["stock.channel.listing"]._mark_pending_for_stock(pairs)
+
+    figures = {}
+    figures["ours"], result = best_of(repeat, ours)
+    figures["ours_3wh"], _r = best_of(repeat, ours_all_warehouses)
+    # The slow anchor: one run is plenty against its own spread.
+    figures["free_qty"], _r = best_of(1, odoo_free_qty)
+    figures["floor"], _r = best_of(repeat, floor)
+    figures["marking"], _r = best_of(repeat, marking)
+    cr.rollback()
+    return figures, len(listing_ids), result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    odoo = odoo_dev.find_odoo()
+    if odoo is None:
+        sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
+    print(f"Preparing {BENCH_DB} ...", flush=True)
+    prepare_database(odoo, args.products)
+    env = open_env(odoo)
+    try:
+        channels, warehouses = seed(env, args.products, random.Random(args.seed))
+        figures, listings, result = measure(env, channels, warehouses, args.repeat)
+    finally:
+        env.cr.close()
+    ours, free_qty, floor = figures["ours"], figures["free_qty"], figures["floor"]
+    print(f"\nATP of {listings} listings, one warehouse (best of {args.repeat}):")
+    print(f"  (a) AtpEngine.compute            {ours:8.3f} s")
+    print(f"  (b) Odoo free_qty, same products {free_qty:8.3f} s")
+    print(f"  (c) raw SQL floor                {floor:8.3f} s")
+    print(f"  ours / floor     = {ours / floor:6.1f}x   (target <= 5x)")
+    print(f"  free_qty / ours  = {free_qty / ours:6.1f}x   (target >= 20x)")
+    print(f"  three-warehouse channel: {figures['ours_3wh']:.3f} s")
+    print(f"  marking 1,000 touched pairs: {figures['marking'] * 1000:.1f} ms")
+    print(f"  sample: {sorted(r.qty for r in result.values())[-3:]} (largest ATPs)")
+    ok = ours / floor <= 5 and free_qty / ours >= 20
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
