@@ -1,6 +1,7 @@
 from . import stock_channel
 from . import stock_channel_listing
 from . import stock_channel_buffer_rule
+from . import stock_channel_publication
 from . import stock_location
 from . import stock_quant
 from . import stock_move

@@ -1,10 +1,22 @@
+import logging
 import re
+from datetime import timedelta
 
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
+
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from ..adapters.base import TransientError
+from ..services.publisher import PublicationFailed, Publisher
+
+_logger = logging.getLogger(__name__)
 
 CODE_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 MANAGER_GROUP = "stock_channel_sync.group_channel_manager"
+JOB_CHANNEL = "root.stock_channel_sync"
+PUBLISH_METHOD = "_publish_pending"
 
 
 class StockChannel(models.Model):
@@ -39,11 +51,46 @@ class StockChannel(models.Model):
         index=True,
     )
     adapter = fields.Selection(
-        [("webhook", "Generic webhook")],
+        [
+            ("webhook", "Generic webhook"),
+            ("shopify", "Shopify"),
+            ("woocommerce", "WooCommerce"),
+        ],
         required=True,
         default="webhook",
         help="How this channel is talked to. 'Generic webhook' follows the JSON "
-        "contract documented in the module README.",
+        "contract documented in the module README; Shopify uses the Admin "
+        "GraphQL API (access token in API Secret); WooCommerce the REST API v3 "
+        "(consumer key and secret).",
+    )
+    api_version = fields.Char(
+        string="API Version",
+        default="2025-01",
+        help="Shopify Admin API version, e.g. 2025-01.",
+    )
+    location_ref = fields.Char(
+        string="Channel Location",
+        help="Shopify: the location id whose 'available' quantity is set.",
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Technical User",
+        default=lambda self: self.env.user,
+        help="Publication jobs run as this user: give it Channel Sync rights "
+        "in this company only.",
+    )
+    debounce_seconds = fields.Integer(
+        string="Debounce",
+        default=5,
+        help="Seconds a real-time channel waits after a change before "
+        "publishing, so that a burst of changes makes one request.",
+    )
+    last_batch_at = fields.Datetime(string="Last Batch Run", readonly=True, copy=False)
+    publication_ids = fields.One2many(
+        "stock.channel.publication", "channel_id", string="Publications"
+    )
+    failed_publication_count = fields.Integer(
+        compute="_compute_failed_publication_count"
     )
     base_url = fields.Char(
         string="Base URL",
@@ -168,6 +215,21 @@ class StockChannel(models.Model):
                     )
                 )
 
+    def _compute_failed_publication_count(self):
+        since = fields.Datetime.now() - timedelta(days=1)
+        groups = self.env["stock.channel.publication"]._read_group(
+            [
+                ("channel_id", "in", self.ids),
+                ("state", "=", "failed"),
+                ("create_date", ">=", since),
+            ],
+            ["channel_id"],
+            ["__count"],
+        )
+        counts = {channel.id: count for channel, count in groups}
+        for channel in self:
+            channel.failed_publication_count = counts.get(channel.id, 0)
+
     @api.constrains("batch_interval")
     def _check_batch_interval(self):
         if any(channel.batch_interval < 1 for channel in self):
@@ -192,3 +254,160 @@ class StockChannel(models.Model):
         action = self.action_view_listings()
         action["context"] = dict(action["context"], search_default_pending=1)
         return action
+
+    def action_view_publications(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "stock_channel_sync.stock_channel_publication_action"
+        )
+        action["domain"] = [("channel_id", "=", self.id)]
+        return action
+
+    def action_publish_now(self):
+        """Publish the pending listings without waiting for debounce or batch."""
+        self._check_manager()
+        self._enqueue_publication(delay=0)
+        return self._notify(_("Publication queued."))
+
+    def action_full_resync(self):
+        """Send every listing again, changed or not (e.g. after onboarding)."""
+        self._check_manager()
+        listings = self.env["stock.channel.listing"]
+        listings._mark_pending(
+            SQL(
+                "l.channel_id = ANY(%s) AND (l.active OR l.last_published_qty <> 0)",
+                self.ids,
+            ),
+            schedule=False,
+        )
+        self._enqueue_publication(delay=0, force=True)
+        return self._notify(_("Full resynchronisation queued."))
+
+    def action_retry_failed(self):
+        """Requeue this channel's failed publication jobs."""
+        self._check_manager()
+        jobs = self._failed_jobs()
+        jobs.requeue()
+        return self._notify(_("%s failed job(s) requeued.", len(jobs)))
+
+    def _failed_jobs(self):
+        jobs = self.env["queue.job"].search(
+            [
+                ("model_name", "=", self._name),
+                ("method_name", "=", PUBLISH_METHOD),
+                ("state", "=", "failed"),
+            ]
+        )
+        return jobs.filtered(lambda job: set(job.record_ids) & set(self.ids))
+
+    def _check_manager(self):
+        if not self.env.user.has_group(MANAGER_GROUP):
+            raise UserError(_("Only Channel Sync managers can trigger publications."))
+
+    def _notify(self, message):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"message": message, "type": "success", "sticky": False},
+        }
+
+    # -- publication ---------------------------------------------------------
+
+    @api.model
+    def _schedule_publication(self, channel_ids):
+        """After marking: real-time channels publish after their debounce;
+        batch channels wait for the batch cron. Reads the channels in SQL:
+        the stock user who triggered the change needs no channel rights."""
+        if not channel_ids:
+            return
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id FROM stock_channel
+                 WHERE id = ANY(%s) AND active AND sync_mode = 'realtime'
+                """,
+                list(channel_ids),
+            )
+        )
+        realtime = [row[0] for row in self.env.cr.fetchall()]
+        if realtime:
+            self.browse(realtime)._enqueue_publication()
+
+    def _enqueue_publication(self, delay=None, force=False):
+        """One job per channel, coalesced by its identity key: a burst of
+        changes finds the job still waiting and enqueues nothing more."""
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id, code, company_id, user_id, debounce_seconds
+                  FROM stock_channel WHERE id = ANY(%s)
+                """,
+                self.ids,
+            )
+        )
+        for channel_id, code, company_id, user_id, debounce in self.env.cr.fetchall():
+            channel = (
+                self.env["stock.channel"]
+                .with_user(user_id or self.env.uid)
+                .with_company(company_id)
+                .browse(channel_id)
+            )
+            eta = debounce if delay is None else delay
+            channel.with_delay(
+                description=_("Publish stock to channel %s", code),
+                channel=f"{JOB_CHANNEL}.{code}",
+                eta=max(eta or 0, 0),
+                identity_key=f"stock_channel_sync.publish.{channel_id}"
+                + (".force" if force else ""),
+            )._publish_pending(force=force)
+
+    def _publish_pending(self, force=False):
+        """Job: send the pending listings' quantities to the channel."""
+        self.ensure_one()
+        job_uuid = self.env.context.get("job_uuid")
+        try:
+            return Publisher(self, job_uuid).run(force=force)
+        except TransientError as exc:
+            # A 429's Retry-After wins over the retry pattern's backoff.
+            raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
+        except PublicationFailed as exc:
+            self._keep_audit(exc.audit)
+            raise UserError(str(exc)) from exc
+
+    def _keep_audit(self, audit):
+        """Write failed publication rows in their own transaction: the job's
+        own is rolled back when it fails."""
+        with self.env.registry.cursor() as cr:
+            self.env(cr=cr)["stock.channel.publication"].create(audit)
+
+    @api.model
+    def _cron_publish_batch(self):
+        """Batch channels: publish those whose interval has elapsed."""
+        now = fields.Datetime.now()
+        due = self.search([("sync_mode", "=", "batch")]).filtered(
+            lambda c: not c.last_batch_at
+            or c.last_batch_at + timedelta(minutes=c.batch_interval) <= now
+        )
+        due.write({"last_batch_at": now})
+        due.filtered("pending_listing_count")._enqueue_publication(delay=0)
+
+    @api.model
+    def _cron_gc_publications(self):
+        """Retention: publications and this addon's finished or failed jobs
+        older than ``stock_channel_sync.retention_days`` (default 90)."""
+        days = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("stock_channel_sync.retention_days", 90)
+        )
+        removed = self.env["stock.channel.publication"]._gc_publications(days)
+        jobs = self.env["queue.job"].search(
+            [
+                ("model_name", "=", self._name),
+                ("method_name", "=", PUBLISH_METHOD),
+                ("state", "in", ("done", "failed", "cancelled")),
+                ("date_created", "<", fields.Datetime.now() - timedelta(days=days)),
+            ]
+        )
+        jobs.unlink()
+        _logger.info("Retention: %s publications, %s jobs removed", removed, len(jobs))

@@ -1,3 +1,5 @@
+import uuid
+
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
@@ -7,6 +9,7 @@ from ..services.atp import AtpEngine, AtpResult
 # Key of the (product, location) pairs touched by stock operations in the
 # current transaction, kept in the cursor's precommit data.
 TOUCHED_KEY = "stock_channel_sync.touched"
+CORRELATION_KEY = "stock_channel_sync.correlation_id"
 
 # Listing fields whose change alters what the listing publishes.
 PUBLISHED_FIELDS = {"product_id", "channel_id", "pack_size", "active"}
@@ -102,6 +105,15 @@ class StockChannelListing(models.Model):
         copy=False,
         help="When the oldest unpublished change happened.",
     )
+    correlation_id = fields.Char(
+        readonly=True,
+        copy=False,
+        help="Identifies the oldest unpublished change; sent as X-Correlation-Id "
+        "and kept on the publication rows.",
+    )
+    publication_ids = fields.One2many(
+        "stock.channel.publication", "listing_id", string="Publications"
+    )
     change_counter = fields.Integer(
         default=0,
         readonly=True,
@@ -196,6 +208,20 @@ class StockChannelListing(models.Model):
                     )
                 )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        listings = super().create(vals_list)
+        self.env["stock.channel"]._schedule_publication(set(listings.channel_id.ids))
+        return listings
+
+    def action_view_publications(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "stock_channel_sync.stock_channel_publication_action"
+        )
+        action["domain"] = [("listing_id", "=", self.id)]
+        return action
+
     def write(self, vals):
         res = super().write(vals)
         if PUBLISHED_FIELDS & vals.keys():
@@ -208,10 +234,11 @@ class StockChannelListing(models.Model):
     # one UPDATE per transaction through the cursor's precommit hook.
 
     @api.model
-    def _mark_pending(self, condition, source=None):
+    def _mark_pending(self, condition, source=None, schedule=True):
         """Flag the listings matching ``condition`` (SQL over alias ``l`` and
-        the optional extra ``source`` relation) as pending in one statement;
-        return the ids of the channels touched."""
+        the optional extra ``source`` relation) as pending in one statement,
+        and schedule their channels' publication; return the ids of the
+        channels touched."""
         self.flush_model(["pending", "pending_since", "change_counter", "active"])
         self.env.cr.execute(
             SQL(
@@ -219,6 +246,9 @@ class StockChannelListing(models.Model):
                 UPDATE stock_channel_listing l
                    SET pending = TRUE,
                        pending_since = COALESCE(l.pending_since, %(now)s),
+                       correlation_id = CASE WHEN l.pending AND l.correlation_id
+                                             IS NOT NULL THEN l.correlation_id
+                                             ELSE %(correlation)s END,
                        change_counter = COALESCE(l.change_counter, 0) + 1
                   FROM stock_channel c %(source)s
                  WHERE c.id = l.channel_id
@@ -227,14 +257,27 @@ class StockChannelListing(models.Model):
              RETURNING l.channel_id
                 """,
                 now=fields.Datetime.now(),
+                correlation=self._correlation_id(),
                 source=SQL(", %s", source) if source else SQL(),
                 condition=condition,
             )
         )
         channel_ids = {row[0] for row in self.env.cr.fetchall()}
         if channel_ids:
-            self.invalidate_model(["pending", "pending_since", "change_counter"])
+            self.invalidate_model(
+                ["pending", "pending_since", "change_counter", "correlation_id"]
+            )
+            if schedule:
+                self.env["stock.channel"]._schedule_publication(channel_ids)
         return channel_ids
+
+    @api.model
+    def _correlation_id(self):
+        """One id per transaction, from the change to the channel's request."""
+        data = self.env.cr.precommit.data
+        if CORRELATION_KEY not in data:
+            data[CORRELATION_KEY] = uuid.uuid4().hex[:16]
+        return data[CORRELATION_KEY]
 
     @api.model
     def _mark_pending_for_channels(self, channel_ids):

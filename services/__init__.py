@@ -1,2 +1,3 @@
 from . import atp
 from . import buffer
+from . import signatures

@@ -1,0 +1,11 @@
+"""Marketplace adapters: one file per marketplace behind a small registry.
+
+A new marketplace is one new module that subclasses :class:`.base.Adapter`
+and decorates it with :func:`.base.register`.
+"""
+
+from . import base
+from . import webhook
+from . import shopify
+from . import woocommerce
+from .base import ADAPTERS, Adapter, PermanentError, TransientError, get_adapter

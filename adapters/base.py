@@ -1,0 +1,145 @@
+"""What every adapter shares: the registry, HTTP with timeouts and failure
+classification, and redaction of secrets from what is stored."""
+
+import email.utils
+import time
+from dataclasses import dataclass, field
+
+import requests
+
+ADAPTERS = {}
+
+# Seconds to connect and to read an answer: marketplaces answer in well under
+# a second; a job must not hang on one that does not.
+TIMEOUT = (5, 30)
+EXCERPT_SIZE = 500
+
+
+def register(cls):
+    """Class decorator: make the adapter selectable by its ``code``."""
+    ADAPTERS[cls.code] = cls
+    return cls
+
+
+def get_adapter(config, session=None):
+    return ADAPTERS[config.adapter](config, session or requests.Session())
+
+
+class TransientError(Exception):
+    """Worth retrying later: timeout, refused connection, 5xx, 429."""
+
+    def __init__(self, message, status=None, retry_after=None, excerpt=""):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.excerpt = excerpt
+
+
+class PermanentError(Exception):
+    """The marketplace refused the request: retrying will not help."""
+
+    def __init__(self, message, status=None, excerpt=""):
+        super().__init__(message)
+        self.status = status
+        self.excerpt = excerpt
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """What an adapter needs to know of a channel, read once per job, so
+    adapters hold no ORM records."""
+
+    code: str
+    adapter: str
+    base_url: str
+    api_key: str = ""
+    api_secret: str = ""
+    webhook_secret: str = ""
+    api_version: str = ""
+    location_ref: str = ""
+
+    @property
+    def secrets(self):
+        return [s for s in (self.api_key, self.api_secret, self.webhook_secret) if s]
+
+
+@dataclass
+class Item:
+    """One listing's new quantity, as an adapter sends it."""
+
+    listing_id: int
+    sku: str
+    external_ref: str
+    quantity: int
+    previous: int | None
+
+
+@dataclass
+class Outcome:
+    """What the marketplace answered to one batch."""
+
+    status: int
+    excerpt: str
+    item_errors: dict = field(default_factory=dict)  # listing id -> message
+
+
+def parse_retry_after(value):
+    """Seconds from a Retry-After header (delta seconds or HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(int(float(value)), 0)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(int(parsed.timestamp() - time.time()), 0) if parsed else None
+
+
+class Adapter:
+    """Pushes quantities to one marketplace."""
+
+    code = None
+    batch_limit = 100
+
+    def __init__(self, config, session):
+        self.config = config
+        self.session = session
+
+    def push_levels(self, items, batch_id, correlation_id):
+        """Send one batch (at most ``batch_limit`` items); return an
+        :class:`Outcome` or raise :class:`TransientError` /
+        :class:`PermanentError`."""
+        raise NotImplementedError
+
+    # -- helpers -------------------------------------------------------------
+
+    def redact(self, text):
+        """Text safe to store or log: secrets replaced, trimmed."""
+        text = text or ""
+        for secret in self.config.secrets:
+            text = text.replace(secret, "***")
+        return text[:EXCERPT_SIZE]
+
+    def request(self, method, url, **kwargs):
+        """An HTTP call with a timeout, failures sorted into transient and
+        permanent; returns the response when it is a 2xx."""
+        try:
+            response = self.session.request(method, url, timeout=TIMEOUT, **kwargs)
+        except requests.Timeout as exc:
+            raise TransientError(f"{self.code}: timeout") from exc
+        except requests.ConnectionError as exc:
+            raise TransientError(f"{self.code}: connection failed") from exc
+        excerpt = self.redact(response.text)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientError(
+                f"{self.code}: HTTP {response.status_code}",
+                status=response.status_code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                excerpt=excerpt,
+            )
+        if response.status_code >= 400:
+            raise PermanentError(
+                f"{self.code}: HTTP {response.status_code}: {excerpt}",
+                status=response.status_code,
+                excerpt=excerpt,
+            )
+        return response

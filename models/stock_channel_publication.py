@@ -1,0 +1,59 @@
+from odoo import fields, models
+
+
+class StockChannelPublication(models.Model):
+    """Audit trail: one row per listing quantity sent to a channel."""
+
+    _name = "stock.channel.publication"
+    _description = "Channel Publication"
+    _order = "id desc"
+
+    listing_id = fields.Many2one(
+        "stock.channel.listing", required=True, index=True, ondelete="cascade"
+    )
+    channel_id = fields.Many2one(
+        "stock.channel", required=True, index=True, ondelete="cascade"
+    )
+    company_id = fields.Many2one(related="channel_id.company_id", store=True)
+    product_id = fields.Many2one(related="listing_id.product_id", store=True)
+    external_sku = fields.Char(string="External SKU")
+    quantity = fields.Integer(help="Quantity sent, in channel units.")
+    previous_qty = fields.Integer(
+        string="Previous Quantity", help="What the channel was told before."
+    )
+    state = fields.Selection(
+        [("sent", "Sent"), ("failed", "Failed")], required=True, index=True
+    )
+    batch_id = fields.Char(
+        index=True, help="Sent as Idempotency-Key: a retried batch keeps it."
+    )
+    job_uuid = fields.Char(string="Job UUID", index=True)
+    correlation_id = fields.Char(
+        index=True, help="Identifies the stock change that triggered the push."
+    )
+    http_status = fields.Integer(string="HTTP Status")
+    response_excerpt = fields.Text(help="Start of the answer, secrets removed.")
+    latency_ms = fields.Integer(
+        string="Latency (ms)",
+        aggregator="avg",
+        help="From the oldest unpublished stock change to the channel's answer.",
+    )
+
+    def action_view_job(self):
+        self.ensure_one()
+        job = self.env["queue.job"].search([("uuid", "=", self.job_uuid)], limit=1)
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "queue.job",
+            "res_id": job.id,
+            "view_mode": "form",
+        }
+
+    def _gc_publications(self, days):
+        """Delete audit rows older than ``days``, in one statement."""
+        self.env.cr.execute(
+            "DELETE FROM stock_channel_publication WHERE create_date"
+            " < (now() at time zone 'UTC') - make_interval(days => %s)",
+            [days],
+        )
+        return self.env.cr.rowcount
