@@ -9,9 +9,9 @@ import requests
 
 ADAPTERS = {}
 
-# Seconds to connect and to read an answer: marketplaces answer in well under
-# a second; a job must not hang on one that does not.
-TIMEOUT = (5, 30)
+# Seconds to connect: a marketplace that does not accept a connection this
+# fast is down. The read timeout is the channel's.
+CONNECT_TIMEOUT = 5
 EXCERPT_SIZE = 500
 
 
@@ -57,6 +57,7 @@ class ChannelConfig:
     webhook_secret: str = ""
     api_version: str = ""
     location_ref: str = ""
+    timeout: float = 30.0
 
     @property
     def secrets(self):
@@ -123,7 +124,12 @@ class Adapter:
         """An HTTP call with a timeout, failures sorted into transient and
         permanent; returns the response when it is a 2xx."""
         try:
-            response = self.session.request(method, url, timeout=TIMEOUT, **kwargs)
+            response = self.session.request(
+                method,
+                url,
+                timeout=(CONNECT_TIMEOUT, self.config.timeout),
+                **kwargs,
+            )
         except requests.Timeout as exc:
             raise TransientError(f"{self.code}: timeout") from exc
         except requests.ConnectionError as exc:

@@ -79,6 +79,10 @@ class StockChannel(models.Model):
         help="Publication jobs run as this user: give it Channel Sync rights "
         "in this company only.",
     )
+    request_timeout = fields.Integer(
+        default=30,
+        help="Seconds to wait for the channel's answer before retrying later.",
+    )
     debounce_seconds = fields.Integer(
         string="Debounce",
         default=5,
@@ -298,7 +302,7 @@ class StockChannel(models.Model):
                 ("state", "=", "failed"),
             ]
         )
-        return jobs.filtered(lambda job: set(job.record_ids) & set(self.ids))
+        return jobs.filtered(lambda job: set(job.records.ids) & set(self.ids))
 
     def _check_manager(self):
         if not self.env.user.has_group(MANAGER_GROUP):

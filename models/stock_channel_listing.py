@@ -106,6 +106,7 @@ class StockChannelListing(models.Model):
         help="When the oldest unpublished change happened.",
     )
     correlation_id = fields.Char(
+        default=lambda self: uuid.uuid4().hex[:16],
         readonly=True,
         copy=False,
         help="Identifies the oldest unpublished change; sent as X-Correlation-Id "

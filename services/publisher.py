@@ -49,14 +49,15 @@ class Publisher:
             listing_id, counter, _since, _corr, last_qty, last_at, sku, ref = row
             qty = atp[listing_id].qty
             if force or last_at is None or qty != last_qty:
-                to_send.append(Item(listing_id, sku, ref or "", qty, last_qty))
+                previous = last_qty if last_at else None
+                to_send.append(Item(listing_id, sku, ref or "", qty, previous))
             else:
                 unchanged.append((listing_id, counter))
         self._clear_pending(unchanged)
         rows = {row[0]: row for row in snapshot}
         adapter = get_adapter(self._config(), session)
         sent = 0
-        correlation_id = self._correlation_id(snapshot)
+        correlation_id = self._correlation_id(snapshot) or self.job_uuid
         for index in range(0, len(to_send), adapter.batch_limit):
             batch = to_send[index : index + adapter.batch_limit]
             batch_id = self._batch_id(index, batch)
@@ -101,6 +102,7 @@ class Publisher:
             webhook_secret=channel.webhook_secret or "",
             api_version=channel.api_version or "",
             location_ref=channel.location_ref or "",
+            timeout=channel.request_timeout or 30,
         )
 
     def _snapshot(self):

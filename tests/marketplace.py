@@ -1,0 +1,95 @@
+"""A real HTTP server on 127.0.0.1 standing in for a marketplace.
+
+It records every request and answers from a script of responses (default:
+200 ``{"ok": true}``); a response may be delayed to provoke a client timeout.
+"""
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: object = field(default_factory=lambda: {"ok": True})
+    headers: dict = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class Marketplace:
+    def __init__(self):
+        self.received = []
+        self.script = []
+        self._stop_delays = threading.Event()
+        marketplace = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                marketplace.received.append(
+                    Received(self.command, self.path, dict(self.headers), body)
+                )
+                reply = marketplace.script.pop(0) if marketplace.script else Reply()
+                if reply.delay:
+                    marketplace._stop_delays.wait(reply.delay)
+                payload = (
+                    reply.body
+                    if isinstance(reply.body, bytes)
+                    else json.dumps(reply.body).encode()
+                )
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+            do_GET = do_POST = do_PUT = _handle
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self._stop_delays.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_port_url():
+    """A URL where nothing listens: connection refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
