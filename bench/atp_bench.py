@@ -93,6 +93,7 @@ def seed(env, count, rng):
         ]
     )
     product_ids = templates.product_variant_ids.ids
+    env.flush_all()  # SQL below reads default_code
     print(f"  {count} products created in {time.perf_counter() - started:.1f} s")
 
     # Quants: every product in every warehouse, some reserved, some on hold.

@@ -85,7 +85,7 @@ class StockChannel(models.Model):
     )
     debounce_seconds = fields.Integer(
         string="Debounce",
-        default=5,
+        default=1,
         help="Seconds a real-time channel waits after a change before "
         "publishing, so that a burst of changes makes one request.",
     )
@@ -261,11 +261,9 @@ class StockChannel(models.Model):
 
     def action_view_publications(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "stock_channel_sync.stock_channel_publication_action"
+        return self.env["stock.channel.publication"]._action_for(
+            [("channel_id", "=", self.id)]
         )
-        action["domain"] = [("channel_id", "=", self.id)]
-        return action
 
     def action_publish_now(self):
         """Publish the pending listings without waiting for debounce or batch."""

@@ -217,11 +217,9 @@ class StockChannelListing(models.Model):
 
     def action_view_publications(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "stock_channel_sync.stock_channel_publication_action"
+        return self.env["stock.channel.publication"]._action_for(
+            [("listing_id", "=", self.id)]
         )
-        action["domain"] = [("listing_id", "=", self.id)]
-        return action
 
     def write(self, vals):
         res = super().write(vals)

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class StockChannelPublication(models.Model):
@@ -38,6 +38,15 @@ class StockChannelPublication(models.Model):
         aggregator="avg",
         help="From the oldest unpublished stock change to the channel's answer.",
     )
+
+    @api.model
+    def _action_for(self, domain):
+        """The Publications window, narrowed to ``domain``."""
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "stock_channel_sync.stock_channel_publication_action"
+        )
+        action["domain"] = domain
+        return action
 
     def action_view_job(self):
         self.ensure_one()
