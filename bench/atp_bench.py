@@ -168,9 +168,9 @@ def seed(env, count, rng):
             """
             INSERT INTO stock_channel_listing
                    (channel_id, company_id, product_id, external_sku, pack_size,
-                    active, pending, change_counter, create_uid, write_uid,
+                    active, create_uid, write_uid,
                     create_date, write_date)
-            SELECT %s, %s, pp.id, pp.default_code, 1, TRUE, TRUE, 0, 1, 1,
+            SELECT %s, %s, pp.id, pp.default_code, 1, TRUE, 1, 1,
                    now() at time zone 'UTC', now() at time zone 'UTC'
               FROM product_product pp
              WHERE pp.id = ANY(%s)

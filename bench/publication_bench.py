@@ -116,9 +116,9 @@ def seed(env, count, stand_in):
             """
             INSERT INTO stock_channel_listing
                    (channel_id, company_id, product_id, external_sku, pack_size,
-                    active, pending, change_counter, last_published_qty,
+                    active, last_published_qty,
                     last_published_at, create_uid, write_uid)
-            SELECT %s, %s, pp.id, pp.default_code, 1, TRUE, FALSE, 0,
+            SELECT %s, %s, pp.id, pp.default_code, 1, TRUE,
                    100 + (pp.id %% 50), now() at time zone 'UTC', 1, 1
               FROM product_product pp WHERE pp.id = ANY(%s)
             """,

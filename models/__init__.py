@@ -1,5 +1,6 @@
 from . import stock_channel
 from . import stock_channel_listing
+from . import stock_channel_listing_change
 from . import stock_channel_buffer_rule
 from . import stock_channel_publication
 from . import stock_location

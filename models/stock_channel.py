@@ -157,19 +157,26 @@ class StockChannel(models.Model):
             )
 
     def _compute_listing_counts(self):
-        groups = self.env["stock.channel.listing"]._read_group(
-            [("channel_id", "in", self.ids)],
-            ["channel_id", "pending"],
-            ["__count"],
+        self.env["stock.channel.listing"].flush_model(["channel_id"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT l.channel_id, COUNT(*),
+                       COUNT(*) FILTER (WHERE EXISTS (
+                           SELECT 1 FROM stock_channel_listing_change ch
+                            WHERE ch.listing_id = l.id))
+                  FROM stock_channel_listing l
+                 WHERE l.channel_id = ANY(%s) AND l.active
+              GROUP BY l.channel_id
+                """,
+                self.ids,
+            )
         )
-        totals, pendings = {}, {}
-        for channel, pending, count in groups:
-            totals[channel.id] = totals.get(channel.id, 0) + count
-            if pending:
-                pendings[channel.id] = count
+        counts = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         for channel in self:
-            channel.listing_count = totals.get(channel.id, 0)
-            channel.pending_listing_count = pendings.get(channel.id, 0)
+            channel.listing_count, channel.pending_listing_count = counts.get(
+                channel.id, (0, 0)
+            )
 
     @api.constrains("code")
     def _check_code(self):

@@ -1,10 +1,10 @@
 import uuid
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
-from ..services.atp import AtpEngine, AtpResult
+from ..services.atp import AtpEngine, AtpResult, id_array
 
 # Key of the (product, location) pairs touched by stock operations in the
 # current transaction, kept in the cursor's precommit data.
@@ -93,34 +93,21 @@ class StockChannelListing(models.Model):
     last_published_qty = fields.Integer(readonly=True, copy=False)
     last_published_at = fields.Datetime(readonly=True, copy=False)
     pending = fields.Boolean(
-        default=True,
-        readonly=True,
-        copy=False,
-        index=True,
+        compute="_compute_pending",
+        search="_search_pending",
         help="Stock or configuration changed since the last publication.",
     )
     pending_since = fields.Datetime(
-        default=fields.Datetime.now,
-        readonly=True,
-        copy=False,
+        compute="_compute_pending",
         help="When the oldest unpublished change happened.",
     )
     correlation_id = fields.Char(
-        default=lambda self: uuid.uuid4().hex[:16],
-        readonly=True,
-        copy=False,
+        compute="_compute_pending",
         help="Identifies the oldest unpublished change; sent as X-Correlation-Id "
         "and kept on the publication rows.",
     )
     publication_ids = fields.One2many(
         "stock.channel.publication", "listing_id", string="Publications"
-    )
-    change_counter = fields.Integer(
-        default=0,
-        readonly=True,
-        copy=False,
-        help="Bumped by every change. A publication only clears 'pending' when "
-        "the counter did not move while it was in flight.",
     )
 
     def init(self):
@@ -131,6 +118,39 @@ class StockChannelListing(models.Model):
             self._table,
             ["product_id", "channel_id"],
         )
+
+    def _compute_pending(self):
+        changes = self._pending_changes(self._origin.ids)
+        for listing in self:
+            since, correlation = changes.get(listing._origin.id, (False, False))
+            listing.pending = bool(since)
+            listing.pending_since = since
+            listing.correlation_id = correlation
+
+    def _search_pending(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise UserError(_("Unsupported search on 'pending'."))
+        wanted = (operator == "=") == value
+        query = SQL("(SELECT listing_id FROM stock_channel_listing_change)")
+        return [("id", "in" if wanted else "not in", query)]
+
+    @api.model
+    def _pending_changes(self, listing_ids):
+        """``{listing id: (oldest change time, its correlation id)}``."""
+        if not listing_ids:
+            return {}
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT ON (listing_id) listing_id, changed_at, correlation_id
+                  FROM stock_channel_listing_change
+                 WHERE listing_id = ANY(%s::int[])
+              ORDER BY listing_id, id
+                """,
+                id_array(listing_ids),
+            )
+        )
+        return {row[0]: (row[1], row[2]) for row in self.env.cr.fetchall()}
 
     @api.depends("product_id")
     def _compute_external_sku(self):
@@ -212,7 +232,7 @@ class StockChannelListing(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         listings = super().create(vals_list)
-        self.env["stock.channel"]._schedule_publication(set(listings.channel_id.ids))
+        listings._mark_pending(SQL("l.id = ANY(%s)", listings.ids))
         return listings
 
     def action_view_publications(self):
@@ -234,26 +254,22 @@ class StockChannelListing(models.Model):
 
     @api.model
     def _mark_pending(self, condition, source=None, schedule=True):
-        """Flag the listings matching ``condition`` (SQL over alias ``l`` and
-        the optional extra ``source`` relation) as pending in one statement,
-        and schedule their channels' publication; return the ids of the
-        channels touched."""
-        self.flush_model(["pending", "pending_since", "change_counter", "active"])
+        """Log a change for the listings matching ``condition`` (SQL over alias
+        ``l`` and the optional extra ``source`` relation) in one INSERT, and
+        schedule their channels' publication; return the ids of the channels
+        touched."""
+        self.flush_model(["active", "channel_id", "product_id"])
         self.env.cr.execute(
             SQL(
                 """
-                UPDATE stock_channel_listing l
-                   SET pending = TRUE,
-                       pending_since = COALESCE(l.pending_since, %(now)s),
-                       correlation_id = CASE WHEN l.pending AND l.correlation_id
-                                             IS NOT NULL THEN l.correlation_id
-                                             ELSE %(correlation)s END,
-                       change_counter = COALESCE(l.change_counter, 0) + 1
-                  FROM stock_channel c %(source)s
-                 WHERE c.id = l.channel_id
-                   AND c.active
+                INSERT INTO stock_channel_listing_change
+                            (listing_id, channel_id, changed_at, correlation_id)
+                SELECT DISTINCT l.id, l.channel_id, %(now)s, %(correlation)s
+                  FROM stock_channel_listing l
+                  JOIN stock_channel c ON c.id = l.channel_id %(source)s
+                 WHERE c.active
                    AND %(condition)s
-             RETURNING l.channel_id
+             RETURNING channel_id
                 """,
                 now=fields.Datetime.now(),
                 correlation=self._correlation_id(),
@@ -263,9 +279,7 @@ class StockChannelListing(models.Model):
         )
         channel_ids = {row[0] for row in self.env.cr.fetchall()}
         if channel_ids:
-            self.invalidate_model(
-                ["pending", "pending_since", "change_counter", "correlation_id"]
-            )
+            self.invalidate_model(["pending", "pending_since", "correlation_id"])
             if schedule:
                 self.env["stock.channel"]._schedule_publication(channel_ids)
         return channel_ids

@@ -1,10 +1,10 @@
 """One publication run for one channel: snapshot the pending listings,
 compute their ATP, send what changed in batches, audit, clear.
 
-``pending`` is only cleared where ``change_counter`` still equals the
-snapshot: a stock change landing while a request is in flight keeps its
-listing pending for the next run, so nothing is lost and nothing is sent twice
-for the same state.
+A run only deletes the change-log rows it snapshotted: a stock change landing
+while a request is in flight adds a newer row, keeps its listing pending for
+the next run, so nothing is lost and nothing is sent twice for the same
+state.
 """
 
 import hashlib
@@ -106,16 +106,24 @@ class Publisher:
         )
 
     def _snapshot(self):
+        """Rows (listing, newest change id, oldest change time, its
+        correlation id, last published qty and time, SKU, reference)."""
         self.env["stock.channel.listing"].flush_model()
         self.cr.execute(
             SQL(
                 """
-                SELECT id, change_counter, pending_since, correlation_id,
-                       last_published_qty, last_published_at, external_sku,
-                       external_ref
-                  FROM stock_channel_listing
-                 WHERE channel_id = %s AND pending
-              ORDER BY id
+                SELECT l.id, ch.last_change, ch.since, ch.correlation_id,
+                       l.last_published_qty, l.last_published_at, l.external_sku,
+                       l.external_ref
+                  FROM (SELECT listing_id, MAX(id) AS last_change,
+                               MIN(changed_at) AS since,
+                               (array_agg(correlation_id ORDER BY id))[1]
+                                   AS correlation_id
+                          FROM stock_channel_listing_change
+                         WHERE channel_id = %s
+                      GROUP BY listing_id) ch
+                  JOIN stock_channel_listing l ON l.id = ch.listing_id
+              ORDER BY l.id
                 """,
                 self.channel.id,
             )
@@ -160,8 +168,8 @@ class Publisher:
         ]
 
     def _mark_published(self, items, rows):
-        """Record what was published and clear ``pending`` where the listing
-        did not change again meanwhile, in one statement."""
+        """Record what was published and forget the changes it covered, in
+        two statements."""
         if not items:
             return
         self.cr.execute(
@@ -169,34 +177,34 @@ class Publisher:
                 """
                 UPDATE stock_channel_listing l
                    SET last_published_qty = sent.qty,
-                       last_published_at = now() at time zone 'UTC',
-                       pending = (l.change_counter <> sent.counter),
-                       pending_since = CASE WHEN l.change_counter = sent.counter
-                                            THEN NULL ELSE l.pending_since END
-                  FROM unnest(%s::int[], %s::int[], %s::int[])
-                       AS sent(id, qty, counter)
+                       last_published_at = now() at time zone 'UTC'
+                  FROM unnest(%s::int[], %s::int[]) AS sent(id, qty)
                  WHERE l.id = sent.id
                 """,
                 id_array(i.listing_id for i in items),
                 id_array(i.quantity for i in items),
-                id_array(rows[i.listing_id][1] for i in items),
             )
         )
-        self.env["stock.channel.listing"].invalidate_model()
+        self.env["stock.channel.listing"].invalidate_model(
+            ["last_published_qty", "last_published_at"]
+        )
+        self._clear_pending([(i.listing_id, rows[i.listing_id][1]) for i in items])
 
-    def _clear_pending(self, unchanged):
-        if not unchanged:
+    def _clear_pending(self, snapshotted):
+        """Delete the change rows up to each listing's snapshot."""
+        if not snapshotted:
             return
         self.cr.execute(
             SQL(
                 """
-                UPDATE stock_channel_listing l
-                   SET pending = FALSE, pending_since = NULL
-                  FROM unnest(%s::int[], %s::int[]) AS seen(id, counter)
-                 WHERE l.id = seen.id AND l.change_counter = seen.counter
+                DELETE FROM stock_channel_listing_change ch
+                 USING unnest(%s::int[], %s::int[]) AS seen(id, last_change)
+                 WHERE ch.listing_id = seen.id AND ch.id <= seen.last_change
                 """,
-                id_array(i for i, _c in unchanged),
-                id_array(c for _i, c in unchanged),
+                id_array(i for i, _c in snapshotted),
+                id_array(c for _i, c in snapshotted),
             )
         )
-        self.env["stock.channel.listing"].invalidate_model()
+        self.env["stock.channel.listing"].invalidate_model(
+            ["pending", "pending_since", "correlation_id"]
+        )

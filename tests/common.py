@@ -147,5 +147,8 @@ class ChannelCase(TransactionCase):
         """Pretend everything was published, after draining earlier marks."""
         self._flush_marks()
         listings = listings or self.env["stock.channel.listing"].search([])
-        listings.write({"pending": False, "pending_since": False})
+        self.env.cr.execute(
+            "DELETE FROM stock_channel_listing_change WHERE listing_id = ANY(%s)",
+            [listings.ids],
+        )
         listings.invalidate_recordset()

@@ -45,18 +45,55 @@ class TestMarking(ChannelCase):
         self.assertFalse(self._pending(), "marking waits for the commit")
         self._flush_marks()
         self.assertEqual(self._pending(), self.listing | self.listing_both)
+        Listing = self.env["stock.channel.listing"]
+        ours = self.listing | self.listing_both | self.listing_b | self.listing_other
+        self.assertEqual(
+            Listing.search([("pending", "=", True), ("id", "in", ours.ids)]),
+            self.listing | self.listing_both,
+        )
+        self.assertEqual(
+            Listing.search([("pending", "=", False), ("id", "in", ours.ids)]),
+            self.listing_b | self.listing_other,
+        )
 
-    def test_marking_bumps_counter_and_keeps_oldest_change(self):
-        """Every change bumps the counter; pending_since keeps the first."""
-        counter = self.listing.change_counter
+    def test_marking_logs_changes_and_keeps_oldest(self):
+        """Every transaction logs one change; pending_since keeps the first."""
+        self._set_stock(self.product, self.stock_main, 5)
         self._set_stock(self.product, self.stock_main, 5)
         self._flush_marks()
+        self.assertEqual(self._change_count(), 1)
         first = self.listing.pending_since
-        self.assertEqual(self.listing.change_counter, counter + 1)
         self._set_stock(self.product, self.stock_main, 5)
         self._flush_marks()
-        self.assertEqual(self.listing.change_counter, counter + 2)
+        self.assertEqual(self._change_count(), 2)
+        self.listing.invalidate_recordset()
         self.assertEqual(self.listing.pending_since, first)
+
+    def _change_count(self):
+        self.env.cr.execute(
+            "SELECT COUNT(*) FROM stock_channel_listing_change WHERE listing_id = %s",
+            [self.listing.id],
+        )
+        return self.env.cr.fetchone()[0]
+
+    def test_stock_operations_never_update_listing_rows(self):
+        """Marks are inserts: a stock transaction cannot fail to serialize
+        against a publication job writing the same listings."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "SELECT xmin::text FROM stock_channel_listing WHERE id = %s",
+            [self.listing.id],
+        )
+        before = self.env.cr.fetchone()[0]
+        self._create_delivery(self.product, 3).button_validate()
+        self._flush_marks()
+        self.env.cr.execute(
+            "SELECT xmin::text FROM stock_channel_listing WHERE id = %s",
+            [self.listing.id],
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], before)
+        self.listing.invalidate_recordset()
+        self.assertTrue(self.listing.pending)
 
     def test_quant_change_other_warehouse(self):
         """Stock in the second warehouse marks only its channels."""

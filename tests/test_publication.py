@@ -5,6 +5,7 @@ import requests
 
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
+from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -181,10 +182,8 @@ class TestPublishJob(PublicationCase):
         session = requests.Session()
 
         def change_meanwhile(response, *args, **kwargs):
-            self.env.cr.execute(
-                "UPDATE stock_channel_listing SET change_counter = change_counter + 1"
-                " WHERE id = %s",
-                [self.listing.id],
+            self.env["stock.channel.listing"]._mark_pending(
+                SQL("l.id = %s", self.listing.id), schedule=False
             )
 
         session.hooks["response"].append(change_meanwhile)

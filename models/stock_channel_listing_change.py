@@ -1,0 +1,24 @@
+from odoo import fields, models
+
+
+class StockChannelListingChange(models.Model):
+    """Insert-only log of changes not yet published, one row per mark.
+
+    Stock operations only ever INSERT here, never UPDATE a listing: inserts
+    do not conflict, so a stock transaction never fails to serialize against
+    a publication job that is updating the same listings. A listing is
+    pending while it has rows; a publication deletes the rows it snapshotted,
+    so a change that lands while a request is in flight stays for the next
+    run. ``listing_id`` is a plain integer on purpose: a foreign key check
+    would lock the listing row and bring the conflict back.
+    """
+
+    _name = "stock.channel.listing.change"
+    _description = "Unpublished Channel Listing Change"
+    _order = "id"
+    _log_access = False
+
+    listing_id = fields.Integer(required=True, index=True)
+    channel_id = fields.Integer(required=True, index=True)
+    changed_at = fields.Datetime(required=True)
+    correlation_id = fields.Char()
