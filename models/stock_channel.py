@@ -76,8 +76,9 @@ class StockChannel(models.Model):
         "res.users",
         string="Technical User",
         default=lambda self: self.env.user,
-        help="Publication jobs run as this user: give it Channel Sync rights "
-        "in this company only.",
+        help="Publication jobs run as this user. It reads the credentials and "
+        "writes the audit, so it needs 'Channel Sync: Manager', in this "
+        "company only.",
     )
     request_timeout = fields.Integer(
         default=30,
