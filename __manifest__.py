@@ -30,6 +30,7 @@
         "views/stock_channel_listing_views.xml",
         "views/stock_channel_buffer_rule_views.xml",
         "views/stock_channel_publication_views.xml",
+        "views/stock_channel_order_views.xml",
         "views/stock_location_views.xml",
         "views/stock_channel_sync_menus.xml",
     ],

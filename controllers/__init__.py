@@ -1,1 +1,1 @@
-# HTTP entry points (marketplace orders) arrive with the order intake feature.
+from . import main

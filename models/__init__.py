@@ -3,6 +3,8 @@ from . import stock_channel_listing
 from . import stock_channel_listing_change
 from . import stock_channel_buffer_rule
 from . import stock_channel_publication
+from . import stock_channel_order
+from . import stock_channel_order_line
 from . import stock_location
 from . import stock_quant
 from . import stock_move

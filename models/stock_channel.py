@@ -75,10 +75,11 @@ class StockChannel(models.Model):
     user_id = fields.Many2one(
         "res.users",
         string="Technical User",
+        required=True,
         default=lambda self: self.env.user,
-        help="Publication jobs run as this user. It reads the credentials and "
-        "writes the audit, so it needs 'Channel Sync: Manager', in this "
-        "company only.",
+        help="Publication jobs and order intake run as this user. It reads the "
+        "credentials and writes the audit and the orders, so it needs "
+        "'Channel Sync: Manager', in this company only.",
     )
     request_timeout = fields.Integer(
         default=30,

@@ -16,6 +16,9 @@ Definition (README.rst has a worked example), per listing:
   sellable locations and either leave the warehouse or feed a further move
   (the pick step of a multi-step delivery). Chained moves still ``waiting``
   are not counted: their demand is carried by the move they wait for;
+* minus promised demand: lines of accepted channel orders (state
+  ``received``) whose sale order does not exist yet, on every channel sharing
+  a warehouse with the order's channel;
 * incoming receipts are never counted: only quants are supply;
 * then the listing's safety-buffer rule, pack size and rounding
   (:func:`.buffer.apply_buffer`).
@@ -36,6 +39,8 @@ _READ_MODELS = (
     "stock.channel",
     "stock.channel.listing",
     "stock.channel.buffer.rule",
+    "stock.channel.order",
+    "stock.channel.order.line",
     "product.product",
 )
 
@@ -81,6 +86,7 @@ class AtpEngine:
         product_array = id_array({row[2] for row in listings if row[5]})
         free = self._fetch_free_stock(product_array, location_ids)
         demand = self._fetch_open_demand(product_array, location_ids)
+        promised = self._fetch_promised(product_array)
         categ_parents = self._fetch_category_parents({row[6] for row in listings})
         rulebook = RuleBook(
             self._fetch_rules(channel_ids, {row[4] for row in listings})
@@ -111,6 +117,9 @@ class AtpEngine:
                     key = (product_id, warehouse_id)
                     free_qty += free_get(key, 0.0)
                     demand_qty += demand_get(key, 0.0)
+            for order_channel_ids, qty in promised.get(product_id, ()):
+                if channel_id in order_channel_ids:
+                    demand_qty += qty
             rule = rulebook.rule_for(
                 channel_id, company_id, product_id, categ_id, categ_parents[categ_id]
             )
@@ -233,6 +242,33 @@ class AtpEngine:
             )
         )
         return {(p, w): qty for p, w, qty in self.cr.fetchall()}
+
+    def _fetch_promised(self, product_array):
+        """Lines of accepted channel orders whose sale order does not exist
+        yet: ``{product: [(channels sharing a warehouse with the order's
+        channel, quantity)]}``."""
+        self.cr.execute(
+            SQL(
+                """
+                SELECT ol.product_id, o.channel_id, SUM(ol.product_qty)::float8,
+                       ARRAY(SELECT DISTINCT other.channel_id
+                               FROM stock_channel_warehouse_rel mine
+                               JOIN stock_channel_warehouse_rel other
+                                 ON other.warehouse_id = mine.warehouse_id
+                              WHERE mine.channel_id = o.channel_id)
+                  FROM stock_channel_order_line ol
+                  JOIN stock_channel_order o ON o.id = ol.order_id
+                 WHERE o.state = 'received'
+                   AND ol.product_id = ANY(%s::int[])
+              GROUP BY ol.product_id, o.channel_id
+                """,
+                product_array,
+            )
+        )
+        promised = {}
+        for product_id, _channel_id, qty, sharing in self.cr.fetchall():
+            promised.setdefault(product_id, []).append((set(sharing), qty))
+        return promised
 
     def _fetch_category_parents(self, categ_ids):
         """``{category id: (itself and its parents' ids)}``."""

@@ -1,0 +1,93 @@
+"""Thin HTTP entry points for marketplace orders: authenticate, parse,
+delegate to ``stock.channel.order``, answer. No business logic here."""
+
+import logging
+
+from odoo import http
+from odoo.http import request
+
+from ..services.payloads import MAX_BODY
+from ..services.signatures import verify_hex
+
+_logger = logging.getLogger(__name__)
+
+
+class ChannelOrderController(http.Controller):
+    def _authenticated_channel(self, code, signed):
+        """The active channel with this code whose secret signs ``signed``.
+
+        The only ``sudo()``: finding the channel and reading its secret before
+        anything is trusted. Codes are unique per company, so several channels
+        may share one; the signature tells them apart. Returns the channel as
+        its technical user, or None.
+        """
+        header = request.httprequest.headers.get("X-Channel-Signature", "")
+        channels_sudo = (
+            request.env["stock.channel"]
+            .sudo()
+            .search([("code", "=", code), ("active", "=", True)])
+        )
+        for channel_sudo in channels_sudo:
+            if channel_sudo.adapter == "webhook" and verify_hex(
+                channel_sudo.webhook_secret, signed, header
+            ):
+                user = channel_sudo.user_id or request.env.ref("base.public_user")
+                return (
+                    request.env["stock.channel"]
+                    .with_user(user)
+                    .with_company(channel_sudo.company_id)
+                    .browse(channel_sudo.id)
+                )
+        return None if channels_sudo else False
+
+    def _error(self, status, error):
+        return request.make_json_response({"error": error}, status=status)
+
+    @http.route(
+        "/stock_channel_sync/<string:code>/orders",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def post_order(self, code, **_kwargs):
+        length = request.httprequest.content_length or 0
+        if length > MAX_BODY:
+            return self._error(413, "payload_too_large")
+        body = request.httprequest.get_data(cache=False)
+        if len(body) > MAX_BODY:
+            return self._error(413, "payload_too_large")
+        channel = self._authenticated_channel(code, body)
+        if channel is False:
+            return self._error(404, "unknown_channel")
+        if channel is None:
+            return self._error(401, "invalid_signature")
+        status, answer = (
+            request.env["stock.channel.order"]
+            .with_env(channel.env)
+            ._intake(channel, body)
+        )
+        return request.make_json_response(answer, status=status)
+
+    @http.route(
+        "/stock_channel_sync/<string:code>/orders/<string:external_id>",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        csrf=False,
+        save_session=False,
+    )
+    def get_order(self, code, external_id, **_kwargs):
+        # The GET has no body: its path is what is signed.
+        channel = self._authenticated_channel(code, request.httprequest.path.encode())
+        if channel is False:
+            return self._error(404, "unknown_channel")
+        if channel is None:
+            return self._error(401, "invalid_signature")
+        order = channel.env["stock.channel.order"].search(
+            [("channel_id", "=", channel.id), ("external_id", "=", external_id)]
+        )
+        if not order:
+            return self._error(404, "unknown_order")
+        return request.make_json_response(order._answer_status())

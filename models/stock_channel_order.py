@@ -1,0 +1,219 @@
+import json
+import uuid
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..services.payloads import InvalidOrder, validate_order
+
+
+class StockChannelOrder(models.Model):
+    """One marketplace order delivery, stored exactly once per
+    (channel, external id) whatever the number of deliveries."""
+
+    _name = "stock.channel.order"
+    _description = "Channel Order"
+    _order = "id desc"
+    _rec_name = "external_id"
+    _sql_constraints = [
+        (
+            "external_id_channel_uniq",
+            "UNIQUE (channel_id, external_id)",
+            "This order was already received on this channel.",
+        ),
+    ]
+
+    channel_id = fields.Many2one(
+        "stock.channel", required=True, index=True, ondelete="restrict"
+    )
+    company_id = fields.Many2one(related="channel_id.company_id", store=True)
+    external_id = fields.Char(string="External ID", required=True)
+    state = fields.Selection(
+        [
+            ("received", "Received"),
+            ("done", "Done"),
+            ("error", "Error"),
+            ("cancelled", "Cancelled"),
+        ],
+        required=True,
+        default="received",
+        index=True,
+        help="Received: accepted, its lines count as promised stock until its "
+        "sale order exists.",
+    )
+    payload = fields.Text(help="The order as the channel sent it.")
+    correlation_id = fields.Char(index=True)
+    customer_name = fields.Char()
+    customer_email = fields.Char()
+    currency_id = fields.Many2one("res.currency")
+    line_ids = fields.One2many("stock.channel.order.line", "order_id", string="Lines")
+    error_message = fields.Text(readonly=True)
+
+    @api.model
+    def _intake(self, channel, body):
+        """Accept one delivery of ``channel``: parse, validate completely,
+        store once. Returns ``(HTTP status, JSON answer)``; nothing is written
+        unless the answer is 202."""
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            return 400, {"error": "invalid_json"}
+        try:
+            order = validate_order(data)
+            lines, currency = self._resolve(channel, order)
+        except InvalidOrder as exc:
+            return 422, {"error": "invalid_order", "details": exc.details}
+        order_id = self._insert_once(channel, order, currency, body)
+        if order_id is None:
+            existing = self.search(
+                [
+                    ("channel_id", "=", channel.id),
+                    ("external_id", "=", order["external_id"]),
+                ]
+            )
+            return 200, {
+                "status": "duplicate",
+                "external_id": existing.external_id,
+                "state": existing.state,
+                "order": existing.id,
+            }
+        self.env["stock.channel.order.line"].create(
+            [dict(line, order_id=order_id) for line in lines]
+        )
+        self._mark_promised(channel, {line["product_id"] for line in lines})
+        return 202, {
+            "status": "accepted",
+            "external_id": order["external_id"],
+            "id": order_id,
+        }
+
+    @api.model
+    def _resolve(self, channel, order):
+        """Lines with products (through the channel's listings, then the
+        internal reference) and the currency; every unknown at once."""
+        skus = {line["sku"] for line in order["lines"]}
+        listings = {
+            listing.external_sku: listing
+            for listing in self.env["stock.channel.listing"].search(
+                [("channel_id", "=", channel.id), ("external_sku", "in", list(skus))]
+            )
+        }
+        products = {
+            product.default_code: product
+            for product in self.env["product.product"].search(
+                [
+                    ("default_code", "in", list(skus - set(listings))),
+                    ("is_storable", "=", True),
+                    ("company_id", "in", (False, channel.company_id.id)),
+                ]
+            )
+        }
+        errors, lines = [], []
+        for index, line in enumerate(order["lines"]):
+            listing = listings.get(line["sku"])
+            product = listing.product_id if listing else products.get(line["sku"])
+            if not product:
+                errors.append(
+                    {
+                        "field": f"lines[{index}].sku",
+                        "message": f"unknown SKU '{line['sku']}'",
+                    }
+                )
+                continue
+            pack = listing.pack_size if listing else 1.0
+            lines.append(
+                {
+                    "listing_id": listing.id if listing else False,
+                    "product_id": product.id,
+                    "sku": line["sku"],
+                    "channel_qty": line["quantity"],
+                    "product_qty": line["quantity"] * pack,
+                    "unit_price": line["unit_price"],
+                }
+            )
+        currency = channel.company_id.currency_id
+        if order["currency"]:
+            currency = self.env["res.currency"].search(
+                [("name", "=", order["currency"])], limit=1
+            )
+            if not currency:
+                errors.append(
+                    {
+                        "field": "currency",
+                        "message": f"unknown currency '{order['currency']}'",
+                    }
+                )
+        country = order["shipping_address"].get("country_code")
+        if country and not self.env["res.country"].search_count(
+            [("code", "=", country)]
+        ):
+            errors.append(
+                {
+                    "field": "shipping_address.country_code",
+                    "message": f"unknown country '{country}'",
+                }
+            )
+        if errors:
+            raise InvalidOrder(errors)
+        return lines, currency
+
+    @api.model
+    def _insert_once(self, channel, order, currency, body):
+        """INSERT ... ON CONFLICT DO NOTHING: a concurrent duplicate waits on
+        the unique index, then finds the first delivery (after Odoo retries
+        its serialization failure). Returns the new id or None."""
+        self.flush_model()
+        customer = order["customer"]
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO stock_channel_order
+                       (channel_id, company_id, external_id, state, payload,
+                        correlation_id, customer_name, customer_email,
+                        currency_id, create_uid, write_uid, create_date,
+                        write_date)
+                VALUES (%s, %s, %s, 'received', %s, %s, %s, %s, %s, %s, %s,
+                        now() at time zone 'UTC', now() at time zone 'UTC')
+                ON CONFLICT (channel_id, external_id) DO NOTHING
+                RETURNING id
+                """,
+                channel.id,
+                channel.company_id.id,
+                order["external_id"],
+                body.decode(),
+                uuid.uuid4().hex[:16],
+                customer.get("name") or customer.get("email"),
+                customer.get("email"),
+                currency.id,
+                self.env.uid,
+                self.env.uid,
+            )
+        )
+        row = self.env.cr.fetchone()
+        return row[0] if row else None
+
+    @api.model
+    def _mark_promised(self, channel, product_ids):
+        """Accepted lines lower the ATP of every channel sharing a warehouse
+        with this one: mark their listings of these products."""
+        self.env["stock.channel.listing"]._mark_pending(
+            SQL(
+                """l.active AND l.product_id = ANY(%s) AND l.channel_id IN (
+                    SELECT other.channel_id
+                      FROM stock_channel_warehouse_rel other
+                      JOIN stock_channel_warehouse_rel mine
+                        ON mine.warehouse_id = other.warehouse_id
+                     WHERE mine.channel_id = %s)""",
+                list(product_ids),
+                channel.id,
+            )
+        )
+
+    def _answer_status(self):
+        self.ensure_one()
+        return {
+            "external_id": self.external_id,
+            "state": self.state,
+            "order": self.id,
+            "error": self.error_message or None,
+        }

@@ -1,0 +1,309 @@
+import json
+import threading
+
+import requests
+
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from ..services.atp import AtpEngine
+from ..services.signatures import sign_hex
+
+SECRET = "order-secret-42"
+
+
+@tagged("post_install", "-at_install")
+class TestOrderIntake(HttpCase):
+    """Signed, validated, exactly-once order intake through the real HTTP
+    stack; confirmation into a sale order is not built yet."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["stock.channel.buffer.rule"].search([]).action_archive()
+        cls.robot = new_test_user(
+            cls.env,
+            login="channel_robot",
+            groups="stock.group_stock_user,sales_team.group_sale_salesman,"
+            "stock_channel_sync.group_channel_manager",
+        )
+        warehouse = cls.env["stock.warehouse"].search(
+            [("company_id", "=", cls.env.company.id)], limit=1
+        )
+        other = cls.env["stock.warehouse"].create(
+            {"name": "Intake Other", "code": "INO"}
+        )
+        cls.product = cls.env["product.product"].create(
+            {"name": "Intake Mug", "default_code": "MUG-1", "is_storable": True}
+        )
+        cls.env["stock.quant"]._update_available_quantity(
+            cls.product, warehouse.lot_stock_id, 50
+        )
+        Channel = cls.env["stock.channel"]
+        cls.channel = Channel.create(
+            {
+                "name": "Intake",
+                "code": "intake",
+                "webhook_secret": SECRET,
+                "user_id": cls.robot.id,
+                "warehouse_ids": [(6, 0, warehouse.ids)],
+            }
+        )
+        cls.sibling = Channel.create(
+            {
+                "name": "Sibling",
+                "code": "sibling",
+                "webhook_secret": "sibling-secret",
+                "user_id": cls.robot.id,
+                "warehouse_ids": [(6, 0, warehouse.ids)],
+            }
+        )
+        cls.far = Channel.create(
+            {"name": "Far", "code": "far", "warehouse_ids": [(6, 0, other.ids)]}
+        )
+        Listing = cls.env["stock.channel.listing"]
+        cls.listing = Listing.create(
+            {"channel_id": cls.channel.id, "product_id": cls.product.id}
+        )
+        cls.case = Listing.create(
+            {
+                "channel_id": cls.channel.id,
+                "product_id": cls.product.id,
+                "external_sku": "MUG-1-CASE6",
+                "pack_size": 6,
+            }
+        )
+        cls.sibling_listing = Listing.create(
+            {"channel_id": cls.sibling.id, "product_id": cls.product.id}
+        )
+        cls.far_listing = Listing.create(
+            {"channel_id": cls.far.id, "product_id": cls.product.id}
+        )
+
+    def _order(self, external_id="1001", **overrides):
+        order = {
+            "external_id": external_id,
+            "ordered_at": "2026-11-23T10:00:00Z",
+            "currency": "USD",
+            "customer": {"name": "Ada Buyer", "email": "ada@example.com"},
+            "shipping_address": {
+                "name": "Ada",
+                "city": "Brussels",
+                "country_code": "BE",
+            },
+            "lines": [{"sku": "MUG-1", "quantity": 2, "unit_price": 9.5}],
+            "shipping_amount": 4.9,
+        }
+        order.update(overrides)
+        return order
+
+    def _post(self, payload, code="intake", secret=SECRET, signature=None):
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature is None and secret:
+            signature = "sha256=" + sign_hex(secret, body)
+        if signature:
+            headers["X-Channel-Signature"] = signature
+        return self.url_open(
+            f"/stock_channel_sync/{code}/orders", data=body, headers=headers
+        )
+
+    def _orders(self):
+        return self.env["stock.channel.order"].search(
+            [("channel_id", "in", (self.channel | self.sibling).ids)]
+        )
+
+    def _assert_nothing_stored(self, response, status, error):
+        self.assertEqual(response.status_code, status)
+        self.assertEqual(response.json()["error"], error)
+        self.assertNotIn("Traceback", response.text)
+        self.assertFalse(self._orders())
+
+    def test_accepted(self):
+        """A valid signed order is stored with its resolved lines: 202."""
+        response = self._post(self._order())
+        self.assertEqual(response.status_code, 202)
+        answer = response.json()
+        self.assertEqual(answer["status"], "accepted")
+        self.assertEqual(answer["external_id"], "1001")
+        order = self._orders()
+        self.assertEqual(order.id, answer["id"])
+        self.assertEqual(order.state, "received")
+        self.assertEqual(order.customer_email, "ada@example.com")
+        self.assertEqual(order.currency_id.name, "USD")
+        self.assertEqual(order.line_ids.product_id, self.product)
+        self.assertEqual(order.line_ids.product_qty, 2)
+        self.assertEqual(order.create_uid, self.robot)
+
+    def test_pack_listing_sku_counts_in_product_units(self):
+        """An order for 1 case of 6 promises 6 units."""
+        self._post(self._order(lines=[{"sku": "MUG-1-CASE6", "quantity": 1}]))
+        self.assertEqual(self._orders().line_ids.product_qty, 6)
+
+    def test_replay_is_a_duplicate(self):
+        """The same order again: 200 duplicate, still one record."""
+        first = self._post(self._order()).json()
+        response = self._post(self._order())
+        self.assertEqual(response.status_code, 200)
+        answer = response.json()
+        self.assertEqual(answer["status"], "duplicate")
+        self.assertEqual(answer["order"], first["id"])
+        self.assertEqual(answer["state"], "received")
+        self.assertEqual(len(self._orders()), 1)
+
+    def test_parallel_duplicates_store_one_order(self):
+        """Four deliveries of one order at once: one record, one 202."""
+        statuses = []
+        body = json.dumps(self._order("2002")).encode()
+        headers = {"X-Channel-Signature": "sha256=" + sign_hex(SECRET, body)}
+        url = self.base_url() + "/stock_channel_sync/intake/orders"
+
+        def post():
+            # One session per thread: url_open's shared session is not
+            # thread-safe.
+            try:
+                response = requests.post(url, data=body, headers=headers, timeout=60)
+                statuses.append(response.status_code)
+            except requests.RequestException as exc:
+                statuses.append(repr(exc))
+
+        threads = [threading.Thread(target=post) for _i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(sorted(statuses), [200, 200, 200, 202])
+        self.assertEqual(len(self._orders()), 1)
+
+    def test_same_external_id_on_two_channels(self):
+        """Dedup is per channel."""
+        self._post(self._order())
+        response = self._post(self._order(), code="sibling", secret="sibling-secret")
+        self.assertEqual(response.status_code, 202)
+        self.assertEqual(len(self._orders()), 2)
+
+    def test_missing_signature(self):
+        """No signature: 401, nothing stored."""
+        self._assert_nothing_stored(
+            self._post(self._order(), secret=None), 401, "invalid_signature"
+        )
+
+    def test_wrong_signature(self):
+        """A wrong signature: 401, nothing stored."""
+        self._assert_nothing_stored(
+            self._post(self._order(), signature="sha256=" + "0" * 64),
+            401,
+            "invalid_signature",
+        )
+
+    def test_other_channels_secret(self):
+        """Signed with another channel's secret: 401."""
+        self._assert_nothing_stored(
+            self._post(self._order(), secret="sibling-secret"), 401, "invalid_signature"
+        )
+
+    def test_unknown_or_inactive_channel(self):
+        """404 for a code nobody has, and for an archived channel."""
+        self._assert_nothing_stored(
+            self._post(self._order(), code="nope"), 404, "unknown_channel"
+        )
+        self.channel.action_archive()
+        self._assert_nothing_stored(self._post(self._order()), 404, "unknown_channel")
+
+    def test_invalid_json(self):
+        """Not JSON: 400."""
+        self._assert_nothing_stored(self._post(b"{not json"), 400, "invalid_json")
+
+    def test_too_large(self):
+        """Over 1 MiB: 413 before anything else."""
+        body = json.dumps(self._order(note="x" * (1024 * 1024))).encode()
+        self._assert_nothing_stored(self._post(body), 413, "payload_too_large")
+
+    def test_every_validation_error_at_once(self):
+        """422 lists every problem; nothing is stored."""
+        payload = self._order(
+            external_id="",
+            currency="EURO",
+            customer={},
+            lines=[
+                {"sku": "MUG-1", "quantity": 0, "unit_price": -1},
+                {"quantity": 1},
+            ],
+        )
+        response = self._post(payload)
+        self._assert_nothing_stored(response, 422, "invalid_order")
+        fields = {d["field"] for d in response.json()["details"]}
+        self.assertEqual(
+            fields,
+            {
+                "external_id",
+                "currency",
+                "customer",
+                "lines[0].quantity",
+                "lines[0].unit_price",
+                "lines[1].sku",
+            },
+        )
+
+    def test_unknown_sku_currency_country(self):
+        """What needs the database is checked too, all at once."""
+        payload = self._order(
+            currency="XXX",
+            shipping_address={"country_code": "QQ"},
+            lines=[
+                {"sku": "MUG-1", "quantity": 1},
+                {"sku": "GHOST", "quantity": 1},
+            ],
+        )
+        response = self._post(payload)
+        self._assert_nothing_stored(response, 422, "invalid_order")
+        self.assertEqual(
+            response.json()["details"],
+            [
+                {"field": "lines[1].sku", "message": "unknown SKU 'GHOST'"},
+                {"field": "currency", "message": "unknown currency 'XXX'"},
+                {
+                    "field": "shipping_address.country_code",
+                    "message": "unknown country 'QQ'",
+                },
+            ],
+        )
+
+    def test_promised_at_once_on_sharing_channels(self):
+        """Accepted lines lower the ATP of every channel sharing the
+        warehouse, and mark their listings pending; other warehouses keep
+        theirs."""
+        listings = self.listing | self.sibling_listing | self.far_listing
+        before = {
+            k: r.qty for k, r in AtpEngine(self.env).compute(listings.ids).items()
+        }
+        self.env.cr.execute("DELETE FROM stock_channel_listing_change")
+        self._post(self._order(lines=[{"sku": "MUG-1", "quantity": 3}]))
+        after = AtpEngine(self.env).compute(listings.ids)
+        self.assertEqual(after[self.listing.id].qty, before[self.listing.id] - 3)
+        self.assertEqual(
+            after[self.sibling_listing.id].qty, before[self.sibling_listing.id] - 3
+        )
+        self.assertEqual(after[self.far_listing.id].qty, before[self.far_listing.id])
+        listings.invalidate_recordset()
+        self.assertEqual(
+            listings.filtered("pending"), self.listing | self.sibling_listing
+        )
+
+    def test_status(self):
+        """GET signed over its path answers the order's state."""
+        self._post(self._order())
+        path = "/stock_channel_sync/intake/orders/1001"
+        signature = "sha256=" + sign_hex(SECRET, path.encode())
+        response = self.url_open(path, headers={"X-Channel-Signature": signature})
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json()["state"], "received")
+        self.assertEqual(self.url_open(path).status_code, 401)
+        missing = "/stock_channel_sync/intake/orders/404"
+        response = self.url_open(
+            missing,
+            headers={
+                "X-Channel-Signature": "sha256=" + sign_hex(SECRET, missing.encode())
+            },
+        )
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.json()["error"], "unknown_order")
