@@ -10,3 +10,4 @@ from . import stock_quant
 from . import stock_move
 from . import product_product
 from . import product_template
+from . import sale_order

@@ -77,9 +77,10 @@ class StockChannel(models.Model):
         string="Technical User",
         required=True,
         default=lambda self: self.env.user,
-        help="Publication jobs and order intake run as this user. It reads the "
-        "credentials and writes the audit and the orders, so it needs "
-        "'Channel Sync: Manager', in this company only.",
+        help="Publication jobs and orders run as this user. It reads the "
+        "credentials, writes the audit, the orders, customers and sale orders: "
+        "give it Channel Sync: Manager, Sales: User, Inventory: User and "
+        "Contact Creation, in this company only.",
     )
     request_timeout = fields.Integer(
         default=30,
@@ -91,6 +92,20 @@ class StockChannel(models.Model):
         help="Seconds a real-time channel waits after a change before "
         "publishing, so that a burst of changes makes one request.",
     )
+    order_processing = fields.Selection(
+        [("async", "In the background"), ("sync", "At once")],
+        required=True,
+        default="async",
+        help="In the background: orders are accepted in milliseconds and "
+        "confirmed by a job. At once: the sale order is created in the request "
+        "and its name returned (for a B2B portal that needs it).",
+    )
+    auto_confirm = fields.Boolean(
+        default=True, help="Confirm the sale orders of this channel's orders."
+    )
+    team_id = fields.Many2one("crm.team", string="Sales Team", check_company=True)
+    pricelist_id = fields.Many2one("product.pricelist", check_company=True)
+    fiscal_position_id = fields.Many2one("account.fiscal.position", check_company=True)
     last_batch_at = fields.Datetime(string="Last Batch Run", readonly=True, copy=False)
     publication_ids = fields.One2many(
         "stock.channel.publication", "channel_id", string="Publications"

@@ -1,10 +1,22 @@
 import json
+import logging
 import uuid
 
-from odoo import api, fields, models
+from psycopg2 import errorcodes
+from psycopg2.errors import LockNotAvailable, SerializationFailure
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
+from odoo.addons.queue_job.exception import RetryableJobError
+
 from ..services.payloads import InvalidOrder, validate_order
+
+_logger = logging.getLogger(__name__)
+JOB_CHANNEL = "root.stock_channel_sync.orders"
+# Failures a retry cannot fix: the order goes to 'error' for a human.
+PERMANENT_ERRORS = (UserError, ValidationError, AccessError)
 
 
 class StockChannelOrder(models.Model):
@@ -48,6 +60,7 @@ class StockChannelOrder(models.Model):
     currency_id = fields.Many2one("res.currency")
     line_ids = fields.One2many("stock.channel.order.line", "order_id", string="Lines")
     error_message = fields.Text(readonly=True)
+    sale_order_id = fields.Many2one("sale.order", readonly=True, copy=False)
 
     @api.model
     def _intake(self, channel, body):
@@ -81,6 +94,11 @@ class StockChannelOrder(models.Model):
             [dict(line, order_id=order_id) for line in lines]
         )
         self._mark_promised(channel, {line["product_id"] for line in lines})
+        record = self.browse(order_id)
+        if channel.order_processing == "sync":
+            record._process()
+            return 201, dict(record._answer_status(), status="created")
+        record._enqueue_processing()
         return 202, {
             "status": "accepted",
             "external_id": order["external_id"],
@@ -215,5 +233,138 @@ class StockChannelOrder(models.Model):
             "external_id": self.external_id,
             "state": self.state,
             "order": self.id,
+            "sale_order": self.sale_order_id.name or None,
             "error": self.error_message or None,
         }
+
+    # -- processing ----------------------------------------------------------
+
+    def _enqueue_processing(self):
+        for order in self:
+            order.with_company(order.company_id).with_delay(
+                description=_("Confirm channel order %s", order.external_id),
+                channel=JOB_CHANNEL,
+                identity_key=f"stock_channel_sync.process.{order.id}",
+            )._process()
+
+    def action_reprocess(self):
+        """After fixing the cause of an error: try again."""
+        orders = self.filtered(lambda o: o.state == "error")
+        orders.write({"state": "received", "error_message": False})
+        orders._enqueue_processing()
+
+    def _process(self):
+        """Job: build the sale order and confirm it, all or nothing."""
+        self.ensure_one()
+        if self.state != "received":
+            return f"nothing to do: {self.state}"
+        try:
+            with self.env.cr.savepoint():
+                sale = self._create_sale_order()
+        except (SerializationFailure, LockNotAvailable) as exc:
+            raise RetryableJobError(
+                "stock is busy: retrying", seconds=5, ignore_retry=False
+            ) from exc
+        except PERMANENT_ERRORS as exc:
+            self.write({"state": "error", "error_message": str(exc)})
+            return f"error: {exc}"
+        except Exception as exc:
+            if getattr(exc, "pgcode", None) in (
+                errorcodes.SERIALIZATION_FAILURE,
+                errorcodes.DEADLOCK_DETECTED,
+                errorcodes.LOCK_NOT_AVAILABLE,
+            ):
+                raise RetryableJobError("stock is busy: retrying", seconds=5) from exc
+            raise
+        self.write({"state": "done", "sale_order_id": sale.id})
+        return f"created {sale.name}"
+
+    def _create_sale_order(self):
+        channel = self.channel_id
+        data = json.loads(self.payload)
+        partner = self._find_or_create_partner(data)
+        shipping = self._delivery_address(partner, data.get("shipping_address") or {})
+        vals = {
+            "partner_id": partner.id,
+            "partner_shipping_id": shipping.id,
+            "company_id": self.company_id.id,
+            "channel_id": channel.id,
+            "channel_external_id": self.external_id,
+            "client_order_ref": self.external_id,
+            "origin": f"{channel.code}:{self.external_id}",
+            "note": data.get("note") or False,
+            "order_line": [
+                (
+                    0,
+                    0,
+                    {
+                        "product_id": line.product_id.id,
+                        "product_uom_qty": line.product_qty,
+                        "price_unit": line._product_unit_price(),
+                    },
+                )
+                for line in self.line_ids
+            ],
+        }
+        if channel.team_id:
+            vals["team_id"] = channel.team_id.id
+        if channel.pricelist_id:
+            vals["pricelist_id"] = channel.pricelist_id.id
+        if channel.fiscal_position_id:
+            vals["fiscal_position_id"] = channel.fiscal_position_id.id
+        sale = self.env["sale.order"].create(vals)
+        if channel.auto_confirm:
+            sale.action_confirm()
+        return sale
+
+    def _find_or_create_partner(self, data):
+        customer = data.get("customer") or {}
+        email = (customer.get("email") or "").strip()
+        Partner = self.env["res.partner"]
+        partner = Partner
+        if email:
+            partner = Partner.search(
+                [
+                    ("email", "=ilike", email),
+                    ("company_id", "in", (False, self.company_id.id)),
+                    ("parent_id", "=", False),
+                ],
+                limit=1,
+            )
+        if not partner:
+            partner = Partner.create(
+                {
+                    "name": customer.get("name") or email,
+                    "email": email or False,
+                    "phone": customer.get("phone") or False,
+                    "company_id": self.company_id.id,
+                }
+            )
+        return partner
+
+    def _delivery_address(self, partner, address):
+        if not address or not (address.get("street") or address.get("city")):
+            return partner
+        country = self.env["res.country"].search(
+            [("code", "=", address.get("country_code") or "")], limit=1
+        )
+        state = self.env["res.country.state"].search(
+            [
+                ("code", "=", address.get("state_code") or ""),
+                ("country_id", "=", country.id),
+            ],
+            limit=1,
+        )
+        return self.env["res.partner"].create(
+            {
+                "type": "delivery",
+                "parent_id": partner.id,
+                "name": address.get("name") or partner.name,
+                "street": address.get("street") or False,
+                "street2": address.get("street2") or False,
+                "city": address.get("city") or False,
+                "zip": address.get("zip") or False,
+                "country_id": country.id or False,
+                "state_id": state.id or False,
+            }
+        )

@@ -27,3 +27,11 @@ class StockChannelOrderLine(models.Model):
         help="In product units: ordered quantity times the listing's pack size.",
     )
     unit_price = fields.Float(digits="Product Price")
+
+    def _product_unit_price(self):
+        """The channel's price is per channel unit (a case of 6): per product
+        unit it is divided by the pack size."""
+        self.ensure_one()
+        if not self.product_qty:
+            return self.unit_price
+        return self.unit_price * self.channel_qty / self.product_qty

@@ -1,0 +1,157 @@
+import json
+
+from odoo.tests import new_test_user, tagged
+
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from ..services.atp import AtpEngine
+from .common import ChannelCase
+
+ROBOT_GROUPS = (
+    "stock.group_stock_user,sales_team.group_sale_salesman,"
+    "base.group_partner_manager,stock_channel_sync.group_channel_manager"
+)
+
+
+@tagged("post_install", "-at_install")
+class TestOrderProcessing(ChannelCase):
+    """From an accepted order to one confirmed sale order that reserves stock."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.robot = new_test_user(cls.env, login="proc_robot", groups=ROBOT_GROUPS)
+        cls.channel.user_id = cls.robot
+        cls.env["stock.quant"]._update_available_quantity(
+            cls.product, cls.stock_main, 30
+        )
+        cls.case = cls._create_listing(
+            cls.channel, cls.product, external_sku="WIDGET-CASE6", pack_size=6
+        )
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Known Buyer", "email": "known@example.com"}
+        )
+
+    def _intake(self, external_id="5001", channel=None, **overrides):
+        channel = (channel or self.channel).with_user(self.robot)
+        order = {
+            "external_id": external_id,
+            "customer": {"name": "Known Buyer", "email": "KNOWN@example.com"},
+            "shipping_address": {
+                "name": "Dock 4",
+                "street": "Quai 1",
+                "city": "Antwerp",
+                "zip": "2000",
+                "country_code": "BE",
+            },
+            "lines": [
+                {"sku": self.listing.external_sku, "quantity": 3, "unit_price": 10},
+                {"sku": "WIDGET-CASE6", "quantity": 1, "unit_price": 54},
+            ],
+        }
+        order.update(overrides)
+        body = json.dumps(order).encode()
+        return channel.env["stock.channel.order"]._intake(channel, body)
+
+    def _order(self, external_id="5001"):
+        return self.env["stock.channel.order"].search(
+            [("channel_id", "=", self.channel.id), ("external_id", "=", external_id)]
+        )
+
+    def test_intake_enqueues_one_processing_job(self):
+        """Async (default): 202 and one job on the orders job channel."""
+        with trap_jobs() as trap:
+            status, _answer = self._intake()
+            self.assertEqual(status, 202)
+            trap.assert_jobs_count(1, only=self._order()._process)
+            trap.assert_enqueued_job(
+                self._order()._process,
+                properties={
+                    "channel": "root.stock_channel_sync.orders",
+                    "identity_key": f"stock_channel_sync.process.{self._order().id}",
+                },
+            )
+
+    def test_process_creates_confirmed_sale_order(self):
+        """Partner matched by email, delivery address, channel prices per
+        product unit, confirmed, stock reserved, channel attribution."""
+        self._intake()
+        order = self._order()
+        order.with_user(self.robot)._process()
+        sale = order.sale_order_id
+        self.assertEqual(order.state, "done")
+        self.assertEqual(sale.state, "sale")
+        self.assertEqual(sale.partner_id, self.customer)
+        self.assertEqual(sale.partner_shipping_id.parent_id, self.customer)
+        self.assertEqual(sale.partner_shipping_id.city, "Antwerp")
+        self.assertEqual(sale.channel_id, self.channel)
+        self.assertEqual(sale.channel_external_id, "5001")
+        self.assertEqual(sale.order_line.mapped("product_uom_qty"), [3, 6])
+        self.assertEqual(sale.order_line.mapped("price_unit"), [10, 9])
+        self.assertEqual(sale.picking_ids.move_ids.mapped("state"), ["assigned"] * 2)
+        self.assertEqual(sale.create_uid, self.robot)
+
+    def test_promised_until_the_sale_order_then_its_moves(self):
+        """9 units promised at intake; after confirmation the reservation
+        carries them, never both."""
+        before = self._atp(self.listing)
+        self._intake()
+        self.assertEqual(self._atp(self.listing), before - 9)
+        self._order()._process()
+        self.assertEqual(self._atp(self.listing), before - 9)
+
+    def test_unknown_customer_created(self):
+        """No partner with that email: one is created in the company."""
+        self._intake(customer={"name": "New Buyer", "email": "new@example.com"})
+        order = self._order()
+        order._process()
+        self.assertEqual(order.sale_order_id.partner_id.email, "new@example.com")
+
+    def test_permanent_failure_leaves_nothing_behind(self):
+        """A technical user without sales rights: state error with the
+        reason, no sale order, no partner; Reprocess succeeds once fixed."""
+        self._intake(customer={"name": "Ghost", "email": "ghost@example.com"})
+        order = self._order()
+        self.robot.groups_id -= self.env.ref("sales_team.group_sale_salesman")
+        order.with_user(self.robot)._process()
+        self.assertEqual(order.state, "error")
+        self.assertTrue(order.error_message)
+        self.assertFalse(order.sale_order_id)
+        self.assertFalse(
+            self.env["res.partner"].search([("email", "=", "ghost@example.com")])
+        )
+        self.robot.groups_id |= self.env.ref("sales_team.group_sale_salesman")
+        with trap_jobs() as trap:
+            order.action_reprocess()
+            trap.assert_jobs_count(1)
+            trap.perform_enqueued_jobs()
+        self.assertEqual(order.state, "done")
+
+    def test_sync_mode_answers_the_sale_order(self):
+        """order_processing = sync: 201 with the sale order's name."""
+        self.channel.order_processing = "sync"
+        status, answer = self._intake()
+        self.assertEqual(answer["error"], None)
+        self.assertEqual(status, 201)
+        self.assertEqual(answer["status"], "created")
+        self.assertEqual(answer["sale_order"], self._order().sale_order_id.name)
+
+    def test_processing_twice_creates_one_sale_order(self):
+        """A replayed job finds the order done and does nothing."""
+        self._intake()
+        order = self._order()
+        order._process()
+        self.assertEqual(order._process(), "nothing to do: done")
+        self.assertEqual(
+            self.env["sale.order"].search_count([("channel_external_id", "=", "5001")]),
+            1,
+        )
+
+    def test_engine_ignores_orders_of_other_warehouses(self):
+        """Promised demand only lowers channels sharing a warehouse."""
+        east = self._create_channel("intake-east", self.wh_other, user_id=self.robot.id)
+        east_listing = self._create_listing(east, self.product)
+        before = AtpEngine(self.env).compute(east_listing.ids)[east_listing.id].qty
+        self._intake()
+        after = AtpEngine(self.env).compute(east_listing.ids)[east_listing.id].qty
+        self.assertEqual(before, after)
