@@ -70,6 +70,37 @@ class ChannelOrderController(http.Controller):
         )
         return request.make_json_response(answer, status=status)
 
+    def _signed_order(self, code, external_id):
+        """(order, error response): the channel's order named in a request
+        whose path is signed."""
+        channel = self._authenticated_channel(code, request.httprequest.path.encode())
+        if channel is False:
+            return None, self._error(404, "unknown_channel")
+        if channel is None:
+            return None, self._error(401, "invalid_signature")
+        order = channel.env["stock.channel.order"].search(
+            [("channel_id", "=", channel.id), ("external_id", "=", external_id)]
+        )
+        if not order:
+            return None, self._error(404, "unknown_order")
+        return order, None
+
+    @http.route(
+        "/stock_channel_sync/<string:code>/orders/<string:external_id>/cancel",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def cancel_order(self, code, external_id, **_kwargs):
+        # Signed over the path, like the status request.
+        order, error = self._signed_order(code, external_id)
+        if error:
+            return error
+        status, answer = order._cancel_from_channel()
+        return request.make_json_response(answer, status=status)
+
     @http.route(
         "/stock_channel_sync/<string:code>/orders/<string:external_id>",
         type="http",
@@ -80,14 +111,7 @@ class ChannelOrderController(http.Controller):
     )
     def get_order(self, code, external_id, **_kwargs):
         # The GET has no body: its path is what is signed.
-        channel = self._authenticated_channel(code, request.httprequest.path.encode())
-        if channel is False:
-            return self._error(404, "unknown_channel")
-        if channel is None:
-            return self._error(401, "invalid_signature")
-        order = channel.env["stock.channel.order"].search(
-            [("channel_id", "=", channel.id), ("external_id", "=", external_id)]
-        )
-        if not order:
-            return self._error(404, "unknown_order")
+        order, error = self._signed_order(code, external_id)
+        if error:
+            return error
         return request.make_json_response(order._answer_status())

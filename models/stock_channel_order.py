@@ -247,6 +247,35 @@ class StockChannelOrder(models.Model):
                 identity_key=f"stock_channel_sync.process.{order.id}",
             )._process()
 
+    def action_cancel(self):
+        """Cancel from Odoo, with the same rules as the channel's request."""
+        for order in self:
+            status, answer = order._cancel_from_channel()
+            if status == 409:
+                raise UserError(answer["message"])
+
+    def _cancel_from_channel(self):
+        """Cancel unless something shipped: ``(HTTP status, JSON answer)``."""
+        self.ensure_one()
+        if self.state == "cancelled":
+            return 200, dict(self._answer_status(), status="cancelled")
+        sale = self.sale_order_id
+        shipped = sale.picking_ids.filtered(
+            lambda p: p.state == "done" and p.picking_type_code == "outgoing"
+        )
+        if shipped:
+            return 409, {
+                "error": "already_shipped",
+                "message": _(
+                    "Order %s has shipped: it cannot be cancelled.", self.external_id
+                ),
+            }
+        if sale and sale.state != "cancel":
+            sale._action_cancel()
+        self.write({"state": "cancelled"})
+        self._mark_promised(self.channel_id, set(self.line_ids.product_id.ids))
+        return 200, dict(self._answer_status(), status="cancelled")
+
     def action_reprocess(self):
         """After fixing the cause of an error: try again."""
         orders = self.filtered(lambda o: o.state == "error")

@@ -307,3 +307,18 @@ class TestOrderIntake(HttpCase):
         )
         self.assertEqual(response.status_code, 404)
         self.assertEqual(response.json()["error"], "unknown_order")
+
+    def test_cancel_endpoint(self):
+        """POST .../cancel signed over its path: 200 cancelled; unsigned 401."""
+        self._post(self._order())
+        path = "/stock_channel_sync/intake/orders/1001/cancel"
+        self.assertEqual(self.url_open(path, data=b"{}").status_code, 401)
+        response = self.url_open(
+            path,
+            data=b"{}",
+            headers={
+                "X-Channel-Signature": "sha256=" + sign_hex(SECRET, path.encode())
+            },
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json()["state"], "cancelled")

@@ -155,3 +155,33 @@ class TestOrderProcessing(ChannelCase):
         self._intake()
         after = AtpEngine(self.env).compute(east_listing.ids)[east_listing.id].qty
         self.assertEqual(before, after)
+
+    def test_cancel_before_and_after_shipping(self):
+        """Cancelling releases the promise or the sale order; once shipped: 409."""
+        before = self._atp(self.listing)
+        self._intake()
+        order = self._order()
+        status, answer = order._cancel_from_channel()
+        self.assertEqual((status, answer["state"]), (200, "cancelled"))
+        self.assertEqual(self._atp(self.listing), before)
+
+        self._intake("5002")
+        shipped = self._order("5002")
+        shipped.with_user(self.robot)._process()
+        picking = shipped.sale_order_id.picking_ids
+        picking.move_ids.picked = True
+        picking.button_validate()
+        status, answer = shipped._cancel_from_channel()
+        self.assertEqual(status, 409)
+        self.assertEqual(answer["error"], "already_shipped")
+        self.assertEqual(shipped.state, "done")
+
+    def test_cancel_confirmed_order_cancels_sale_order(self):
+        """Not shipped yet: the sale order is cancelled and stock released."""
+        before = self._atp(self.listing)
+        self._intake()
+        order = self._order()
+        order.with_user(self.robot)._process()
+        order._cancel_from_channel()
+        self.assertEqual(order.sale_order_id.state, "cancel")
+        self.assertEqual(self._atp(self.listing), before)
