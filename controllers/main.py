@@ -1,15 +1,23 @@
 """Thin HTTP entry points for marketplace orders: authenticate, parse,
 delegate to ``stock.channel.order``, answer. No business logic here."""
 
-import logging
-
 from odoo import http
 from odoo.http import request
 
 from ..services.payloads import MAX_BODY
 from ..services.signatures import verify_hex
 
-_logger = logging.getLogger(__name__)
+
+def channel_route(path, method):
+    """A public, session-less JSON endpoint: the signature is the auth."""
+    return http.route(
+        path,
+        type="http",
+        auth="public",
+        methods=[method],
+        csrf=False,
+        save_session=False,
+    )
 
 
 class ChannelOrderController(http.Controller):
@@ -43,14 +51,7 @@ class ChannelOrderController(http.Controller):
     def _error(self, status, error):
         return request.make_json_response({"error": error}, status=status)
 
-    @http.route(
-        "/stock_channel_sync/<string:code>/orders",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
+    @channel_route("/stock_channel_sync/<string:code>/orders", "POST")
     def post_order(self, code, **_kwargs):
         length = request.httprequest.content_length or 0
         if length > MAX_BODY:
@@ -85,13 +86,8 @@ class ChannelOrderController(http.Controller):
             return None, self._error(404, "unknown_order")
         return order, None
 
-    @http.route(
-        "/stock_channel_sync/<string:code>/orders/<string:external_id>/cancel",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
+    @channel_route(
+        "/stock_channel_sync/<string:code>/orders/<string:external_id>/cancel", "POST"
     )
     def cancel_order(self, code, external_id, **_kwargs):
         # Signed over the path, like the status request.
@@ -101,13 +97,8 @@ class ChannelOrderController(http.Controller):
         status, answer = order._cancel_from_channel()
         return request.make_json_response(answer, status=status)
 
-    @http.route(
-        "/stock_channel_sync/<string:code>/orders/<string:external_id>",
-        type="http",
-        auth="public",
-        methods=["GET"],
-        csrf=False,
-        save_session=False,
+    @channel_route(
+        "/stock_channel_sync/<string:code>/orders/<string:external_id>", "GET"
     )
     def get_order(self, code, external_id, **_kwargs):
         # The GET has no body: its path is what is signed.

@@ -1,5 +1,4 @@
 import json
-import logging
 import uuid
 
 from psycopg2 import errorcodes
@@ -13,7 +12,6 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..services.payloads import InvalidOrder, validate_order
 
-_logger = logging.getLogger(__name__)
 JOB_CHANNEL = "root.stock_channel_sync.orders"
 # Failures a retry cannot fix: the order goes to 'error' for a human.
 PERMANENT_ERRORS = (UserError, ValidationError, AccessError)
