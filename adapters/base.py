@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from ..services.signatures import verify_hex
+
 ADAPTERS = {}
 
 # Seconds to connect: a marketplace that does not accept a connection this
@@ -96,10 +98,21 @@ def parse_retry_after(value):
 
 
 class Adapter:
-    """Pushes quantities to one marketplace."""
+    """Pushes quantities to one marketplace, and reads its order webhooks."""
 
     code = None
     batch_limit = 100
+
+    @classmethod
+    def verify_order_request(cls, secret, headers, body):
+        """True when the order request is signed with ``secret``: the generic
+        contract's hex HMAC of the raw body, compared in constant time."""
+        return verify_hex(secret, body, headers.get("X-Channel-Signature", ""))
+
+    @classmethod
+    def to_canonical(cls, data):
+        """The marketplace's order payload as the canonical order."""
+        return data
 
     def __init__(self, config, session):
         self.config = config

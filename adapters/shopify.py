@@ -9,6 +9,7 @@ is sent once more from them.
 
 import json
 
+from ..services.signatures import verify_base64
 from .base import Adapter, Outcome, PermanentError, TransientError, register
 
 SET_QUANTITIES = """
@@ -33,6 +34,14 @@ query ReadLevels($ids: [ID!]!, $location: ID!) {
 """
 
 
+def to_number(value):
+    """Shopify and WooCommerce send prices as strings."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def gid(kind, ref):
     ref = str(ref or "").strip()
     return ref if ref.startswith("gid://") else f"gid://shopify/{kind}/{ref}"
@@ -42,6 +51,58 @@ def gid(kind, ref):
 class ShopifyAdapter(Adapter):
     code = "shopify"
     batch_limit = 250
+
+    @classmethod
+    def verify_order_request(cls, secret, headers, body):
+        """Shopify's own webhook signature: base64 HMAC of the raw body with
+        the app's secret, for the orders/create topic only."""
+        return headers.get("X-Shopify-Topic") == "orders/create" and verify_base64(
+            secret, body, headers.get("X-Shopify-Hmac-Sha256", "")
+        )
+
+    @classmethod
+    def to_canonical(cls, data):
+        if not isinstance(data, dict):
+            return data
+        customer = data.get("customer") or {}
+        address = data.get("shipping_address") or {}
+        return {
+            "external_id": data.get("id"),
+            "ordered_at": data.get("created_at"),
+            "currency": data.get("currency"),
+            "customer": {
+                "name": " ".join(
+                    filter(
+                        None, [customer.get("first_name"), customer.get("last_name")]
+                    )
+                ),
+                "email": customer.get("email") or data.get("email"),
+                "phone": customer.get("phone"),
+            },
+            "shipping_address": {
+                "name": " ".join(
+                    filter(None, [address.get("first_name"), address.get("last_name")])
+                ),
+                "street": address.get("address1"),
+                "street2": address.get("address2"),
+                "city": address.get("city"),
+                "zip": address.get("zip"),
+                "state_code": address.get("province_code"),
+                "country_code": address.get("country_code"),
+            },
+            "lines": [
+                {
+                    "sku": line.get("sku"),
+                    "quantity": line.get("quantity"),
+                    "unit_price": to_number(line.get("price")),
+                }
+                for line in data.get("line_items") or []
+            ],
+            "shipping_amount": sum(
+                to_number(s.get("price")) or 0 for s in data.get("shipping_lines") or []
+            ),
+            "note": data.get("note"),
+        }
 
     @property
     def endpoint(self):

@@ -6,13 +6,72 @@ variation (sent through the parent's variations batch endpoint).
 
 from collections import defaultdict
 
+from ..services.signatures import verify_base64
 from .base import Adapter, Outcome, PermanentError, register
+from .shopify import to_number
 
 
 @register
 class WooCommerceAdapter(Adapter):
     code = "woocommerce"
     batch_limit = 100  # WooCommerce's own limit per batch request
+
+    @classmethod
+    def verify_order_request(cls, secret, headers, body):
+        """WooCommerce's webhook signature: base64 HMAC of the raw body with
+        the webhook secret. (Its delivery id changes on every send: duplicates
+        are recognised by the order id.)"""
+        return verify_base64(secret, body, headers.get("X-WC-Webhook-Signature", ""))
+
+    @staticmethod
+    def is_ping(body):
+        """Saving a webhook sends an unsigned ``webhook_id=<n>`` form post."""
+        return body.startswith(b"webhook_id=") and body[11:].isdigit()
+
+    @classmethod
+    def to_canonical(cls, data):
+        if not isinstance(data, dict):
+            return data
+        billing = data.get("billing") or {}
+        shipping = data.get("shipping") or {}
+        return {
+            "external_id": data.get("id"),
+            "ordered_at": data.get("date_created_gmt")
+            and data["date_created_gmt"] + "+00:00",
+            "currency": data.get("currency"),
+            "customer": {
+                "name": " ".join(
+                    filter(None, [billing.get("first_name"), billing.get("last_name")])
+                ),
+                "email": billing.get("email"),
+                "phone": billing.get("phone"),
+            },
+            "shipping_address": {
+                "name": " ".join(
+                    filter(
+                        None, [shipping.get("first_name"), shipping.get("last_name")]
+                    )
+                ),
+                "street": shipping.get("address_1"),
+                "street2": shipping.get("address_2"),
+                "city": shipping.get("city"),
+                "zip": shipping.get("postcode"),
+                "state_code": shipping.get("state"),
+                "country_code": shipping.get("country") or None,
+            },
+            "lines": [
+                {
+                    "sku": line.get("sku"),
+                    "quantity": line.get("quantity"),
+                    "unit_price": to_number(line.get("price")),
+                }
+                for line in data.get("line_items") or []
+            ],
+            "shipping_amount": sum(
+                to_number(s.get("total")) or 0 for s in data.get("shipping_lines") or []
+            ),
+            "note": data.get("customer_note") or None,
+        }
 
     def push_levels(self, items, batch_id, correlation_id):
         groups = defaultdict(list)  # endpoint path -> items

@@ -4,8 +4,9 @@ delegate to ``stock.channel.order``, answer. No business logic here."""
 from odoo import http
 from odoo.http import request
 
+from ..adapters import ADAPTERS
+from ..adapters.woocommerce import WooCommerceAdapter
 from ..services.payloads import MAX_BODY
-from ..services.signatures import verify_hex
 
 
 def channel_route(path, method):
@@ -21,32 +22,53 @@ def channel_route(path, method):
 
 
 class ChannelOrderController(http.Controller):
-    def _authenticated_channel(self, code, signed):
-        """The active channel with this code whose secret signs ``signed``.
+    def _authenticated_channel(self, code, signed, native=True):
+        """The active channel with this code whose secret signs ``signed``,
+        the way its adapter's marketplace signs.
 
         The only ``sudo()``: finding the channel and reading its secret before
         anything is trusted. Codes are unique per company, so several channels
         may share one; the signature tells them apart. Returns the channel as
-        its technical user, or None.
+        its technical user, None when no signature matches, False when no
+        channel has this code. ``native=False``: the generic contract's
+        signature whatever the adapter (status and cancel requests).
         """
-        header = request.httprequest.headers.get("X-Channel-Signature", "")
+        headers = request.httprequest.headers
         channels_sudo = (
             request.env["stock.channel"]
             .sudo()
             .search([("code", "=", code), ("active", "=", True)])
         )
         for channel_sudo in channels_sudo:
-            if channel_sudo.adapter == "webhook" and verify_hex(
-                channel_sudo.webhook_secret, signed, header
+            adapter = ADAPTERS[channel_sudo.adapter if native else "webhook"]
+            if adapter.verify_order_request(
+                channel_sudo.webhook_secret, headers, signed
             ):
-                user = channel_sudo.user_id or request.env.ref("base.public_user")
                 return (
                     request.env["stock.channel"]
-                    .with_user(user)
+                    .with_user(channel_sudo.user_id)
                     .with_company(channel_sudo.company_id)
                     .browse(channel_sudo.id)
                 )
         return None if channels_sudo else False
+
+    def _is_woocommerce_ping(self, code, body):
+        """WooCommerce checks a new webhook with an unsigned form post."""
+        # Odoo may already have parsed the form, consuming the raw body.
+        webhook_id = request.httprequest.form.get("webhook_id", "")
+        if not (WooCommerceAdapter.is_ping(body) or webhook_id.isdigit()):
+            return False
+        return bool(
+            request.env["stock.channel"]
+            .sudo()
+            .search_count(
+                [
+                    ("code", "=", code),
+                    ("active", "=", True),
+                    ("adapter", "=", "woocommerce"),
+                ]
+            )
+        )
 
     def _error(self, status, error):
         return request.make_json_response({"error": error}, status=status)
@@ -59,6 +81,8 @@ class ChannelOrderController(http.Controller):
         body = request.httprequest.get_data(cache=False)
         if len(body) > MAX_BODY:
             return self._error(413, "payload_too_large")
+        if self._is_woocommerce_ping(code, body):
+            return request.make_json_response({"status": "ok"})
         channel = self._authenticated_channel(code, body)
         if channel is False:
             return self._error(404, "unknown_channel")
@@ -74,7 +98,9 @@ class ChannelOrderController(http.Controller):
     def _signed_order(self, code, external_id):
         """(order, error response): the channel's order named in a request
         whose path is signed."""
-        channel = self._authenticated_channel(code, request.httprequest.path.encode())
+        channel = self._authenticated_channel(
+            code, request.httprequest.path.encode(), native=False
+        )
         if channel is False:
             return None, self._error(404, "unknown_channel")
         if channel is None:

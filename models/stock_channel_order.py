@@ -10,6 +10,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
+from ..adapters import ADAPTERS
 from ..services.payloads import InvalidOrder, validate_order
 
 JOB_CHANNEL = "root.stock_channel_sync.orders"
@@ -70,7 +71,7 @@ class StockChannelOrder(models.Model):
         except (UnicodeDecodeError, ValueError):
             return 400, {"error": "invalid_json"}
         try:
-            order = validate_order(data)
+            order = validate_order(ADAPTERS[channel.adapter].to_canonical(data))
             lines, currency = self._resolve(channel, order)
         except InvalidOrder as exc:
             return 422, {"error": "invalid_order", "details": exc.details}
@@ -149,15 +150,19 @@ class StockChannelOrder(models.Model):
             )
         currency = channel.company_id.currency_id
         if order["currency"]:
-            currency = self.env["res.currency"].search(
-                [("name", "=", order["currency"])], limit=1
+            currency = (
+                self.env["res.currency"]
+                .with_context(active_test=False)
+                .search([("name", "=", order["currency"])], limit=1)
             )
-            if not currency:
+            if not currency.active:
+                message = (
+                    "unknown currency '%s'"
+                    if not currency
+                    else ("currency '%s' is not active in Odoo")
+                )
                 errors.append(
-                    {
-                        "field": "currency",
-                        "message": f"unknown currency '{order['currency']}'",
-                    }
+                    {"field": "currency", "message": message % order["currency"]}
                 )
         country = order["shipping_address"].get("country_code")
         if country and not self.env["res.country"].search_count(

@@ -6,7 +6,7 @@ import requests
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from ..services.atp import AtpEngine
-from ..services.signatures import sign_hex
+from ..services.signatures import sign_base64, sign_hex
 
 SECRET = "order-secret-42"
 
@@ -322,3 +322,135 @@ class TestOrderIntake(HttpCase):
         )
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json()["state"], "cancelled")
+
+
+@tagged("post_install", "-at_install")
+class TestNativeOrderWebhooks(HttpCase):
+    """Shopify and WooCommerce post their own payloads with their own
+    signatures; the adapter translates them into the canonical order."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        robot = new_test_user(
+            cls.env,
+            login="native_robot",
+            groups="stock.group_stock_user,stock_channel_sync.group_channel_manager",
+        )
+        cls.product = cls.env["product.product"].create(
+            {"name": "Native Lamp", "default_code": "LAMP-1", "is_storable": True}
+        )
+        Channel = cls.env["stock.channel"]
+        cls.shop = Channel.create(
+            {
+                "name": "Shop",
+                "code": "shop",
+                "adapter": "shopify",
+                "webhook_secret": "shpss_1",
+                "location_ref": "1",
+                "user_id": robot.id,
+            }
+        )
+        cls.woo = Channel.create(
+            {
+                "name": "Woo",
+                "code": "woo",
+                "adapter": "woocommerce",
+                "webhook_secret": "wc_secret",
+                "user_id": robot.id,
+            }
+        )
+
+    def _post(self, code, body, headers):
+        return self.url_open(
+            f"/stock_channel_sync/{code}/orders", data=body, headers=headers
+        )
+
+    def _orders(self, channel):
+        return self.env["stock.channel.order"].search([("channel_id", "=", channel.id)])
+
+    def test_shopify_order(self):
+        """X-Shopify-Hmac-Sha256 over the raw body, topic orders/create."""
+        body = json.dumps(
+            {
+                "id": 450789469,
+                "currency": "USD",
+                "created_at": "2026-11-23T10:00:00-05:00",
+                "customer": {
+                    "first_name": "Bo",
+                    "last_name": "Lamp",
+                    "email": "bo@x.be",
+                },
+                "shipping_address": {
+                    "address1": "Rue 1",
+                    "city": "Liège",
+                    "country_code": "BE",
+                },
+                "line_items": [
+                    {"id": 1, "sku": "LAMP-1", "quantity": 2, "price": "19.90"}
+                ],
+                "shipping_lines": [{"code": "std", "price": "4.00"}],
+            }
+        ).encode()
+        good = {
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Hmac-Sha256": sign_base64("shpss_1", body),
+        }
+        self.assertEqual(
+            self._post(
+                "shop", body, dict(good, **{"X-Shopify-Hmac-Sha256": "AAAA"})
+            ).status_code,
+            401,
+        )
+        self.assertEqual(
+            self._post(
+                "shop", body, dict(good, **{"X-Shopify-Topic": "orders/paid"})
+            ).status_code,
+            401,
+        )
+        self.assertFalse(self._orders(self.shop))
+        response = self._post("shop", body, good)
+        self.assertEqual(response.status_code, 202)
+        order = self._orders(self.shop)
+        self.assertEqual(order.external_id, "450789469")
+        self.assertEqual(order.customer_name, "Bo Lamp")
+        self.assertEqual(order.line_ids.unit_price, 19.9)
+        self.assertEqual(order.line_ids.product_qty, 2)
+
+    def test_woocommerce_ping_and_order(self):
+        """The unsigned ping gets 200 and stores nothing; orders deduplicate
+        on the order id although the delivery id changes."""
+        response = self._post(
+            "woo",
+            b"webhook_id=12",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertFalse(self._orders(self.woo))
+        body = json.dumps(
+            {
+                "id": 727,
+                "currency": "USD",
+                "billing": {"first_name": "Cy", "last_name": "Woo", "email": "cy@x.be"},
+                "shipping": {"address_1": "Rue 2", "city": "Gent", "country": "BE"},
+                "line_items": [
+                    {"id": 3, "sku": "LAMP-1", "quantity": 1, "price": 19.9}
+                ],
+                "shipping_lines": [{"method_id": "flat_rate", "total": "5.00"}],
+            }
+        ).encode()
+        signature = sign_base64("wc_secret", body)
+        first = self._post(
+            "woo",
+            body,
+            {"X-WC-Webhook-Signature": signature, "X-WC-Webhook-Delivery-ID": "1"},
+        )
+        again = self._post(
+            "woo",
+            body,
+            {"X-WC-Webhook-Signature": signature, "X-WC-Webhook-Delivery-ID": "2"},
+        )
+        self.assertEqual((first.status_code, again.status_code), (202, 200))
+        self.assertEqual(again.json()["status"], "duplicate")
+        self.assertEqual(len(self._orders(self.woo)), 1)
+        self.assertEqual(self._orders(self.woo).external_id, "727")
