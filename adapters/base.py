@@ -124,6 +124,12 @@ class Adapter:
         :class:`PermanentError`."""
         raise NotImplementedError
 
+    def push_shipment(self, shipment, correlation_id):
+        """Tell the channel an order shipped. ``shipment`` is a dict:
+        ``external_id``, ``carrier``, ``tracking_ref``, ``tracking_url``,
+        ``lines`` [{sku, quantity}]."""
+        raise NotImplementedError
+
     # -- helpers -------------------------------------------------------------
 
     def redact(self, text):

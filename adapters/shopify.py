@@ -34,6 +34,24 @@ query ReadLevels($ids: [ID!]!, $location: ID!) {
 """
 
 
+FULFILLMENT_ORDERS = """
+query FulfillmentOrders($id: ID!) {
+  order(id: $id) {
+    fulfillmentOrders(first: 20) { nodes { id status } }
+  }
+}
+"""
+
+FULFILLMENT_CREATE = """
+mutation Fulfill($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) {
+    fulfillment { id status }
+    userErrors { field message }
+  }
+}
+"""
+
+
 def to_number(value):
     """Shopify and WooCommerce send prices as strings."""
     try:
@@ -182,6 +200,45 @@ class ShopifyAdapter(Adapter):
                 )
             return Outcome(response.status_code, self.redact(response.text))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def push_shipment(self, shipment, correlation_id):
+        """``fulfillmentCreate`` over the order's open fulfillment orders,
+        with tracking information."""
+        order_gid = gid("Order", shipment["external_id"])
+        _response, data = self.graphql(
+            FULFILLMENT_ORDERS, {"id": order_gid}, correlation_id
+        )
+        nodes = ((data.get("order") or {}).get("fulfillmentOrders") or {}).get(
+            "nodes"
+        ) or []
+        open_orders = [
+            n["id"] for n in nodes if n.get("status") in ("OPEN", "IN_PROGRESS")
+        ]
+        if not open_orders:
+            raise PermanentError(
+                f"shopify: order {shipment['external_id']} has nothing to fulfil"
+            )
+        response, data = self.graphql(
+            FULFILLMENT_CREATE,
+            {
+                "fulfillment": {
+                    "lineItemsByFulfillmentOrder": [
+                        {"fulfillmentOrderId": fo} for fo in open_orders
+                    ],
+                    "notifyCustomer": False,
+                    "trackingInfo": {
+                        "company": shipment["carrier"] or None,
+                        "number": shipment["tracking_ref"] or None,
+                        "url": shipment.get("tracking_url") or None,
+                    },
+                }
+            },
+            correlation_id,
+        )
+        errors = (data.get("fulfillmentCreate") or {}).get("userErrors") or []
+        if errors:
+            raise PermanentError(f"shopify: {self.redact(json.dumps(errors))}")
+        return Outcome(response.status_code, self.redact(response.text))
 
     def read_levels(self, items, location, correlation_id):
         """``{listing id: available quantity now}`` for a stale batch."""

@@ -13,8 +13,36 @@ class WebhookAdapter(Adapter):
     code = "webhook"
     batch_limit = 500
 
+    def push_shipment(self, shipment, correlation_id):
+        return self._post_signed(
+            "/shipments",
+            {
+                k: shipment[k]
+                for k in ("external_id", "carrier", "tracking_ref", "lines")
+            },
+            correlation_id,
+            idempotency_key=shipment["idempotency_key"],
+        )
+
+    def _post_signed(self, path, payload, correlation_id, idempotency_key):
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        response = self.request(
+            "POST",
+            self.config.base_url.rstrip("/") + path,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": idempotency_key,
+                "X-Correlation-Id": correlation_id,
+                "X-Channel-Signature": "sha256="
+                + sign_hex(self.config.webhook_secret, body),
+            },
+        )
+        return Outcome(response.status_code, self.redact(response.text))
+
     def push_levels(self, items, batch_id, correlation_id):
-        body = json.dumps(
+        return self._post_signed(
+            "/inventory",
             {
                 "channel": self.config.code,
                 "batch_id": batch_id,
@@ -23,18 +51,6 @@ class WebhookAdapter(Adapter):
                 ),
                 "items": [{"sku": i.sku, "quantity": i.quantity} for i in items],
             },
-            separators=(",", ":"),
-        ).encode()
-        response = self.request(
-            "POST",
-            self.config.base_url.rstrip("/") + "/inventory",
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "Idempotency-Key": batch_id,
-                "X-Correlation-Id": correlation_id,
-                "X-Channel-Signature": "sha256="
-                + sign_hex(self.config.webhook_secret, body),
-            },
+            correlation_id,
+            idempotency_key=batch_id,
         )
-        return Outcome(response.status_code, self.redact(response.text))

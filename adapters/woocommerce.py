@@ -73,6 +73,34 @@ class WooCommerceAdapter(Adapter):
             "note": data.get("customer_note") or None,
         }
 
+    def push_shipment(self, shipment, correlation_id):
+        """Order status ``completed``, then a customer note with tracking."""
+        base = self.config.base_url.rstrip("/") + "/wp-json/wc/v3/orders/"
+        order = base + str(shipment["external_id"])
+        auth = (self.config.api_key, self.config.api_secret)
+        headers = {"X-Correlation-Id": correlation_id}
+        self.request(
+            "PUT", order, json={"status": "completed"}, auth=auth, headers=headers
+        )
+        note = " ".join(
+            filter(
+                None,
+                [
+                    "Shipped",
+                    shipment["carrier"] and f"with {shipment['carrier']}",
+                    shipment["tracking_ref"] and f"tracking {shipment['tracking_ref']}",
+                ],
+            )
+        )
+        response = self.request(
+            "POST",
+            order + "/notes",
+            json={"note": note, "customer_note": True},
+            auth=auth,
+            headers=headers,
+        )
+        return Outcome(response.status_code, self.redact(response.text))
+
     def push_levels(self, items, batch_id, correlation_id):
         groups = defaultdict(list)  # endpoint path -> items
         for item in items:

@@ -8,6 +8,7 @@ from . import stock_channel_order_line
 from . import stock_location
 from . import stock_quant
 from . import stock_move
+from . import stock_picking
 from . import product_product
 from . import product_template
 from . import sale_order

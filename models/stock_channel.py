@@ -8,7 +8,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..adapters.base import TransientError
+from ..adapters.base import ChannelConfig, TransientError
 from ..services.publisher import PublicationFailed, Publisher
 
 _logger = logging.getLogger(__name__)
@@ -399,6 +399,22 @@ class StockChannel(models.Model):
         except PublicationFailed as exc:
             self._keep_audit(exc.audit)
             raise UserError(str(exc)) from exc
+
+    def _adapter_config(self):
+        """What an adapter needs of this channel, credentials included (the
+        caller runs as the technical user, a manager)."""
+        self.ensure_one()
+        return ChannelConfig(
+            code=self.code,
+            adapter=self.adapter,
+            base_url=self.base_url or "",
+            api_key=self.api_key or "",
+            api_secret=self.api_secret or "",
+            webhook_secret=self.webhook_secret or "",
+            api_version=self.api_version or "",
+            location_ref=self.location_ref or "",
+            timeout=self.request_timeout or 30,
+        )
 
     def _keep_audit(self, audit):
         """Write failed publication rows in their own transaction: the job's

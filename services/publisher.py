@@ -13,7 +13,7 @@ from datetime import datetime
 
 from odoo.tools import SQL
 
-from ..adapters.base import ChannelConfig, Item, PermanentError, get_adapter
+from ..adapters.base import Item, PermanentError, get_adapter
 from .atp import AtpEngine, id_array
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
@@ -55,7 +55,7 @@ class Publisher:
                 unchanged.append((listing_id, counter))
         self._clear_pending(unchanged)
         rows = {row[0]: row for row in snapshot}
-        adapter = get_adapter(self._config(), session)
+        adapter = get_adapter(self.channel._adapter_config(), session)
         sent = 0
         correlation_id = self._correlation_id(snapshot) or self.job_uuid
         for index in range(0, len(to_send), adapter.batch_limit):
@@ -90,20 +90,6 @@ class Publisher:
         return f"{sent} sent, {len(unchanged)} unchanged"
 
     # -- steps -------------------------------------------------------------
-
-    def _config(self):
-        channel = self.channel
-        return ChannelConfig(
-            code=channel.code,
-            adapter=channel.adapter,
-            base_url=channel.base_url or "",
-            api_key=channel.api_key or "",
-            api_secret=channel.api_secret or "",
-            webhook_secret=channel.webhook_secret or "",
-            api_version=channel.api_version or "",
-            location_ref=channel.location_ref or "",
-            timeout=channel.request_timeout or 30,
-        )
 
     def _snapshot(self):
         """Rows (listing, newest change id, oldest change time, its

@@ -1,11 +1,15 @@
 import json
 
+from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
+from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..services.atp import AtpEngine
+from ..services.signatures import verify_hex
 from .common import ChannelCase
+from .marketplace import Marketplace, Reply
 
 ROBOT_GROUPS = (
     "stock.group_stock_user,sales_team.group_sale_salesman,"
@@ -185,3 +189,126 @@ class TestOrderProcessing(ChannelCase):
         order._cancel_from_channel()
         self.assertEqual(order.sale_order_id.state, "cancel")
         self.assertEqual(self._atp(self.listing), before)
+
+
+@tagged("post_install", "-at_install")
+class TestShipmentsBack(TestOrderProcessing):
+    """A validated delivery of a channel order is confirmed to the channel."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.market = Marketplace().start()
+        cls.addClassCleanup(cls.market.stop)
+        cls.channel.write({"base_url": cls.market.url, "webhook_secret": "ship-secret"})
+
+    def setUp(self):
+        super().setUp()
+        self.market.received.clear()
+
+    def _ship(self, external_id="5001", **channel_vals):
+        self._intake(external_id)
+        order = self._order(external_id)
+        order.with_user(self.robot)._process()
+        self.channel.write(channel_vals)
+        picking = order.sale_order_id.picking_ids
+        picking.move_ids.picked = True
+        with trap_jobs() as trap:
+            picking.button_validate()
+            trap.assert_jobs_count(1, only=order._send_shipment)
+        self.assertEqual(order.shipment_state, "pending")
+        return order, picking
+
+    def test_webhook_shipment(self):
+        """POST {base_url}/shipments, signed, lines in channel units."""
+        order, picking = self._ship()
+        order.with_user(self.robot)._send_shipment(picking.id)
+        (request,) = self.market.received
+        self.assertEqual(request.path, "/shipments")
+        self.assertTrue(
+            verify_hex(
+                "ship-secret", request.body, request.headers["X-Channel-Signature"]
+            )
+        )
+        body = request.json()
+        self.assertEqual(body["external_id"], "5001")
+        self.assertEqual(
+            sorted(body["lines"], key=lambda line: line["sku"]),
+            [
+                {"sku": self.listing.external_sku, "quantity": 3.0},
+                {"sku": "WIDGET-CASE6", "quantity": 1.0},
+            ],
+        )
+        self.assertEqual(order.shipment_state, "sent")
+
+    def test_shipment_refused_fails_visibly(self):
+        """A 4xx fails the job and leaves the shipment 'failed'."""
+        order, picking = self._ship()
+        self.market.script.append(Reply(status=422, body={"error": "no such order"}))
+        self.env.flush_all()  # as between the validation and the job
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+        try:
+            order.with_user(self.robot)._send_shipment(picking.id)
+        except UserError as exc:
+            self.assertIn("no such order", str(exc))
+        else:
+            self.fail("a refused shipment must fail the job")
+        order.invalidate_recordset()
+        self.assertEqual(order.shipment_state, "failed")
+
+    def test_shipment_retried_when_down(self):
+        """5xx: retried like publications."""
+        order, picking = self._ship()
+        self.market.script.append(Reply(status=503))
+        with self.assertRaises(RetryableJobError):
+            order.with_user(self.robot)._send_shipment(picking.id)
+
+    def test_woocommerce_shipment(self):
+        """Order completed, then a customer note with the tracking."""
+        order, picking = self._ship(
+            adapter="woocommerce", api_key="ck", api_secret="cs"
+        )
+        order.with_user(self.robot)._send_shipment(picking.id)
+        status, note = self.market.received
+        self.assertEqual(
+            (status.method, status.path), ("PUT", "/wp-json/wc/v3/orders/5001")
+        )
+        self.assertEqual(status.json(), {"status": "completed"})
+        self.assertEqual(note.path, "/wp-json/wc/v3/orders/5001/notes")
+        self.assertTrue(note.json()["customer_note"])
+
+    def test_shopify_shipment(self):
+        """fulfillmentCreate over the order's open fulfillment orders."""
+        order, picking = self._ship(
+            adapter="shopify", api_secret="tok", location_ref="1"
+        )
+        self.market.script += [
+            Reply(
+                body={
+                    "data": {
+                        "order": {
+                            "fulfillmentOrders": {
+                                "nodes": [
+                                    {
+                                        "id": "gid://shopify/FulfillmentOrder/8",
+                                        "status": "OPEN",
+                                    }
+                                ]
+                            }
+                        }
+                    }
+                }
+            ),
+            Reply(body={"data": {"fulfillmentCreate": {"userErrors": []}}}),
+        ]
+        order.with_user(self.robot)._send_shipment(picking.id)
+        query, create = self.market.received
+        self.assertEqual(query.json()["variables"], {"id": "gid://shopify/Order/5001"})
+        fulfillment = create.json()["variables"]["fulfillment"]
+        self.assertEqual(
+            fulfillment["lineItemsByFulfillmentOrder"],
+            [{"fulfillmentOrderId": "gid://shopify/FulfillmentOrder/8"}],
+        )
+        self.assertFalse(fulfillment["notifyCustomer"])
+        self.assertIn("trackingInfo", fulfillment)

@@ -1,0 +1,11 @@
+from odoo import models
+
+
+class StockPicking(models.Model):
+    _inherit = "stock.picking"
+
+    def _action_done(self):
+        res = super()._action_done()
+        # Deliveries of channel orders are confirmed back to the channel.
+        self.env["stock.channel.order"]._enqueue_shipments(self)
+        return res
