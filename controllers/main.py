@@ -78,7 +78,8 @@ class ChannelOrderController(http.Controller):
         length = request.httprequest.content_length or 0
         if length > MAX_BODY:
             return self._error(413, "payload_too_large")
-        body = request.httprequest.get_data(cache=False)
+        # Cached: Odoo replays the request after a serialization failure.
+        body = request.httprequest.get_data()
         if len(body) > MAX_BODY:
             return self._error(413, "payload_too_large")
         if self._is_woocommerce_ping(code, body):

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Order intake benchmark against a running Odoo with queue_job's runner.
+
+    python3 bench/orders_bench.py                # 1,000 orders (README figures)
+    python3 bench/orders_bench.py --orders 200   # a quicker run
+
+8 concurrent clients post distinct 3-line orders on the same 3 hot SKUs, each
+order 3 times at once (a marketplace retrying). Reported: intake rate and
+p50/p95 latency, duplicates answered, 5xx answers; then the time until every
+order is confirmed by the job runner, sale orders created (must equal the
+orders), failed jobs. The anchor, in the same run on the same server: plain
+Odoo's JSON-RPC create + confirm of 3-line sale orders by 8 clients.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg2
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import atp_bench  # noqa: E402
+import odoo_dev  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "services"))
+from signatures import sign_hex  # noqa: E402
+
+DB = "scs_bench_orders"
+PORT = 8398
+SECRET = "bench-order-secret"
+CLIENTS = 8
+SKUS = ("HOT-1", "HOT-2", "HOT-3")
+
+
+def seed(env):
+    warehouse = env["stock.warehouse"].search([], limit=1)
+    products = env["product.product"].create(
+        [{"name": sku, "default_code": sku, "is_storable": True} for sku in SKUS]
+    )
+    for product in products:
+        env["stock.quant"]._update_available_quantity(
+            product, warehouse.lot_stock_id, 1_000_000
+        )
+    channel = env["stock.channel"].create(
+        {
+            "name": "Bench Orders",
+            "code": "orders",
+            "webhook_secret": SECRET,
+            "user_id": env.ref("base.user_admin").id,
+            "sync_mode": "batch",  # no marketplace to publish to here
+        }
+    )
+    env["stock.channel.listing"].create(
+        [{"channel_id": channel.id, "product_id": p.id} for p in products]
+    )
+    partner = env["res.partner"].create({"name": "Anchor Buyer"})
+    env.cr.commit()
+    return products.ids, partner.id
+
+
+def percentile(values, share):
+    values = sorted(values)
+    return values[max(int(len(values) * share) - 1, 0)]
+
+
+def intake(count, url):
+    """Post every order 3 times, the copies at the same moment."""
+    session_per_thread = {}
+
+    def post(index):
+        import threading
+
+        session = session_per_thread.setdefault(
+            threading.get_ident(), requests.Session()
+        )
+        body = json.dumps(
+            {
+                "external_id": f"B{index:06d}",
+                "customer": {
+                    "name": f"Buyer {index % 50}",
+                    "email": f"b{index % 50}@x.be",
+                },
+                "lines": [{"sku": sku, "quantity": 1, "unit_price": 5} for sku in SKUS],
+            }
+        ).encode()
+        started = time.perf_counter()
+        response = session.post(
+            url,
+            data=body,
+            headers={"X-Channel-Signature": "sha256=" + sign_hex(SECRET, body)},
+            timeout=120,
+        )
+        return response.status_code, time.perf_counter() - started
+
+    tasks = [index for index in range(count) for _copy in range(3)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        results = list(pool.map(post, tasks))
+    return results, time.perf_counter() - started
+
+
+def anchor(count, call, product_ids, partner_id):
+    """Plain Odoo: create and confirm a 3-line sale order over JSON-RPC."""
+
+    def one(_index):
+        started = time.perf_counter()
+        try:
+            order = call(
+                "sale.order",
+                "create",
+                {
+                    "partner_id": partner_id,
+                    "order_line": [
+                        (0, 0, {"product_id": p, "product_uom_qty": 1})
+                        for p in product_ids
+                    ],
+                },
+            )
+            call("sale.order", "action_confirm", [order])
+            ok = True
+        except RuntimeError:
+            ok = False
+        return ok, time.perf_counter() - started
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        results = list(pool.map(one, range(count)))
+    return results, time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--anchor-orders", type=int, default=200)
+    args = parser.parse_args()
+    odoo = odoo_dev.find_odoo()
+    if odoo is None:
+        sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
+    odoo_dev.fresh_db(odoo, DB, demo=False)
+    subprocess.run(
+        odoo_dev.odoo_command(
+            odoo, DB, "-i", odoo_dev.ADDON, "--stop-after-init", "--log-level=warn"
+        ),
+        check=True,
+    )
+    atp_bench.BENCH_DB = DB
+    env = atp_bench.open_env(odoo)
+    product_ids, partner_id = seed(env)
+    env.cr.close()
+
+    env_vars = dict(
+        __import__("os").environ,
+        ODOO_QUEUE_JOB_CHANNELS="root:2,root.stock_channel_sync:2",
+    )
+    server = subprocess.Popen(
+        odoo_dev.odoo_command(
+            odoo,
+            DB,
+            f"--http-port={PORT}",
+            "--load=base,web,queue_job",
+            "--workers=4",
+            "--max-cron-threads=0",
+            "--log-level=warn",
+        ),
+        env=env_vars,
+    )
+    base = f"http://127.0.0.1:{PORT}"
+    for _i in range(120):
+        try:
+            requests.get(base + "/web/login", timeout=2)
+            break
+        except requests.RequestException:
+            time.sleep(0.5)
+    conn = psycopg2.connect(dbname=DB)
+    conn.autocommit = True
+    try:
+        results, wall = intake(args.orders, base + "/stock_channel_sync/orders/orders")
+        statuses = [s for s, _t in results]
+        latencies = [t for _s, t in results]
+        print(
+            f"\nintake: {len(results)} posts ({args.orders} orders x 3) by {CLIENTS} "
+            f"clients in {wall:.1f} s = {len(results) / wall:.0f} posts/s, "
+            f"{args.orders / wall:.0f} orders/s; latency p50 "
+            f"{statistics.median(latencies) * 1000:.0f} ms, p95 "
+            f"{percentile(latencies, 0.95) * 1000:.0f} ms"
+        )
+        print(
+            f"answers: 202 x {statuses.count(202)}, 200 duplicate x "
+            f"{statuses.count(200)}, 5xx x {sum(1 for s in statuses if s >= 500)}, "
+            f"other {sorted({s for s in statuses} - {200, 202})}"
+        )
+        started = time.time() - wall
+        deadline = time.time() + 3600
+        while time.time() < deadline:
+            with conn.cursor() as cr:
+                cr.execute(
+                    "SELECT state, count(*) FROM stock_channel_order GROUP BY state"
+                )
+                states = dict(cr.fetchall())
+            if states.get("received", 0) == 0:
+                break
+            time.sleep(1)
+        confirmed_after = time.time() - started
+        with conn.cursor() as cr:
+            cr.execute("SELECT count(*) FROM sale_order WHERE channel_id IS NOT NULL")
+            sale_orders = cr.fetchone()[0]
+            cr.execute(
+                "SELECT state, count(*) FROM queue_job WHERE method_name = '_process'"
+                " GROUP BY state"
+            )
+            jobs = dict(cr.fetchall())
+        print(
+            f"confirmation: all {args.orders} orders processed {confirmed_after:.1f} s "
+            f"after the first post = {args.orders / confirmed_after:.2f} orders/s; "
+            f"states {states}; sale orders {sale_orders}; jobs {jobs}"
+        )
+
+        session = requests.Session()
+        uid = session.post(
+            base + "/jsonrpc",
+            json={
+                "jsonrpc": "2.0",
+                "method": "call",
+                "params": {
+                    "service": "common",
+                    "method": "authenticate",
+                    "args": [DB, "admin", "admin", {}],
+                },
+            },
+        ).json()["result"]
+
+        def call(model, method, *call_args):
+            answer = requests.post(
+                base + "/jsonrpc",
+                json={
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {
+                        "service": "object",
+                        "method": "execute_kw",
+                        "args": [DB, uid, "admin", model, method, list(call_args)],
+                    },
+                },
+                timeout=300,
+            ).json()
+            if "error" in answer:
+                raise RuntimeError(answer["error"]["data"].get("name"))
+            return answer.get("result")
+
+        results, wall = anchor(args.anchor_orders, call, product_ids, partner_id)
+        latencies = [t for _ok, t in results]
+        failures = sum(1 for ok, _t in results if not ok)
+        print(
+            f"anchor, plain Odoo create+confirm by {CLIENTS} clients: "
+            f"{args.anchor_orders / wall:.2f} orders/s, p50 "
+            f"{statistics.median(latencies):.2f} s, p95 "
+            f"{percentile(latencies, 0.95):.2f} s, {failures} failed"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
