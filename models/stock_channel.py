@@ -86,6 +86,13 @@ class StockChannel(models.Model):
         default=30,
         help="Seconds to wait for the channel's answer before retrying later.",
     )
+    responsible_id = fields.Many2one(
+        "res.users",
+        string="Responsible",
+        help="Gets a to-do when an order of this channel cannot be processed. "
+        "Defaults to the technical user.",
+    )
+    order_count = fields.Integer(compute="_compute_order_count")
     debounce_seconds = fields.Integer(
         string="Debounce",
         default=1,
@@ -242,6 +249,22 @@ class StockChannel(models.Model):
                         warehouses=", ".join(foreign.mapped("display_name")),
                     )
                 )
+
+    def _compute_order_count(self):
+        groups = self.env["stock.channel.order"]._read_group(
+            [("channel_id", "in", self.ids)], ["channel_id"], ["__count"]
+        )
+        counts = {channel.id: count for channel, count in groups}
+        for channel in self:
+            channel.order_count = counts.get(channel.id, 0)
+
+    def action_view_orders(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "stock_channel_sync.stock_channel_order_action"
+        )
+        action["domain"] = [("channel_id", "=", self.id)]
+        return action
 
     def _compute_failed_publication_count(self):
         since = fields.Datetime.now() - timedelta(days=1)

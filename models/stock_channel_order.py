@@ -24,6 +24,7 @@ class StockChannelOrder(models.Model):
     (channel, external id) whatever the number of deliveries."""
 
     _name = "stock.channel.order"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
     _description = "Channel Order"
     _order = "id desc"
     _rec_name = "external_id"
@@ -386,6 +387,7 @@ class StockChannelOrder(models.Model):
         """After fixing the cause of an error: try again."""
         orders = self.filtered(lambda o: o.state == "error")
         orders.write({"state": "received", "error_message": False})
+        orders.activity_ids.action_feedback(feedback=_("Reprocessed"))
         orders._enqueue_processing()
 
     def _process(self):
@@ -402,6 +404,7 @@ class StockChannelOrder(models.Model):
             ) from exc
         except PERMANENT_ERRORS as exc:
             self.write({"state": "error", "error_message": str(exc)})
+            self._schedule_error_activity(str(exc))
             return f"error: {exc}"
         except Exception as exc:
             if getattr(exc, "pgcode", None) in (
@@ -413,6 +416,19 @@ class StockChannelOrder(models.Model):
             raise
         self.write({"state": "done", "sale_order_id": sale.id})
         return f"created {sale.name}"
+
+    def _schedule_error_activity(self, reason):
+        """One to-do for the channel's responsible, however often it fails."""
+        channel = self.channel_id
+        responsible = channel.responsible_id or channel.user_id
+        summary = _("Channel order %s could not be processed", self.external_id)
+        if not self.activity_ids.filtered(lambda a: a.summary == summary):
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=summary,
+                note=reason,
+                user_id=responsible.id,
+            )
 
     def _create_sale_order(self):
         channel = self.channel_id

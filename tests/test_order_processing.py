@@ -124,12 +124,23 @@ class TestOrderProcessing(ChannelCase):
         self.assertFalse(
             self.env["res.partner"].search([("email", "=", "ghost@example.com")])
         )
+        # One to-do for the channel's responsible (here: its technical user),
+        # not one per failed attempt.
+        self.assertEqual(order.activity_ids.user_id, self.robot)
+        order.write({"state": "received"})
+        order.with_user(self.robot)._process()
+        self.assertEqual(len(order.activity_ids), 1)
         self.robot.groups_id |= self.env.ref("sales_team.group_sale_salesman")
         with trap_jobs() as trap:
             order.action_reprocess()
             trap.assert_jobs_count(1)
             trap.perform_enqueued_jobs()
         self.assertEqual(order.state, "done")
+        self.assertFalse(order.activity_ids)
+        self.assertEqual(
+            order.sale_order_id.action_view_channel_order()["res_id"], order.id
+        )
+        self.assertEqual(self.channel.order_count, 1)
 
     def test_sync_mode_answers_the_sale_order(self):
         """order_processing = sync: 201 with the sale order's name."""
