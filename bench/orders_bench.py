@@ -139,6 +139,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--anchor-orders", type=int, default=200)
+    parser.add_argument(
+        "--intake-only",
+        action="store_true",
+        help="no job runner: measure intake alone, without confirmations "
+        "competing for the CPU",
+    )
     args = parser.parse_args()
     odoo = odoo_dev.find_odoo()
     if odoo is None:
@@ -164,7 +170,7 @@ def main():
             odoo,
             DB,
             f"--http-port={PORT}",
-            "--load=base,web,queue_job",
+            "--load=base,web" if args.intake_only else "--load=base,web,queue_job",
             "--workers=4",
             "--max-cron-threads=0",
             "--log-level=warn",
@@ -196,6 +202,8 @@ def main():
             f"{statuses.count(200)}, 5xx x {sum(1 for s in statuses if s >= 500)}, "
             f"other {sorted({s for s in statuses} - {200, 202})}"
         )
+        if args.intake_only:
+            return 0
         started = time.time() - wall
         deadline = time.time() + 3600
         while time.time() < deadline:
