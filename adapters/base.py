@@ -86,6 +86,36 @@ class Outcome:
     item_errors: dict = field(default_factory=dict)  # listing id -> message
 
 
+def to_number(value):
+    """Shopify and WooCommerce send prices as strings."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def full_name(party):
+    """``first_name last_name`` of a marketplace customer or address."""
+    return " ".join(filter(None, [party.get("first_name"), party.get("last_name")]))
+
+
+def canonical_lines(data, shipping_key):
+    """Lines and shipping amount of a Shopify / WooCommerce order, which
+    share ``line_items[{sku, quantity, price}]`` and ``shipping_lines``."""
+    lines = [
+        {
+            "sku": line.get("sku"),
+            "quantity": line.get("quantity"),
+            "unit_price": to_number(line.get("price")),
+        }
+        for line in data.get("line_items") or []
+    ]
+    shipping = sum(
+        to_number(s.get(shipping_key)) or 0 for s in data.get("shipping_lines") or []
+    )
+    return lines, shipping
+
+
 def parse_retry_after(value):
     """Seconds from a Retry-After header (delta seconds or HTTP date)."""
     if not value:

@@ -10,7 +10,15 @@ is sent once more from them.
 import json
 
 from ..services.signatures import verify_base64
-from .base import Adapter, Outcome, PermanentError, TransientError, register
+from .base import (
+    Adapter,
+    Outcome,
+    PermanentError,
+    TransientError,
+    canonical_lines,
+    full_name,
+    register,
+)
 
 SET_QUANTITIES = """
 mutation SetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
@@ -52,14 +60,6 @@ mutation Fulfill($fulfillment: FulfillmentInput!) {
 """
 
 
-def to_number(value):
-    """Shopify and WooCommerce send prices as strings."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value
-
-
 def gid(kind, ref):
     ref = str(ref or "").strip()
     return ref if ref.startswith("gid://") else f"gid://shopify/{kind}/{ref}"
@@ -84,23 +84,18 @@ class ShopifyAdapter(Adapter):
             return data
         customer = data.get("customer") or {}
         address = data.get("shipping_address") or {}
+        lines, shipping_amount = canonical_lines(data, "price")
         return {
             "external_id": data.get("id"),
             "ordered_at": data.get("created_at"),
             "currency": data.get("currency"),
             "customer": {
-                "name": " ".join(
-                    filter(
-                        None, [customer.get("first_name"), customer.get("last_name")]
-                    )
-                ),
+                "name": full_name(customer),
                 "email": customer.get("email") or data.get("email"),
                 "phone": customer.get("phone"),
             },
             "shipping_address": {
-                "name": " ".join(
-                    filter(None, [address.get("first_name"), address.get("last_name")])
-                ),
+                "name": full_name(address),
                 "street": address.get("address1"),
                 "street2": address.get("address2"),
                 "city": address.get("city"),
@@ -108,17 +103,8 @@ class ShopifyAdapter(Adapter):
                 "state_code": address.get("province_code"),
                 "country_code": address.get("country_code"),
             },
-            "lines": [
-                {
-                    "sku": line.get("sku"),
-                    "quantity": line.get("quantity"),
-                    "unit_price": to_number(line.get("price")),
-                }
-                for line in data.get("line_items") or []
-            ],
-            "shipping_amount": sum(
-                to_number(s.get("price")) or 0 for s in data.get("shipping_lines") or []
-            ),
+            "lines": lines,
+            "shipping_amount": shipping_amount,
             "note": data.get("note"),
         }
 

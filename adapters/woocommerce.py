@@ -7,8 +7,14 @@ variation (sent through the parent's variations batch endpoint).
 from collections import defaultdict
 
 from ..services.signatures import verify_base64
-from .base import Adapter, Outcome, PermanentError, register
-from .shopify import to_number
+from .base import (
+    Adapter,
+    Outcome,
+    PermanentError,
+    canonical_lines,
+    full_name,
+    register,
+)
 
 
 @register
@@ -34,24 +40,19 @@ class WooCommerceAdapter(Adapter):
             return data
         billing = data.get("billing") or {}
         shipping = data.get("shipping") or {}
+        lines, shipping_amount = canonical_lines(data, "total")
         return {
             "external_id": data.get("id"),
             "ordered_at": data.get("date_created_gmt")
             and data["date_created_gmt"] + "+00:00",
             "currency": data.get("currency"),
             "customer": {
-                "name": " ".join(
-                    filter(None, [billing.get("first_name"), billing.get("last_name")])
-                ),
+                "name": full_name(billing),
                 "email": billing.get("email"),
                 "phone": billing.get("phone"),
             },
             "shipping_address": {
-                "name": " ".join(
-                    filter(
-                        None, [shipping.get("first_name"), shipping.get("last_name")]
-                    )
-                ),
+                "name": full_name(shipping),
                 "street": shipping.get("address_1"),
                 "street2": shipping.get("address_2"),
                 "city": shipping.get("city"),
@@ -59,17 +60,8 @@ class WooCommerceAdapter(Adapter):
                 "state_code": shipping.get("state"),
                 "country_code": shipping.get("country") or None,
             },
-            "lines": [
-                {
-                    "sku": line.get("sku"),
-                    "quantity": line.get("quantity"),
-                    "unit_price": to_number(line.get("price")),
-                }
-                for line in data.get("line_items") or []
-            ],
-            "shipping_amount": sum(
-                to_number(s.get("total")) or 0 for s in data.get("shipping_lines") or []
-            ),
+            "lines": lines,
+            "shipping_amount": shipping_amount,
             "note": data.get("customer_note") or None,
         }
 

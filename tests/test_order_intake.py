@@ -5,6 +5,7 @@ import requests
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
+from ..adapters import ADAPTERS
 from ..services.atp import AtpEngine
 from ..services.signatures import sign_base64, sign_hex
 
@@ -416,6 +417,9 @@ class TestNativeOrderWebhooks(HttpCase):
         self.assertEqual(order.customer_name, "Bo Lamp")
         self.assertEqual(order.line_ids.unit_price, 19.9)
         self.assertEqual(order.line_ids.product_qty, 2)
+        canonical = ADAPTERS["shopify"].to_canonical(json.loads(body))
+        self.assertEqual(canonical["shipping_address"]["street"], "Rue 1")
+        self.assertEqual(canonical["shipping_amount"], 4.0)
 
     def test_woocommerce_ping_and_order(self):
         """The unsigned ping gets 200 and stores nothing; orders deduplicate
@@ -454,3 +458,8 @@ class TestNativeOrderWebhooks(HttpCase):
         self.assertEqual(again.json()["status"], "duplicate")
         self.assertEqual(len(self._orders(self.woo)), 1)
         self.assertEqual(self._orders(self.woo).external_id, "727")
+        canonical = ADAPTERS["woocommerce"].to_canonical(json.loads(body))
+        self.assertEqual(canonical["customer"]["name"], "Cy Woo")
+        self.assertEqual(canonical["shipping_address"]["city"], "Gent")
+        self.assertEqual(canonical["shipping_address"]["country_code"], "BE")
+        self.assertEqual(canonical["shipping_amount"], 5.0)
