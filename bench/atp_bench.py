@@ -27,25 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 import odoo_dev  # noqa: E402
+import server  # noqa: E402
 
 BENCH_DB = "scs_bench_atp"
-
-
-def prepare_database(odoo, products):
-    """A fresh database with the addon installed (no demo data)."""
-    odoo_dev.fresh_db(odoo, BENCH_DB, demo=False)
-    run = odoo_dev.subprocess.run(
-        odoo_dev.odoo_command(
-            odoo,
-            BENCH_DB,
-            "-i",
-            odoo_dev.ADDON,
-            "--stop-after-init",
-            "--log-level=warn",
-        )
-    )
-    if run.returncode:
-        sys.exit("installing the addon failed")
 
 
 def open_env(odoo):
@@ -277,7 +261,7 @@ def main():
     if odoo is None:
         sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
     print(f"Preparing {BENCH_DB} ...", flush=True)
-    prepare_database(odoo, args.products)
+    server.prepare_db(odoo, BENCH_DB)
     env = open_env(odoo)
     try:
         channels, warehouses = seed(env, args.products, random.Random(args.seed))

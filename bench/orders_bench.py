@@ -15,7 +15,6 @@ Odoo's JSON-RPC create + confirm of 3-line sale orders by 8 clients.
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import atp_bench  # noqa: E402
 import odoo_dev  # noqa: E402
+import server  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "services"))
 from signatures import sign_hex  # noqa: E402
@@ -149,41 +149,16 @@ def main():
     odoo = odoo_dev.find_odoo()
     if odoo is None:
         sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
-    odoo_dev.fresh_db(odoo, DB, demo=False)
-    subprocess.run(
-        odoo_dev.odoo_command(
-            odoo, DB, "-i", odoo_dev.ADDON, "--stop-after-init", "--log-level=warn"
-        ),
-        check=True,
-    )
+    server.prepare_db(odoo, DB)
     atp_bench.BENCH_DB = DB
     env = atp_bench.open_env(odoo)
     product_ids, partner_id = seed(env)
     env.cr.close()
 
-    env_vars = dict(
-        __import__("os").environ,
-        ODOO_QUEUE_JOB_CHANNELS="root:2,root.stock_channel_sync:2",
-    )
-    server = subprocess.Popen(
-        odoo_dev.odoo_command(
-            odoo,
-            DB,
-            f"--http-port={PORT}",
-            "--load=base,web" if args.intake_only else "--load=base,web,queue_job",
-            "--workers=4",
-            "--max-cron-threads=0",
-            "--log-level=warn",
-        ),
-        env=env_vars,
+    process = server.start_server(
+        odoo, DB, PORT, workers=4, runner=not args.intake_only
     )
     base = f"http://127.0.0.1:{PORT}"
-    for _i in range(120):
-        try:
-            requests.get(base + "/web/login", timeout=2)
-            break
-        except requests.RequestException:
-            time.sleep(0.5)
     conn = psycopg2.connect(dbname=DB)
     conn.autocommit = True
     try:
@@ -230,37 +205,7 @@ def main():
             f"states {states}; sale orders {sale_orders}; jobs {jobs}"
         )
 
-        session = requests.Session()
-        uid = session.post(
-            base + "/jsonrpc",
-            json={
-                "jsonrpc": "2.0",
-                "method": "call",
-                "params": {
-                    "service": "common",
-                    "method": "authenticate",
-                    "args": [DB, "admin", "admin", {}],
-                },
-            },
-        ).json()["result"]
-
-        def call(model, method, *call_args):
-            answer = requests.post(
-                base + "/jsonrpc",
-                json={
-                    "jsonrpc": "2.0",
-                    "method": "call",
-                    "params": {
-                        "service": "object",
-                        "method": "execute_kw",
-                        "args": [DB, uid, "admin", model, method, list(call_args)],
-                    },
-                },
-                timeout=300,
-            ).json()
-            if "error" in answer:
-                raise RuntimeError(answer["error"]["data"].get("name"))
-            return answer.get("result")
+        call = server.JsonRpc(PORT, DB).call
 
         results, wall = anchor(args.anchor_orders, call, product_ids, partner_id)
         latencies = [t for _ok, t in results]
@@ -272,8 +217,8 @@ def main():
             f"{percentile(latencies, 0.95):.2f} s, {failures} failed"
         )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        process.terminate()
+        process.wait(timeout=30)
         conn.close()
     return 0
 

@@ -19,21 +19,19 @@ import argparse
 import json
 import math
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import xmlrpc.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg2
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import atp_bench  # noqa: E402
 import odoo_dev  # noqa: E402
+import server  # noqa: E402
 
 DB = "scs_bench_pub"
 PORT = 8399
@@ -130,33 +128,6 @@ def seed(env, count, stand_in):
     return warehouse, channels, ids
 
 
-def start_odoo(odoo):
-    command = odoo_dev.odoo_command(
-        odoo,
-        DB,
-        f"--http-port={PORT}",
-        "--load=base,web,queue_job",
-        "--workers=2",
-        "--max-cron-threads=0",
-        "--log-level=warn",
-    )
-    env = dict(
-        __import__("os").environ,
-        ODOO_QUEUE_JOB_CHANNELS="root:2,root.stock_channel_sync:2",
-    )
-    process = subprocess.Popen(command, env=env)
-    for _i in range(120):
-        try:
-            xmlrpc.client.ServerProxy(
-                f"http://127.0.0.1:{PORT}/xmlrpc/2/common"
-            ).version()
-            return process
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    sys.exit("Odoo did not start")
-
-
 def wait_idle(conn, timeout=600):
     """Until no job of ours is waiting or running."""
     deadline = time.time() + timeout
@@ -181,13 +152,7 @@ def main():
     if odoo is None:
         sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
     stand_in = StandIn()
-    odoo_dev.fresh_db(odoo, DB, demo=False)
-    subprocess.run(
-        odoo_dev.odoo_command(
-            odoo, DB, "-i", odoo_dev.ADDON, "--stop-after-init", "--log-level=warn"
-        ),
-        check=True,
-    )
+    server.prepare_db(odoo, DB)
     atp_bench.BENCH_DB = DB
     env = atp_bench.open_env(odoo)
     started = time.time()
@@ -203,36 +168,14 @@ def main():
         f"seeded {args.products} products x 3 channels in {time.time() - started:.0f} s"
     )
 
-    server = start_odoo(odoo)
+    process = server.start_server(odoo, DB, PORT)
     conn = psycopg2.connect(dbname=DB)
     conn.autocommit = True
-    uid = xmlrpc.client.ServerProxy(
-        f"http://127.0.0.1:{PORT}/xmlrpc/2/common"
-    ).authenticate(DB, "admin", "admin", {})
-    session = requests.Session()
-
-    def call(model, method, *args, **kwargs):
-        """JSON-RPC (it carries None, which XML-RPC cannot)."""
-        answer = session.post(
-            f"http://127.0.0.1:{PORT}/jsonrpc",
-            json={
-                "jsonrpc": "2.0",
-                "method": "call",
-                "params": {
-                    "service": "object",
-                    "method": "execute_kw",
-                    "args": [DB, uid, "admin", model, method, list(args), kwargs],
-                },
-            },
-            timeout=600,
-        ).json()
-        if "error" in answer:
-            raise RuntimeError(answer["error"]["data"]["message"])
-        return answer.get("result")
+    call = server.JsonRpc(PORT, DB).call
 
     try:
         # 1. One receipt of 1,000 lines (validation changes every ATP).
-        lines = product_ids[:1000]
+        lines = product_ids[: min(1000, len(product_ids) // 2)]
         picking = call(
             "stock.picking",
             "create",
@@ -279,7 +222,7 @@ def main():
 
         # 2. Latency of single changes.
         latencies = []
-        targets = product_ids[1000 : 1000 + args.changes]
+        targets = product_ids[len(lines) : len(lines) + args.changes]
         pending = {}
         for index, product_id in enumerate(targets):
             quantity = 500 + index
@@ -343,8 +286,8 @@ def main():
             )
             print(f"   jobs by state: {dict(cr.fetchall())}")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        process.terminate()
+        process.wait(timeout=30)
         conn.close()
     return 0
 

@@ -1,0 +1,76 @@
+"""What the server benchmarks share: a fresh database with the addon, an Odoo
+server process with queue_job's runner, and a JSON-RPC client."""
+
+import os
+import subprocess
+import sys
+import time
+
+import odoo_dev
+import requests
+
+RUNNER_CHANNELS = "root:2,root.stock_channel_sync:2"
+
+
+def prepare_db(odoo, db):
+    """A fresh database (no demo data) with the addon installed."""
+    odoo_dev.fresh_db(odoo, db, demo=False)
+    subprocess.run(
+        odoo_dev.odoo_command(
+            odoo, db, "-i", odoo_dev.ADDON, "--stop-after-init", "--log-level=warn"
+        ),
+        check=True,
+    )
+
+
+def start_server(odoo, db, port, workers=2, runner=True):
+    """Odoo in its own process; returns it once it answers HTTP."""
+    command = odoo_dev.odoo_command(
+        odoo,
+        db,
+        f"--http-port={port}",
+        "--load=base,web,queue_job" if runner else "--load=base,web",
+        f"--workers={workers}",
+        "--max-cron-threads=0",
+        "--log-level=warn",
+    )
+    env = dict(os.environ, ODOO_QUEUE_JOB_CHANNELS=RUNNER_CHANNELS)
+    process = subprocess.Popen(command, env=env)
+    for _i in range(120):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/web/login", timeout=2)
+            return process
+        except requests.RequestException:
+            time.sleep(0.5)
+    process.kill()
+    sys.exit("Odoo did not start")
+
+
+class JsonRpc:
+    """JSON-RPC as admin (it carries None, which XML-RPC cannot)."""
+
+    def __init__(self, port, db):
+        self.url = f"http://127.0.0.1:{port}/jsonrpc"
+        self.db = db
+        self.uid = self._rpc("common", "authenticate", [db, "admin", "admin", {}])
+
+    def _rpc(self, service, method, args):
+        answer = requests.post(
+            self.url,
+            json={
+                "jsonrpc": "2.0",
+                "method": "call",
+                "params": {"service": service, "method": method, "args": args},
+            },
+            timeout=600,
+        ).json()
+        if "error" in answer:
+            raise RuntimeError(answer["error"]["data"].get("message"))
+        return answer.get("result")
+
+    def call(self, model, method, *args, **kwargs):
+        return self._rpc(
+            "object",
+            "execute_kw",
+            [self.db, self.uid, "admin", model, method, list(args), kwargs],
+        )
