@@ -292,6 +292,14 @@ class StockChannel(models.Model):
             self.env["stock.channel.listing"]._mark_pending_for_channels(self.ids)
         return res
 
+    def unlink(self):
+        # Listings go by cascade in the database, their change log here.
+        self.env.cr.execute(
+            "DELETE FROM stock_channel_listing_change WHERE channel_id = ANY(%s)",
+            [self.ids],
+        )
+        return super().unlink()
+
     def action_view_listings(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(

@@ -235,6 +235,14 @@ class StockChannelListing(models.Model):
         listings._mark_pending(SQL("l.id = ANY(%s)", listings.ids))
         return listings
 
+    def unlink(self):
+        # The change log has no foreign key (see its model): clean it here.
+        self.env.cr.execute(
+            "DELETE FROM stock_channel_listing_change WHERE listing_id = ANY(%s)",
+            [self.ids],
+        )
+        return super().unlink()
+
     def action_view_publications(self):
         self.ensure_one()
         return self.env["stock.channel.publication"]._action_for(

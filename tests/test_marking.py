@@ -247,3 +247,21 @@ class TestMarking(ChannelCase):
         except ZeroDivisionError:
             pass
         self.assertFalse(self._pending())
+
+    def test_deleting_listing_or_channel_cleans_its_changes(self):
+        """The change log has no foreign key: unlink cleans it."""
+        channel = self._create_channel("test-gone", self.wh_main)
+        listing = self._create_listing(channel, self.product_b)
+        other = self._create_listing(channel, self.product)
+        listing.unlink()
+        self.assertEqual(self._changes_of(channel), 1)
+        channel.unlink()
+        self.assertFalse(other.exists())
+        self.assertEqual(self._changes_of(channel), 0)
+
+    def _changes_of(self, channel):
+        self.env.cr.execute(
+            "SELECT COUNT(*) FROM stock_channel_listing_change WHERE channel_id = %s",
+            [channel.id],
+        )
+        return self.env.cr.fetchone()[0]
