@@ -140,6 +140,13 @@ class Adapter:
         return verify_hex(secret, body, headers.get("X-Channel-Signature", ""))
 
     @classmethod
+    def order_event(cls, headers):
+        """What an authenticated order webhook asks: ``"create"`` (a new
+        order), ``"cancel"`` (the marketplace cancelled it) or None (a topic
+        this addon does not handle)."""
+        return "create"
+
+    @classmethod
     def to_canonical(cls, data):
         """The marketplace's order payload as the canonical order."""
         return data

@@ -73,9 +73,14 @@ class ShopifyAdapter(Adapter):
     @classmethod
     def verify_order_request(cls, secret, headers, body):
         """Shopify's own webhook signature: base64 HMAC of the raw body with
-        the app's secret, for the orders/create topic only."""
-        return headers.get("X-Shopify-Topic") == "orders/create" and verify_base64(
-            secret, body, headers.get("X-Shopify-Hmac-Sha256", "")
+        the app's secret."""
+        return verify_base64(secret, body, headers.get("X-Shopify-Hmac-Sha256", ""))
+
+    @classmethod
+    def order_event(cls, headers):
+        """Both topics carry the whole order; point them at the same URL."""
+        return {"orders/create": "create", "orders/cancelled": "cancel"}.get(
+            headers.get("X-Shopify-Topic")
         )
 
     @classmethod

@@ -9,7 +9,8 @@ order 3 times at once (a marketplace retrying). Reported: intake rate and
 p50/p95 latency, duplicates answered, 5xx answers; then the time until every
 order is confirmed by the job runner, sale orders created (must equal the
 orders), failed jobs. The anchor, in the same run on the same server: plain
-Odoo's JSON-RPC create + confirm of 3-line sale orders by 8 clients.
+Odoo's JSON-RPC create + confirm of 3-line sale orders by 8 clients; for the
+intake, the same posts to an unknown channel (Odoo's HTTP floor, 404).
 """
 
 import argparse
@@ -162,6 +163,18 @@ def main():
     conn = psycopg2.connect(dbname=DB)
     conn.autocommit = True
     try:
+        # The floor, in the same run: the same posts to an unknown channel
+        # (Odoo's dispatch, a database cursor and one query, then 404).
+        results, floor_wall = intake(
+            args.orders, base + "/stock_channel_sync/no-such-channel/orders"
+        )
+        floor_latencies = [t for _s, t in results]
+        print(
+            f"\nfloor (404 on an unknown channel): {len(results) / floor_wall:.0f} "
+            f"posts/s, {args.orders / floor_wall:.0f} orders/s; latency p50 "
+            f"{statistics.median(floor_latencies) * 1000:.0f} ms, p95 "
+            f"{percentile(floor_latencies, 0.95) * 1000:.0f} ms"
+        )
         results, wall = intake(args.orders, base + "/stock_channel_sync/orders/orders")
         statuses = [s for s, _t in results]
         latencies = [t for _s, t in results]
@@ -170,7 +183,8 @@ def main():
             f"clients in {wall:.1f} s = {len(results) / wall:.0f} posts/s, "
             f"{args.orders / wall:.0f} orders/s; latency p50 "
             f"{statistics.median(latencies) * 1000:.0f} ms, p95 "
-            f"{percentile(latencies, 0.95) * 1000:.0f} ms"
+            f"{percentile(latencies, 0.95) * 1000:.0f} ms; "
+            f"{wall / floor_wall:.2f}x the floor's time"
         )
         print(
             f"answers: 202 x {statuses.count(202)}, 200 duplicate x "

@@ -89,11 +89,14 @@ class ChannelOrderController(http.Controller):
             return self._error(404, "unknown_channel")
         if channel is None:
             return self._error(401, "invalid_signature")
-        status, answer = (
-            request.env["stock.channel.order"]
-            .with_env(channel.env)
-            ._intake(channel, body)
-        )
+        orders = request.env["stock.channel.order"].with_env(channel.env)
+        event = ADAPTERS[channel.adapter].order_event(request.httprequest.headers)
+        if event == "create":
+            status, answer = orders._intake(channel, body)
+        elif event == "cancel":
+            status, answer = orders._intake_cancellation(channel, body)
+        else:
+            return self._error(400, "unsupported_event")
         return request.make_json_response(answer, status=status)
 
     def _signed_order(self, code, external_id):

@@ -12,7 +12,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters import ADAPTERS
 from ..adapters.base import PermanentError, TransientError, get_adapter
-from ..services.payloads import InvalidOrder, validate_order
+from ..services.payloads import InvalidOrder, validate_order, validate_reference
 
 JOB_CHANNEL = "root.stock_channel_sync.orders"
 # Failures a retry cannot fix: the order goes to 'error' for a human.
@@ -80,39 +80,36 @@ class StockChannelOrder(models.Model):
     def _intake(self, channel, body):
         """Accept one delivery of ``channel``: parse, validate completely,
         store once. Returns ``(HTTP status, JSON answer)``; nothing is written
-        unless the answer is 202."""
+        unless the answer is 202 or 201.
+
+        The hot path of a burst: a replay is answered from one query, and a
+        new order costs four statements plus its job. Marketplaces retry
+        every delivery, so most posts are replays."""
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, ValueError):
             return 400, {"error": "invalid_json"}
         try:
             order = validate_order(ADAPTERS[channel.adapter].to_canonical(data))
+            stored = self._stored_delivery(self.env.cr, channel, order["external_id"])
+            if stored:
+                return 200, stored
             lines, currency = self._resolve(channel, order)
         except InvalidOrder as exc:
             return 422, {"error": "invalid_order", "details": exc.details}
         order_id = self._insert_once(channel, order, currency, body)
         if order_id is None:
-            existing = self.search(
-                [
-                    ("channel_id", "=", channel.id),
-                    ("external_id", "=", order["external_id"]),
-                ]
-            )
-            return 200, {
-                "status": "duplicate",
-                "external_id": existing.external_id,
-                "state": existing.state,
-                "order": existing.id,
-            }
-        self.env["stock.channel.order.line"].create(
-            [dict(line, order_id=order_id) for line in lines]
-        )
+            # A concurrent delivery committed it after this request began:
+            # only a new snapshot sees it.
+            with self.env.registry.cursor() as cr:
+                return 200, self._stored_delivery(cr, channel, order["external_id"])
+        self._insert_lines(channel, order_id, lines)
         self._mark_promised(channel, {line["product_id"] for line in lines})
-        record = self.browse(order_id)
+        record = self.with_company(channel.company_id).browse(order_id)
         if channel.order_processing == "sync":
             record._process()
             return 201, dict(record._answer_status(), status="created")
-        record._enqueue_processing()
+        record._delay_processing(order["external_id"])
         return 202, {
             "status": "accepted",
             "external_id": order["external_id"],
@@ -120,31 +117,74 @@ class StockChannelOrder(models.Model):
         }
 
     @api.model
+    def _stored_delivery(self, cr, channel, external_id):
+        """The duplicate answer for an order already stored, or None."""
+        cr.execute(
+            SQL(
+                "SELECT id, state FROM stock_channel_order"
+                " WHERE channel_id = %s AND external_id = %s",
+                channel.id,
+                external_id,
+            )
+        )
+        row = cr.fetchone()
+        if not row:
+            return None
+        return {
+            "status": "duplicate",
+            "external_id": external_id,
+            "state": row[1],
+            "order": row[0],
+        }
+
+    @api.model
     def _resolve(self, channel, order):
-        """Lines with products (through the channel's listings, then the
-        internal reference) and the currency; every unknown at once."""
-        skus = {line["sku"] for line in order["lines"]}
-        listings = {
-            listing.external_sku: listing
-            for listing in self.env["stock.channel.listing"].search(
-                [("channel_id", "=", channel.id), ("external_sku", "in", list(skus))]
+        """Lines with products (through the channel's active listings, then
+        the internal reference of a storable product of the channel's
+        company) and the currency; every unknown at once. Two queries,
+        company filtered explicitly like the record rules would."""
+        company_id = channel.company_id.id
+        skus = [line["sku"] for line in order["lines"]]
+        self.env["stock.channel.listing"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT s.sku, l.id, COALESCE(l.product_id, p.id),
+                       COALESCE(l.pack_size, 1.0)
+                  FROM unnest(%s::varchar[]) AS s(sku)
+             LEFT JOIN stock_channel_listing l
+                    ON l.channel_id = %s AND l.active AND l.external_sku = s.sku
+             LEFT JOIN LATERAL (
+                       SELECT pp.id
+                         FROM product_product pp
+                         JOIN product_template pt ON pt.id = pp.product_tmpl_id
+                        WHERE l.id IS NULL AND pp.default_code = s.sku
+                          AND pp.active AND pt.is_storable
+                          AND (pt.company_id IS NULL OR pt.company_id = %s)
+                     ORDER BY pp.id
+                        LIMIT 1) p ON TRUE
+                """,
+                skus,
+                channel.id,
+                company_id,
             )
-        }
-        products = {
-            product.default_code: product
-            for product in self.env["product.product"].search(
-                [
-                    ("default_code", "in", list(skus - set(listings))),
-                    ("is_storable", "=", True),
-                    ("company_id", "in", (False, channel.company_id.id)),
-                ]
+        )
+        found = {sku: row for sku, *row in self.env.cr.fetchall()}
+        self.env.cr.execute(
+            SQL(
+                """SELECT (SELECT id FROM res_currency WHERE name = %s),
+                          (SELECT active FROM res_currency WHERE name = %s),
+                          EXISTS(SELECT FROM res_country WHERE code = %s)""",
+                order["currency"] or "",
+                order["currency"] or "",
+                order["shipping_address"].get("country_code") or "",
             )
-        }
+        )
+        currency_id, currency_active, country_known = self.env.cr.fetchone()
         errors, lines = [], []
         for index, line in enumerate(order["lines"]):
-            listing = listings.get(line["sku"])
-            product = listing.product_id if listing else products.get(line["sku"])
-            if not product:
+            listing_id, product_id, pack = found[line["sku"]]
+            if not product_id:
                 errors.append(
                     {
                         "field": f"lines[{index}].sku",
@@ -152,11 +192,10 @@ class StockChannelOrder(models.Model):
                     }
                 )
                 continue
-            pack = listing.pack_size if listing else 1.0
             lines.append(
                 {
-                    "listing_id": listing.id if listing else False,
-                    "product_id": product.id,
+                    "listing_id": listing_id,
+                    "product_id": product_id,
                     "sku": line["sku"],
                     "channel_qty": line["quantity"],
                     "product_qty": line["quantity"] * pack,
@@ -165,24 +204,18 @@ class StockChannelOrder(models.Model):
             )
         currency = channel.company_id.currency_id
         if order["currency"]:
-            currency = (
-                self.env["res.currency"]
-                .with_context(active_test=False)
-                .search([("name", "=", order["currency"])], limit=1)
-            )
-            if not currency.active:
+            currency = self.env["res.currency"].browse(currency_id)
+            if not currency_active:
                 message = (
                     "unknown currency '%s'"
-                    if not currency
-                    else ("currency '%s' is not active in Odoo")
+                    if not currency_id
+                    else "currency '%s' is not active in Odoo"
                 )
                 errors.append(
                     {"field": "currency", "message": message % order["currency"]}
                 )
         country = order["shipping_address"].get("country_code")
-        if country and not self.env["res.country"].search_count(
-            [("code", "=", country)]
-        ):
+        if country and not country_known:
             errors.append(
                 {
                     "field": "shipping_address.country_code",
@@ -194,40 +227,122 @@ class StockChannelOrder(models.Model):
         return lines, currency
 
     @api.model
-    def _insert_once(self, channel, order, currency, body):
-        """INSERT ... ON CONFLICT DO NOTHING: a concurrent duplicate waits on
-        the unique index, then finds the first delivery (after Odoo retries
-        its serialization failure). Returns the new id or None."""
-        self.flush_model()
+    def _insert_once(self, channel, order, currency, body, state="received"):
+        """INSERT ... ON CONFLICT DO NOTHING under the unique index: a
+        concurrent duplicate waits on the index. If the first delivery commits
+        after this transaction's snapshot, PostgreSQL reports a serialization
+        failure, which here means "stored by the other request" (and not
+        Odoo's retry of the whole request, which sleeps up to seconds).
+        Returns the new id or None."""
         customer = order["customer"]
+        query = SQL(
+            """
+            INSERT INTO stock_channel_order
+                   (channel_id, company_id, external_id, state,
+                    shipment_state, payload, correlation_id, customer_name,
+                    customer_email, currency_id, create_uid, write_uid,
+                    create_date, write_date)
+            VALUES (%s, %s, %s, %s, 'none', %s, %s, %s, %s, %s,
+                    %s, %s,
+                    now() at time zone 'UTC', now() at time zone 'UTC')
+            ON CONFLICT (channel_id, external_id) DO NOTHING
+            RETURNING id
+            """,
+            channel.id,
+            channel.company_id.id,
+            order["external_id"],
+            state,
+            body.decode(),
+            uuid.uuid4().hex[:16],
+            customer.get("name") or customer.get("email"),
+            customer.get("email"),
+            currency.id,
+            self.env.uid,
+            self.env.uid,
+        )
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(query, log_exceptions=False)
+                row = self.env.cr.fetchone()
+        except SerializationFailure:
+            return None
+        return row[0] if row else None
+
+    @api.model
+    def _insert_lines(self, channel, order_id, lines):
+        """The resolved lines, in one statement."""
         self.env.cr.execute(
             SQL(
-                """
-                INSERT INTO stock_channel_order
-                       (channel_id, company_id, external_id, state,
-                        shipment_state, payload, correlation_id, customer_name,
-                        customer_email, currency_id, create_uid, write_uid,
-                        create_date, write_date)
-                VALUES (%s, %s, %s, 'received', 'none', %s, %s, %s, %s, %s,
-                        %s, %s,
-                        now() at time zone 'UTC', now() at time zone 'UTC')
-                ON CONFLICT (channel_id, external_id) DO NOTHING
-                RETURNING id
-                """,
-                channel.id,
-                channel.company_id.id,
-                order["external_id"],
-                body.decode(),
-                uuid.uuid4().hex[:16],
-                customer.get("name") or customer.get("email"),
-                customer.get("email"),
-                currency.id,
-                self.env.uid,
-                self.env.uid,
+                """INSERT INTO stock_channel_order_line
+                          (order_id, company_id, listing_id, product_id, sku,
+                           channel_qty, product_qty, unit_price, create_uid,
+                           write_uid, create_date, write_date)
+                   VALUES %s""",
+                SQL(", ").join(
+                    SQL(
+                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                        " now() at time zone 'UTC', now() at time zone 'UTC')",
+                        order_id,
+                        channel.company_id.id,
+                        line["listing_id"],
+                        line["product_id"],
+                        line["sku"],
+                        line["channel_qty"],
+                        line["product_qty"],
+                        line["unit_price"],
+                        self.env.uid,
+                        self.env.uid,
+                    )
+                    for line in lines
+                ),
             )
         )
-        row = self.env.cr.fetchone()
-        return row[0] if row else None
+
+    @api.model
+    def _intake_cancellation(self, channel, body):
+        """The marketplace cancelled an order (Shopify's orders/cancelled).
+
+        Webhooks arrive in any order: the cancellation of an order not
+        received yet is stored as a cancelled order, so that its late
+        creation is a duplicate and never becomes a sale order. A
+        cancellation after shipping cannot be carried out here: it is
+        acknowledged (a refused webhook is retried for hours) and the
+        channel's responsible gets a to-do."""
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            return 400, {"error": "invalid_json"}
+        try:
+            canonical = ADAPTERS[channel.adapter].to_canonical(data)
+            external_id = validate_reference(canonical)
+        except InvalidOrder as exc:
+            return 422, {"error": "invalid_order", "details": exc.details}
+        order = self.search(
+            [("channel_id", "=", channel.id), ("external_id", "=", external_id)]
+        )
+        if not order:
+            order_id = self._insert_once(
+                channel,
+                {
+                    "external_id": external_id,
+                    "customer": canonical.get("customer") or {},
+                },
+                channel.company_id.currency_id,
+                body,
+                state="cancelled",
+            )
+            if order_id is None:
+                # Its creation is being stored right now: ask for a retry.
+                return 409, {"error": "concurrent_delivery"}
+            return 200, dict(self.browse(order_id)._answer_status(), status="cancelled")
+        status, answer = order._cancel_from_channel()
+        if status == 409:
+            order._schedule_todo(
+                _("Order %s was cancelled on the channel after shipping", external_id),
+                _("Arrange the return or refund with the customer."),
+            )
+            return 200, dict(order._answer_status(), status="already_shipped")
+        return status, answer
 
     @api.model
     def _mark_promised(self, channel, product_ids):
@@ -260,11 +375,21 @@ class StockChannelOrder(models.Model):
 
     def _enqueue_processing(self):
         for order in self:
-            order.with_company(order.company_id).with_delay(
-                description=_("Confirm channel order %s", order.external_id),
-                channel=JOB_CHANNEL,
+            order.with_company(order.company_id)._delay_processing(
+                order.external_id,
                 identity_key=f"stock_channel_sync.process.{order.id}",
-            )._process()
+            )
+
+    def _delay_processing(self, external_id, identity_key=None):
+        """One confirmation job. A fresh order needs no identity key (it is
+        inserted once, so it is enqueued once), which spares intake a
+        lookup; _process ignores an order that is no longer 'received'."""
+        self.ensure_one()
+        self.with_delay(
+            description=_("Confirm channel order %s", external_id),
+            channel=JOB_CHANNEL,
+            identity_key=identity_key,
+        )._process()
 
     # -- shipments -----------------------------------------------------------
 
@@ -418,15 +543,21 @@ class StockChannelOrder(models.Model):
         return f"created {sale.name}"
 
     def _schedule_error_activity(self, reason):
-        """One to-do for the channel's responsible, however often it fails."""
+        self._schedule_todo(
+            _("Channel order %s could not be processed", self.external_id), reason
+        )
+
+    def _schedule_todo(self, summary, note):
+        """One to-do for the channel's responsible per summary, however often
+        the cause repeats."""
+        self.ensure_one()
         channel = self.channel_id
         responsible = channel.responsible_id or channel.user_id
-        summary = _("Channel order %s could not be processed", self.external_id)
         if not self.activity_ids.filtered(lambda a: a.summary == summary):
             self.activity_schedule(
                 "mail.mail_activity_data_todo",
                 summary=summary,
-                note=reason,
+                note=note,
                 user_id=responsible.id,
             )
 

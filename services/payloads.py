@@ -49,6 +49,20 @@ def validate_order(data):
     }
 
 
+def validate_reference(data):
+    """The external id of an order event that carries no new order (a
+    cancellation): the same rules as the order's, its only requirement."""
+    if not isinstance(data, dict):
+        raise InvalidOrder([{"field": "", "message": "an order must be a JSON object"}])
+    errors = []
+    external_id = _check_header(
+        data, lambda field, message: errors.append({"field": field, "message": message})
+    )
+    if errors:
+        raise InvalidOrder(errors)
+    return external_id
+
+
 def _check_header(data, error):
     external_id = data.get("external_id")
     if isinstance(external_id, int) and not isinstance(external_id, bool):

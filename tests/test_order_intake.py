@@ -5,6 +5,8 @@ import requests
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
+from odoo.addons.queue_job.tests.common import trap_jobs
+
 from ..adapters import ADAPTERS
 from ..services.atp import AtpEngine
 from ..services.signatures import sign_base64, sign_hex
@@ -15,7 +17,7 @@ SECRET = "order-secret-42"
 @tagged("post_install", "-at_install")
 class TestOrderIntake(HttpCase):
     """Signed, validated, exactly-once order intake through the real HTTP
-    stack; confirmation into a sale order is not built yet."""
+    stack (confirmation is in test_order_processing)."""
 
     @classmethod
     def setUpClass(cls):
@@ -403,12 +405,11 @@ class TestNativeOrderWebhooks(HttpCase):
             ).status_code,
             401,
         )
-        self.assertEqual(
-            self._post(
-                "shop", body, dict(good, **{"X-Shopify-Topic": "orders/paid"})
-            ).status_code,
-            401,
+        unsupported = self._post(
+            "shop", body, dict(good, **{"X-Shopify-Topic": "orders/paid"})
         )
+        self.assertEqual(unsupported.status_code, 400)
+        self.assertEqual(unsupported.json(), {"error": "unsupported_event"})
         self.assertFalse(self._orders(self.shop))
         response = self._post("shop", body, good)
         self.assertEqual(response.status_code, 202)
@@ -420,6 +421,63 @@ class TestNativeOrderWebhooks(HttpCase):
         canonical = ADAPTERS["shopify"].to_canonical(json.loads(body))
         self.assertEqual(canonical["shipping_address"]["street"], "Rue 1")
         self.assertEqual(canonical["shipping_amount"], 4.0)
+
+    def _shopify_order(self, order_id=450789470):
+        return json.dumps(
+            {
+                "id": order_id,
+                "customer": {"first_name": "Di", "last_name": "Can"},
+                "line_items": [{"id": 1, "sku": "LAMP-1", "quantity": 1, "price": "9"}],
+            }
+        ).encode()
+
+    def _shopify_post(self, topic, body):
+        return self._post(
+            "shop",
+            body,
+            {
+                "X-Shopify-Topic": topic,
+                "X-Shopify-Hmac-Sha256": sign_base64("shpss_1", body),
+            },
+        )
+
+    def test_shopify_cancellation(self):
+        """orders/cancelled on a received order cancels it and releases its
+        promise; a forged one is refused and changes nothing."""
+        body = self._shopify_order()
+        self.assertEqual(self._shopify_post("orders/create", body).status_code, 202)
+        order = self._orders(self.shop)
+        forged = self._post(
+            "shop",
+            body,
+            {"X-Shopify-Topic": "orders/cancelled", "X-Shopify-Hmac-Sha256": "AAAA"},
+        )
+        self.assertEqual(forged.status_code, 401)
+        self.assertEqual(order.state, "received")
+        response = self._shopify_post("orders/cancelled", body)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json()["status"], "cancelled")
+        order.invalidate_recordset()
+        self.assertEqual(order.state, "cancelled")
+
+    def test_shopify_cancellation_before_creation(self):
+        """Webhooks arrive in any order: a cancellation that comes first is
+        kept, and the late creation is a duplicate that never becomes a sale
+        order nor a promise."""
+        body = self._shopify_order(450789471)
+        response = self._shopify_post("orders/cancelled", body)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.json()["state"], "cancelled")
+        with trap_jobs() as trap:
+            late = self._shopify_post("orders/create", body)
+            trap.assert_jobs_count(0)
+        self.assertEqual(late.status_code, 200)
+        self.assertEqual(
+            (late.json()["status"], late.json()["state"]), ("duplicate", "cancelled")
+        )
+        order = self._orders(self.shop)
+        self.assertEqual(len(order), 1)
+        self.assertFalse(order.line_ids)
 
     def test_woocommerce_ping_and_order(self):
         """The unsigned ping gets 200 and stores nothing; orders deduplicate

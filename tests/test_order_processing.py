@@ -63,18 +63,73 @@ class TestOrderProcessing(ChannelCase):
         )
 
     def test_intake_enqueues_one_processing_job(self):
-        """Async (default): 202 and one job on the orders job channel."""
+        """Async (default): 202 and one job on the orders job channel; a
+        fresh order needs no identity key (it is inserted once), Reprocess
+        uses one so that clicking twice enqueues once."""
         with trap_jobs() as trap:
             status, _answer = self._intake()
             self.assertEqual(status, 202)
             trap.assert_jobs_count(1, only=self._order()._process)
             trap.assert_enqueued_job(
                 self._order()._process,
+                properties={"channel": "root.stock_channel_sync.orders"},
+            )
+            processing = [
+                job for job in trap.enqueued_jobs if job.method_name == "_process"
+            ]
+            self.assertFalse(processing[0].identity_key)
+        order = self._order()
+        order.state = "error"
+        with trap_jobs() as trap:
+            order.action_reprocess()
+            trap.assert_enqueued_job(
+                order._process,
                 properties={
-                    "channel": "root.stock_channel_sync.orders",
-                    "identity_key": f"stock_channel_sync.process.{self._order().id}",
+                    "identity_key": f"stock_channel_sync.process.{order.id}",
                 },
             )
+
+    def test_concurrent_delivery_committed_meanwhile_is_a_duplicate(self):
+        """The first delivery commits after this request's snapshot: the
+        insert's serialization failure means "stored by the other request"
+        and is answered as a duplicate at once, without a second record."""
+        channel = self.env.ref("stock_channel_sync.demo_channel_webstore")
+        self.env.cr.execute("SELECT 1")  # this transaction's snapshot
+        with self.registry.cursor() as other:
+            other.execute(
+                "INSERT INTO stock_channel_order (channel_id, company_id,"
+                " external_id, state, shipment_state) VALUES (%s, %s, 'RACE-1',"
+                " 'received', 'none') RETURNING id",
+                [channel.id, channel.company_id.id],
+            )
+            first_id = other.fetchone()[0]
+            other.commit()
+        try:
+            body = json.dumps(
+                {
+                    "external_id": "RACE-1",
+                    "customer": {"name": "Racer"},
+                    "lines": [{"sku": "CS-MOUSE", "quantity": 1, "unit_price": 1}],
+                }
+            ).encode()
+            Order = self.env["stock.channel.order"]
+            status, answer = Order._intake(channel, body)
+            self.assertEqual(status, 200)
+            self.assertEqual(
+                answer,
+                {
+                    "status": "duplicate",
+                    "external_id": "RACE-1",
+                    "state": "received",
+                    "order": first_id,
+                },
+            )
+            self.assertFalse(Order.search([("external_id", "=", "RACE-1")]))
+        finally:
+            with self.registry.cursor() as other:
+                other.execute(
+                    "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
+                )
 
     def test_process_creates_confirmed_sale_order(self):
         """Partner matched by email, delivery address, channel prices per
@@ -190,6 +245,34 @@ class TestOrderProcessing(ChannelCase):
         self.assertEqual(status, 409)
         self.assertEqual(answer["error"], "already_shipped")
         self.assertEqual(shipped.state, "done")
+
+    def test_marketplace_cancellation_after_shipping_is_a_todo(self):
+        """A marketplace's cancellation webhook after shipping is acknowledged
+        (a refusal would be retried for hours) and leaves one to-do for the
+        channel's responsible, however often it is delivered."""
+        self._intake()
+        order = self._order()
+        order.with_user(self.robot)._process()
+        picking = order.sale_order_id.picking_ids
+        picking.move_ids.picked = True
+        picking.button_validate()
+        Order = self.env["stock.channel.order"].with_user(self.robot)
+        body = json.dumps({"external_id": "5001"}).encode()
+        for _delivery in range(2):
+            status, answer = Order._intake_cancellation(self.channel, body)
+            self.assertEqual((status, answer["status"]), (200, "already_shipped"))
+        self.assertEqual(order.state, "done")
+        self.assertEqual(len(order.activity_ids), 1)
+        self.assertIn("after shipping", order.activity_ids.summary)
+
+    def test_marketplace_cancellation_bad_input_writes_nothing(self):
+        """Invalid JSON is a 400 and an order without its id a 422."""
+        Order = self.env["stock.channel.order"].with_user(self.robot)
+        self.assertEqual(Order._intake_cancellation(self.channel, b"{nope")[0], 400)
+        status, answer = Order._intake_cancellation(self.channel, b'{"id": 1}')
+        self.assertEqual(status, 422)
+        self.assertEqual(answer["details"][0]["field"], "external_id")
+        self.assertFalse(self._order(""))
 
     def test_cancel_confirmed_order_cancels_sale_order(self):
         """Not shipped yet: the sale order is cancelled and stock released."""
