@@ -14,6 +14,7 @@
     "application": False,
     "installable": True,
     "depends": [
+        "mail",
         "stock",
         "sale_stock",
         # OCA/queue
@@ -31,6 +32,9 @@
         "views/stock_channel_buffer_rule_views.xml",
         "views/stock_channel_publication_views.xml",
         "views/stock_channel_order_views.xml",
+        "views/stock_channel_discrepancy_views.xml",
+        "views/stock_channel_alert_views.xml",
+        "views/stock_channel_dashboard_views.xml",
         "views/stock_location_views.xml",
         "views/stock_channel_sync_menus.xml",
     ],

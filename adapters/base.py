@@ -77,6 +77,15 @@ class Item:
     previous: int | None
 
 
+@dataclass(frozen=True)
+class ListingRef:
+    """A listing as the channel knows it, for reading its level back."""
+
+    listing_id: int
+    sku: str
+    external_ref: str
+
+
 @dataclass
 class Outcome:
     """What the marketplace answered to one batch."""
@@ -132,6 +141,7 @@ class Adapter:
 
     code = None
     batch_limit = 100
+    read_page_size = 100
 
     @classmethod
     def verify_order_request(cls, secret, headers, body):
@@ -167,6 +177,20 @@ class Adapter:
         ``lines`` [{sku, quantity}]."""
         raise NotImplementedError
 
+    def fetch_levels(self, refs, correlation_id):
+        """What the channel shows now: ``{listing id: quantity}`` for the
+        listings it knows (a listing left out is unknown on the channel),
+        reading ``read_page_size`` listings per request."""
+        levels = {}
+        for index in range(0, len(refs), self.read_page_size):
+            page = refs[index : index + self.read_page_size]
+            levels.update(self._read_page(page, correlation_id))
+        return levels
+
+    def _read_page(self, refs, correlation_id):
+        """``{listing id: quantity}`` for one page of ``refs``."""
+        raise NotImplementedError
+
     # -- helpers -------------------------------------------------------------
 
     def redact(self, text):
@@ -175,6 +199,21 @@ class Adapter:
         for secret in self.config.secrets:
             text = text.replace(secret, "***")
         return text[:EXCERPT_SIZE]
+
+    def json_of(self, response, expected=dict):
+        """The answer's JSON of the ``expected`` type: a channel answering
+        something else is broken, not busy."""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, expected):
+            raise PermanentError(
+                f"{self.code}: unexpected answer",
+                status=response.status_code,
+                excerpt=self.redact(response.text),
+            )
+        return data
 
     def request(self, method, url, **kwargs):
         """An HTTP call with a timeout, failures sorted into transient and

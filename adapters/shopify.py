@@ -69,6 +69,7 @@ def gid(kind, ref):
 class ShopifyAdapter(Adapter):
     code = "shopify"
     batch_limit = 250
+    read_page_size = 250  # nodes(ids:) takes at most 250 ids
 
     @classmethod
     def verify_order_request(cls, secret, headers, body):
@@ -248,3 +249,10 @@ class ShopifyAdapter(Adapter):
             )
             levels[by_gid.get(node.get("id"))] = available
         return {i.listing_id: levels.get(i.listing_id) for i in items}
+
+    def _read_page(self, refs, correlation_id):
+        """``available`` at the channel's location; an item Shopify does not
+        know, or does not stock there, is left out."""
+        location = gid("Location", self.config.location_ref)
+        levels = self.read_levels(refs, location, correlation_id)
+        return {ref: qty for ref, qty in levels.items() if qty is not None}

@@ -3,6 +3,7 @@ middleware (documented in README.rst)."""
 
 import json
 from datetime import datetime, timezone
+from urllib.parse import urlencode, urlsplit
 
 from ..services.signatures import sign_hex
 from .base import Adapter, Outcome, register
@@ -54,3 +55,29 @@ class WebhookAdapter(Adapter):
             correlation_id,
             idempotency_key=batch_id,
         )
+
+    def _read_page(self, refs, correlation_id):
+        """``GET {base_url}/inventory?skus=a,b`` signed over its path and
+        query, answering ``{"items": [{"sku", "quantity"}]}``."""
+        url = (
+            self.config.base_url.rstrip("/")
+            + "/inventory?"
+            + urlencode({"skus": ",".join(ref.sku for ref in refs)})
+        )
+        parts = urlsplit(url)
+        signed = f"{parts.path}?{parts.query}".encode()
+        response = self.request(
+            "GET",
+            url,
+            headers={
+                "X-Correlation-Id": correlation_id,
+                "X-Channel-Signature": "sha256="
+                + sign_hex(self.config.webhook_secret, signed),
+            },
+        )
+        by_sku = {ref.sku: ref.listing_id for ref in refs}
+        return {
+            by_sku[entry["sku"]]: int(entry["quantity"])
+            for entry in self.json_of(response).get("items") or []
+            if entry.get("sku") in by_sku and entry.get("quantity") is not None
+        }

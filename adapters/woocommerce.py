@@ -21,6 +21,7 @@ from .base import (
 class WooCommerceAdapter(Adapter):
     code = "woocommerce"
     batch_limit = 100  # WooCommerce's own limit per batch request
+    read_page_size = 100  # and per_page's maximum
 
     @classmethod
     def verify_order_request(cls, secret, headers, body):
@@ -93,20 +94,56 @@ class WooCommerceAdapter(Adapter):
         )
         return Outcome(response.status_code, self.redact(response.text))
 
+    @staticmethod
+    def _split_ref(ref):
+        """``(collection path, object id)``: ``products`` or
+        ``products/<parent>/variations``; None when the reference is not
+        numeric."""
+        parent, _sep, variation = (ref or "").strip().partition("/")
+        if not parent.isdigit() or (variation and not variation.isdigit()):
+            return None
+        if variation:
+            return f"products/{parent}/variations", int(variation)
+        return "products", int(parent)
+
+    def _read_page(self, refs, correlation_id):
+        """``GET products?include=...`` (and each parent's variations), one
+        request per collection, ``stock_quantity`` of each."""
+        groups = defaultdict(dict)  # collection path -> {object id: listing id}
+        for ref in refs:
+            split = self._split_ref(ref.external_ref)
+            if split:
+                groups[split[0]][split[1]] = ref.listing_id
+        base = self.config.base_url.rstrip("/") + "/wp-json/wc/v3/"
+        levels = {}
+        for path, ids in groups.items():
+            response = self.request(
+                "GET",
+                base + path,
+                params={
+                    "include": ",".join(str(i) for i in sorted(ids)),
+                    "per_page": self.read_page_size,
+                },
+                auth=(self.config.api_key, self.config.api_secret),
+                headers={"X-Correlation-Id": correlation_id},
+            )
+            for entry in self.json_of(response, list):
+                quantity = entry.get("stock_quantity")
+                if entry.get("id") in ids and quantity is not None:
+                    levels[ids[entry["id"]]] = int(quantity)
+        return levels
+
     def push_levels(self, items, batch_id, correlation_id):
         groups = defaultdict(list)  # endpoint path -> items
         for item in items:
-            ref = (item.external_ref or "").strip()
-            parent, _sep, variation = ref.partition("/")
-            if not parent.isdigit() or (variation and not variation.isdigit()):
+            split = self._split_ref(item.external_ref)
+            if not split:
                 raise PermanentError(
                     f"woocommerce: listing {item.sku} needs a numeric external "
-                    f"reference (product id or parent_id/variation_id), got {ref!r}"
+                    "reference (product id or parent_id/variation_id), got "
+                    f"{item.external_ref!r}"
                 )
-            path = (
-                f"products/{parent}/variations/batch" if variation else "products/batch"
-            )
-            groups[path].append((int(variation or parent), item))
+            groups[split[0] + "/batch"].append((split[1], item))
         base = self.config.base_url.rstrip("/") + "/wp-json/wc/v3/"
         item_errors, last = {}, None
         for path, entries in groups.items():

@@ -5,6 +5,11 @@ from . import stock_channel_buffer_rule
 from . import stock_channel_publication
 from . import stock_channel_order
 from . import stock_channel_order_line
+from . import stock_channel_discrepancy
+from . import stock_channel_alert
+from . import stock_channel_move_trace
+from . import stock_channel_reconciliation
+from . import stock_channel_health
 from . import stock_location
 from . import stock_quant
 from . import stock_move

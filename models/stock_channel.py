@@ -359,7 +359,9 @@ class StockChannel(models.Model):
 
     def _check_manager(self):
         if not self.env.user.has_group(MANAGER_GROUP):
-            raise UserError(_("Only Channel Sync managers can trigger publications."))
+            raise UserError(
+                _("Only Channel Sync managers can publish or reconcile channels.")
+            )
 
     def _notify(self, message):
         return {

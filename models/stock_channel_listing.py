@@ -10,6 +10,7 @@ from ..services.atp import AtpEngine, AtpResult, id_array
 # current transaction, kept in the cursor's precommit data.
 TOUCHED_KEY = "stock_channel_sync.touched"
 CORRELATION_KEY = "stock_channel_sync.correlation_id"
+MOVES_KEY = "stock_channel_sync.moves"
 
 # Listing fields whose change alters what the listing publishes.
 PUBLISHED_FIELDS = {"product_id", "channel_id", "pack_size", "active"}
@@ -340,21 +341,35 @@ class StockChannelListing(models.Model):
         )
 
     @api.model
-    def _collect_stock_changes(self, pairs):
+    def _collect_stock_changes(self, pairs, move_ids=()):
         """Remember (product id, location id) pairs touched by a stock
-        operation; they are marked once, just before the transaction commits,
-        so a picking of a thousand lines costs one UPDATE."""
+        operation, and its moves; they are marked once, just before the
+        transaction commits, so a picking of a thousand lines costs one
+        INSERT (and one more tracing its moves)."""
         if not pairs:
             return
-        precommit = self.env.cr.precommit
-        touched = precommit.data.get(TOUCHED_KEY)
+        data = self.env.cr.precommit.data
+        touched = data.get(TOUCHED_KEY)
         if touched is None:
-            touched = precommit.data[TOUCHED_KEY] = set()
-            precommit.add(self._flush_stock_changes)
+            touched = data[TOUCHED_KEY] = set()
+            data[MOVES_KEY] = set()
+            self.env.cr.precommit.add(self._flush_stock_changes)
         touched.update(pairs)
+        data[MOVES_KEY].update(move_ids)
 
     @api.model
     def _flush_stock_changes(self):
-        pairs = self.env.cr.precommit.data.pop(TOUCHED_KEY, None)
-        if pairs:
-            self._mark_pending_for_stock(pairs)
+        data = self.env.cr.precommit.data
+        pairs = data.pop(TOUCHED_KEY, None)
+        move_ids = data.pop(MOVES_KEY, None)
+        if pairs and self._mark_pending_for_stock(pairs) and move_ids:
+            self.env.cr.execute(
+                SQL(
+                    """INSERT INTO stock_channel_move_trace
+                              (correlation_id, move_id, traced_at)
+                       SELECT %s, m, now() at time zone 'UTC'
+                         FROM unnest(%s::int[]) m""",
+                    self._correlation_id(),
+                    id_array(move_ids),
+                )
+            )

@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
 
 
 class StockChannelPublication(models.Model):
@@ -50,12 +50,36 @@ class StockChannelPublication(models.Model):
 
     def action_view_job(self):
         self.ensure_one()
-        job = self.env["queue.job"].search([("uuid", "=", self.job_uuid)], limit=1)
+        return self._job_action(self.job_uuid)
+
+    @api.model
+    def _job_action(self, job_uuid):
+        """The queue job's form (publication or reconciliation run)."""
+        job = self.env["queue.job"].search([("uuid", "=", job_uuid)], limit=1)
         return {
             "type": "ir.actions.act_window",
             "res_model": "queue.job",
             "res_id": job.id,
             "view_mode": "form",
+        }
+
+    def action_view_listing(self):
+        self.ensure_one()
+        return self.listing_id.get_formview_action()
+
+    def action_view_moves(self):
+        """The stock moves of the transaction that triggered this push."""
+        self.ensure_one()
+        self.env.cr.execute(
+            "SELECT move_id FROM stock_channel_move_trace WHERE correlation_id = %s",
+            [self.correlation_id or ""],
+        )
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Stock Moves of %s", self.correlation_id),
+            "res_model": "stock.move",
+            "view_mode": "list,form",
+            "domain": [("id", "in", [row[0] for row in self.env.cr.fetchall()])],
         }
 
     def _gc_publications(self, days):

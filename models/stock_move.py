@@ -28,5 +28,6 @@ class StockMove(models.Model):
         moves = self.filtered(lambda m: m.state != "draft")
         if moves:
             self.env["stock.channel.listing"]._collect_stock_changes(
-                {(move.product_id.id, move.location_id.id) for move in moves}
+                {(move.product_id.id, move.location_id.id) for move in moves},
+                moves.ids,
             )

@@ -1,0 +1,121 @@
+from odoo import _, fields, models
+
+KINDS = [
+    ("channel_drift", "Channel Drift"),
+    ("unpublished_change", "Unpublished Change"),
+    ("unknown_on_channel", "Unknown on Channel"),
+]
+
+
+class StockChannelDiscrepancy(models.Model):
+    """A listing whose quantity on the channel is not what Odoo says, found
+    by a reconciliation run. One open row per listing and kind: later runs
+    refresh it while the difference lasts and resolve it once it is gone."""
+
+    _name = "stock.channel.discrepancy"
+    _description = "Channel Discrepancy"
+    _order = "state, detected_at desc, id desc"
+    _rec_name = "external_sku"
+
+    listing_id = fields.Many2one(
+        "stock.channel.listing", required=True, index=True, ondelete="cascade"
+    )
+    channel_id = fields.Many2one(
+        "stock.channel", required=True, index=True, ondelete="cascade"
+    )
+    company_id = fields.Many2one(related="channel_id.company_id", store=True)
+    product_id = fields.Many2one(related="listing_id.product_id", store=True)
+    external_sku = fields.Char(string="External SKU", readonly=True)
+    kind = fields.Selection(
+        KINDS,
+        required=True,
+        readonly=True,
+        help="Channel Drift: the channel shows something else than what was "
+        "last published (edited on the marketplace, a lost request). "
+        "Unpublished Change: the channel shows what was published but the "
+        "quantity available to sell has moved and no publication is pending. "
+        "Unknown on Channel: the channel does not know this SKU.",
+    )
+    channel_qty = fields.Integer(
+        string="Channel Quantity",
+        readonly=True,
+        help="What the channel showed at the last run.",
+    )
+    published_qty = fields.Integer(
+        string="Last Published",
+        readonly=True,
+        help="What Odoo last sent the channel.",
+    )
+    atp_qty = fields.Integer(
+        string="Available to Sell",
+        readonly=True,
+        help="The listing's available-to-sell quantity at the last run.",
+    )
+    difference = fields.Integer(
+        readonly=True,
+        aggregator="sum",
+        help="Channel quantity minus available to sell: above zero the channel "
+        "offers stock that is not there (overselling risk).",
+    )
+    detected_at = fields.Datetime(readonly=True, help="First found.")
+    last_seen_at = fields.Datetime(readonly=True, help="Last run that found it.")
+    resolved_at = fields.Datetime(readonly=True)
+    state = fields.Selection(
+        [("open", "Open"), ("resolved", "Resolved")],
+        required=True,
+        default="open",
+        readonly=True,
+        index=True,
+    )
+    healed = fields.Boolean(
+        readonly=True,
+        help="Auto-heal queued a republication of this listing.",
+    )
+    job_uuid = fields.Char(
+        string="Job UUID", readonly=True, help="The reconciliation run's job."
+    )
+
+    def init(self):
+        # Reconciliation upserts on it: one open row per listing and kind.
+        self.env.cr.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS stock_channel_discrepancy_open_uniq"
+            " ON stock_channel_discrepancy (listing_id, kind) WHERE state = 'open'"
+        )
+
+    def action_view_listing(self):
+        self.ensure_one()
+        return self.listing_id.get_formview_action()
+
+    def action_view_publications(self):
+        self.ensure_one()
+        return self.env["stock.channel.publication"]._action_for(
+            [("listing_id", "=", self.listing_id.id)]
+        )
+
+    def action_view_job(self):
+        self.ensure_one()
+        return self.env["stock.channel.publication"]._job_action(self.job_uuid)
+
+    def action_view_moves(self):
+        """The stock moves behind the listing's last publication."""
+        self.ensure_one()
+        last = self.env["stock.channel.publication"].search(
+            [("listing_id", "=", self.listing_id.id)], limit=1
+        )
+        return last.action_view_moves() if last else _moves_of_product(self)
+
+    def action_resolve(self):
+        """Close by hand (e.g. a SKU the channel will never list)."""
+        self.filtered(lambda d: d.state == "open").write(
+            {"state": "resolved", "resolved_at": fields.Datetime.now()}
+        )
+
+
+def _moves_of_product(discrepancy):
+    return {
+        "type": "ir.actions.act_window",
+        "name": _("Stock Moves"),
+        "res_model": "stock.move",
+        "view_mode": "list,form",
+        "domain": [("product_id", "=", discrepancy.product_id.id)],
+    }

@@ -1,0 +1,227 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+# Queue job identity keys that belong to one channel: its publications and
+# its reconciliation runs.
+CHANNEL_JOB_KEYS = (
+    "stock_channel_sync.publish.{id}",
+    "stock_channel_sync.publish.{id}.force",
+    "stock_channel_sync.reconcile.{id}",
+)
+
+
+class StockChannel(models.Model):
+    """Health figures, thresholds and alerts of a channel."""
+
+    _name = "stock.channel"
+    _inherit = ["stock.channel", "mail.thread", "mail.activity.mixin"]
+
+    alerts_enabled = fields.Boolean(
+        string="Alerts",
+        default=True,
+        help="Give the responsible a to-do when a threshold below is crossed, "
+        "and close it when the channel recovers.",
+    )
+    alert_max_lag = fields.Integer(
+        string="Max Publication Lag (min)",
+        default=15,
+        help="Alert when the oldest unpublished change is older than this.",
+    )
+    alert_max_failed_jobs = fields.Integer(
+        string="Max Failed Jobs",
+        default=0,
+        help="Alert when more of this channel's publication or reconciliation "
+        "jobs have failed (0: at the first one).",
+    )
+    alert_max_discrepancies = fields.Integer(
+        string="Max Open Discrepancies",
+        default=10,
+        help="Alert when reconciliation leaves more discrepancies open.",
+    )
+    alert_ids = fields.One2many("stock.channel.alert", "channel_id", string="Alerts")
+    oldest_pending_at = fields.Datetime(
+        string="Oldest Unpublished Change", compute="_compute_health"
+    )
+    publication_lag = fields.Integer(
+        string="Publication Lag (min)",
+        compute="_compute_health",
+        help="Age of the oldest change not yet published.",
+    )
+    publication_count_24h = fields.Integer(
+        string="Publications (24 h)", compute="_compute_health"
+    )
+    last_publication_at = fields.Datetime(
+        string="Last Successful Publication", compute="_compute_health"
+    )
+    failed_job_count = fields.Integer(
+        string="Failed Jobs",
+        compute="_compute_health",
+        help="Failed publication and reconciliation jobs of this channel.",
+    )
+    open_discrepancy_count = fields.Integer(
+        string="Open Discrepancies", compute="_compute_health"
+    )
+    order_count_24h = fields.Integer(string="Orders (24 h)", compute="_compute_health")
+    order_error_count_24h = fields.Integer(
+        string="Orders in Error (24 h)", compute="_compute_health"
+    )
+    health_state = fields.Selection(
+        [("ok", "Healthy"), ("warning", "Needs Attention"), ("alert", "Alert")],
+        compute="_compute_health",
+        help="Alert: a threshold is crossed. Needs attention: something is "
+        "late, failed or different, below the thresholds.",
+    )
+
+    def _compute_health(self):
+        figures = self._health_figures()
+        for channel in self:
+            values = figures.get(channel.id, {})
+            for name in HEALTH_FIELDS:
+                channel[name] = values.get(name) or (
+                    False if name.endswith("_at") else 0
+                )
+            crossed = [kind for kind, _v, _t in channel._crossed_thresholds()]
+            if crossed:
+                channel.health_state = "alert"
+            elif (
+                channel.publication_lag
+                or channel.failed_job_count
+                or channel.open_discrepancy_count
+                or channel.order_error_count_24h
+            ):
+                channel.health_state = "warning"
+            else:
+                channel.health_state = "ok"
+
+    def _health_figures(self):
+        """``{channel id: {figure: value}}`` in four queries for any number
+        of channels (the dashboard shows them all)."""
+        ids = [channel_id for channel_id in self.ids if channel_id]
+        if not ids:
+            return {}
+        now = fields.Datetime.now()
+        since = now - timedelta(hours=24)
+        figures = {channel_id: {} for channel_id in ids}
+        cr = self.env.cr
+        self.env["stock.channel.publication"].flush_model()
+        self.env["stock.channel.discrepancy"].flush_model()
+        self.env["stock.channel.order"].flush_model(["state", "channel_id"])
+        queries = {
+            ("oldest_pending_at",): SQL(
+                """SELECT channel_id, MIN(changed_at)
+                     FROM stock_channel_listing_change
+                    WHERE channel_id = ANY(%s) GROUP BY channel_id""",
+                ids,
+            ),
+            ("publication_count_24h", "last_publication_at"): SQL(
+                """SELECT channel_id,
+                          COUNT(*) FILTER (WHERE create_date >= %s),
+                          MAX(create_date)
+                     FROM stock_channel_publication
+                    WHERE channel_id = ANY(%s) AND state = 'sent'
+                 GROUP BY channel_id""",
+                since,
+                ids,
+            ),
+            ("open_discrepancy_count",): SQL(
+                """SELECT channel_id, COUNT(*) FROM stock_channel_discrepancy
+                    WHERE channel_id = ANY(%s) AND state = 'open'
+                 GROUP BY channel_id""",
+                ids,
+            ),
+            ("order_count_24h", "order_error_count_24h"): SQL(
+                """SELECT channel_id, COUNT(*),
+                          COUNT(*) FILTER (WHERE state = 'error')
+                     FROM stock_channel_order
+                    WHERE channel_id = ANY(%s) AND create_date >= %s
+                 GROUP BY channel_id""",
+                ids,
+                since,
+            ),
+        }
+        for names, query in queries.items():
+            cr.execute(query)
+            for channel_id, *values in cr.fetchall():
+                figures[channel_id].update(zip(names, values, strict=True))
+        keys = {
+            key.format(id=channel_id): channel_id
+            for channel_id in ids
+            for key in CHANNEL_JOB_KEYS
+        }
+        cr.execute(
+            SQL(
+                """SELECT identity_key, COUNT(*) FROM queue_job
+                    WHERE state = 'failed' AND identity_key = ANY(%s)
+                 GROUP BY identity_key""",
+                list(keys),
+            )
+        )
+        for key, count in cr.fetchall():
+            channel_figures = figures[keys[key]]
+            channel_figures["failed_job_count"] = (
+                channel_figures.get("failed_job_count", 0) + count
+            )
+        for channel_figures in figures.values():
+            oldest = channel_figures.get("oldest_pending_at")
+            channel_figures["publication_lag"] = (
+                int((now - oldest).total_seconds() // 60) if oldest else 0
+            )
+        return figures
+
+    def _crossed_thresholds(self):
+        """``[(alert kind, value, threshold)]`` crossed now."""
+        self.ensure_one()
+        if not self.alerts_enabled:
+            return []
+        checks = [
+            ("lag", self.publication_lag, self.alert_max_lag),
+            ("failures", self.failed_job_count, self.alert_max_failed_jobs),
+            ("drift", self.open_discrepancy_count, self.alert_max_discrepancies),
+        ]
+        return [(kind, value, limit) for kind, value, limit in checks if value > limit]
+
+    @api.model
+    def _cron_check_alerts(self):
+        """Open one alert per crossed threshold, refresh the open ones,
+        close those that recovered."""
+        channels = self.search([])
+        Alert = self.env["stock.channel.alert"]
+        open_alerts = {
+            (alert.channel_id.id, alert.kind): alert
+            for alert in Alert.search([("state", "=", "open")])
+        }
+        for channel in channels:
+            crossed = {
+                kind: (value, limit)
+                for kind, value, limit in channel._crossed_thresholds()
+            }
+            for kind, (value, limit) in crossed.items():
+                alert = open_alerts.pop((channel.id, kind), None)
+                if alert:
+                    alert.write({"value": value, "threshold": limit})
+                else:
+                    Alert._open(channel, kind, value, limit)
+        # What is left recovered, or belongs to an archived channel.
+        Alert.union(*open_alerts.values())._close()
+
+    def action_view_alerts(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "stock_channel_sync.stock_channel_alert_action"
+        )
+        action["domain"] = [("channel_id", "=", self.id)]
+        return action
+
+
+HEALTH_FIELDS = (
+    "oldest_pending_at",
+    "publication_lag",
+    "publication_count_24h",
+    "last_publication_at",
+    "failed_job_count",
+    "open_discrepancy_count",
+    "order_count_24h",
+    "order_error_count_24h",
+)

@@ -1,0 +1,24 @@
+from odoo import fields, models
+
+
+class StockChannelMoveTrace(models.Model):
+    """Which stock moves a transaction's correlation id stands for, so that a
+    publication leads back to the moves that triggered it.
+
+    Insert-only, plain integers and no foreign key, like the change log: it
+    is written inside stock transactions and must never lock or conflict."""
+
+    _name = "stock.channel.move.trace"
+    _description = "Channel Sync Move Trace"
+    _log_access = False
+
+    correlation_id = fields.Char(required=True, index=True)
+    move_id = fields.Integer(required=True)
+    traced_at = fields.Datetime(required=True)
+
+    def _gc(self, days):
+        self.env.cr.execute(
+            "DELETE FROM stock_channel_move_trace WHERE traced_at"
+            " < (now() at time zone 'UTC') - make_interval(days => %s)",
+            [days],
+        )

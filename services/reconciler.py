@@ -1,0 +1,218 @@
+"""One reconciliation run for one channel: read back what the channel shows,
+compare it with what was last published and with the ATP now, record the
+differences as discrepancies, and with auto-heal republish the wrong ones.
+
+Set-based like the ATP engine: a fixed number of queries whatever the number
+of listings (the listings, the ATP, one upsert, one resolve, the heal), and
+the channel is read in pages.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from odoo import fields
+from odoo.tools import SQL
+
+from ..adapters.base import ListingRef, get_adapter
+from .atp import AtpEngine, id_array
+
+
+@dataclass(frozen=True)
+class Finding:
+    listing_id: int
+    sku: str
+    kind: str
+    channel_qty: int | None
+    published_qty: int
+    atp_qty: int
+
+
+def classify(channel_qty, published_qty, published, atp_qty, pending):
+    """The discrepancy kind of one listing, or None when all agree.
+
+    ``published``: the listing was published at least once. A listing with a
+    publication pending is on its way: only drift from what was last sent
+    counts then."""
+    if channel_qty is None:
+        return "unknown_on_channel"
+    if published and channel_qty != published_qty:
+        return "channel_drift"
+    if channel_qty != atp_qty and not pending:
+        return "unpublished_change"
+    return None
+
+
+class Reconciler:
+    def __init__(self, channel, job_uuid=None):
+        channel.ensure_one()
+        self.channel = channel
+        self.env = channel.env
+        self.cr = channel.env.cr
+        self.job_uuid = job_uuid or str(uuid.uuid4())
+
+    def run(self, session=None):
+        """Reconcile every active listing; return a short summary."""
+        rows = self._listings()
+        refs = [ListingRef(row[0], row[1], row[2] or "") for row in rows]
+        adapter = get_adapter(self.channel._adapter_config(), session)
+        shown = adapter.fetch_levels(refs, self.job_uuid)
+        atp = AtpEngine(self.env).compute(row[0] for row in rows)
+        findings = []
+        for listing_id, sku, _ref, last_qty, last_at, pending in rows:
+            kind = classify(
+                shown.get(listing_id),
+                last_qty,
+                bool(last_at),
+                atp[listing_id].qty,
+                pending,
+            )
+            if kind:
+                findings.append(
+                    Finding(
+                        listing_id,
+                        sku,
+                        kind,
+                        shown.get(listing_id),
+                        last_qty or 0,
+                        atp[listing_id].qty,
+                    )
+                )
+        self._record(findings)
+        resolved = self._resolve([row[0] for row in rows], findings)
+        healed = self._heal(findings) if self.channel.auto_heal else 0
+        self.channel.last_reconciled_at = fields.Datetime.now()
+        return (
+            f"{len(rows)} listings compared, {len(findings)} discrepancies, "
+            f"{resolved} resolved, {healed} republished"
+        )
+
+    # -- steps -------------------------------------------------------------
+
+    def _listings(self):
+        """(id, SKU, reference, last published qty, last published at,
+        pending) of the channel's active listings."""
+        self.env["stock.channel.listing"].flush_model()
+        self.cr.execute(
+            SQL(
+                """
+                SELECT l.id, l.external_sku, l.external_ref, l.last_published_qty,
+                       l.last_published_at,
+                       EXISTS (SELECT FROM stock_channel_listing_change ch
+                                WHERE ch.listing_id = l.id)
+                  FROM stock_channel_listing l
+                 WHERE l.channel_id = %s AND l.active
+              ORDER BY l.id
+                """,
+                self.channel.id,
+            )
+        )
+        return self.cr.fetchall()
+
+    def _record(self, findings):
+        """Insert new discrepancies and refresh the open ones, in one upsert
+        on the open (listing, kind) index."""
+        if not findings:
+            return
+        now = fields.Datetime.now()
+        self.cr.execute(
+            SQL(
+                """
+                INSERT INTO stock_channel_discrepancy AS d
+                       (listing_id, channel_id, company_id, product_id,
+                        external_sku, kind, channel_qty, published_qty, atp_qty,
+                        difference, detected_at, last_seen_at, state, healed,
+                        job_uuid, create_uid, write_uid, create_date, write_date)
+                SELECT f.listing_id, %(channel)s, %(company)s, l.product_id,
+                       f.sku, f.kind, f.channel_qty, f.published_qty, f.atp_qty,
+                       COALESCE(f.channel_qty, 0) - f.atp_qty, %(now)s, %(now)s,
+                       'open', FALSE, %(job)s, %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM unnest(%(ids)s::int[], %(skus)s::varchar[],
+                              %(kinds)s::varchar[], %(channel_qtys)s::int[],
+                              %(published)s::int[], %(atps)s::int[])
+                       AS f(listing_id, sku, kind, channel_qty, published_qty,
+                            atp_qty)
+                  JOIN stock_channel_listing l ON l.id = f.listing_id
+                    ON CONFLICT (listing_id, kind) WHERE state = 'open'
+                    DO UPDATE SET channel_qty = EXCLUDED.channel_qty,
+                                  published_qty = EXCLUDED.published_qty,
+                                  atp_qty = EXCLUDED.atp_qty,
+                                  difference = EXCLUDED.difference,
+                                  last_seen_at = EXCLUDED.last_seen_at,
+                                  job_uuid = EXCLUDED.job_uuid,
+                                  write_date = EXCLUDED.write_date
+                """,
+                channel=self.channel.id,
+                company=self.channel.company_id.id,
+                now=now,
+                job=self.job_uuid,
+                uid=self.env.uid,
+                ids=id_array(f.listing_id for f in findings),
+                skus=[f.sku for f in findings],
+                kinds=[f.kind for f in findings],
+                channel_qtys=[f.channel_qty for f in findings],
+                published=id_array(f.published_qty for f in findings),
+                atps=id_array(f.atp_qty for f in findings),
+            )
+        )
+        self.env["stock.channel.discrepancy"].invalidate_model()
+
+    def _resolve(self, compared_ids, findings):
+        """Resolve the open discrepancies of the compared listings that this
+        run did not find again; return how many."""
+        if not compared_ids:
+            return 0
+        self.cr.execute(
+            SQL(
+                """
+                UPDATE stock_channel_discrepancy d
+                   SET state = 'resolved', resolved_at = %(now)s,
+                       write_date = %(now)s
+                 WHERE d.state = 'open'
+                   AND d.listing_id = ANY(%(compared)s::int[])
+                   AND (d.listing_id, d.kind) NOT IN (
+                       SELECT * FROM unnest(%(ids)s::int[], %(kinds)s::varchar[]))
+                """,
+                now=fields.Datetime.now(),
+                compared=id_array(compared_ids),
+                ids=id_array(f.listing_id for f in findings),
+                kinds=[f.kind for f in findings],
+            )
+        )
+        self.env["stock.channel.discrepancy"].invalidate_model()
+        return self.cr.rowcount
+
+    def _heal(self, findings):
+        """Republish what the channel shows wrongly: a drifted listing's
+        last published quantity becomes what the channel shows (so the
+        publisher sends the ATP from there, compare-and-swap included), and
+        every healed listing is marked pending."""
+        healable = [f for f in findings if f.kind != "unknown_on_channel"]
+        if not healable:
+            return 0
+        drifted = [f for f in healable if f.kind == "channel_drift"]
+        if drifted:
+            self.cr.execute(
+                SQL(
+                    """
+                    UPDATE stock_channel_listing l
+                       SET last_published_qty = seen.qty
+                      FROM unnest(%s::int[], %s::int[]) AS seen(id, qty)
+                     WHERE l.id = seen.id
+                    """,
+                    id_array(f.listing_id for f in drifted),
+                    id_array(f.channel_qty for f in drifted),
+                )
+            )
+            self.env["stock.channel.listing"].invalidate_model(["last_published_qty"])
+        ids = id_array(f.listing_id for f in healable)
+        self.env["stock.channel.listing"]._mark_pending(
+            SQL("l.id = ANY(%s::int[])", ids)
+        )
+        self.cr.execute(
+            SQL(
+                """UPDATE stock_channel_discrepancy SET healed = TRUE
+                    WHERE state = 'open' AND listing_id = ANY(%s::int[])""",
+                ids,
+            )
+        )
+        return len(healable)
