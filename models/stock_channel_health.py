@@ -40,7 +40,9 @@ class StockChannel(models.Model):
         default=10,
         help="Alert when reconciliation leaves more discrepancies open.",
     )
-    alert_ids = fields.One2many("stock.channel.alert", "channel_id", string="Alerts")
+    alert_ids = fields.One2many(
+        "stock.channel.alert", "channel_id", string="Alert History"
+    )
     oldest_pending_at = fields.Datetime(
         string="Oldest Unpublished Change", compute="_compute_health"
     )
@@ -108,6 +110,7 @@ class StockChannel(models.Model):
         self.env["stock.channel.publication"].flush_model()
         self.env["stock.channel.discrepancy"].flush_model()
         self.env["stock.channel.order"].flush_model(["state", "channel_id"])
+        self.env["queue.job"].flush_model(["state", "identity_key"])
         queries = {
             ("oldest_pending_at",): SQL(
                 """SELECT channel_id, MIN(changed_at)
@@ -187,6 +190,8 @@ class StockChannel(models.Model):
         """Open one alert per crossed threshold, refresh the open ones,
         close those that recovered."""
         channels = self.search([])
+        # Fresh figures, not what this transaction computed before.
+        channels.invalidate_recordset([*HEALTH_FIELDS, "health_state"])
         Alert = self.env["stock.channel.alert"]
         open_alerts = {
             (alert.channel_id.id, alert.kind): alert

@@ -7,3 +7,5 @@ from . import test_order_intake
 from . import test_order_processing
 from . import test_publication
 from . import test_security
+from . import test_monitoring
+from . import test_reconciliation

@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 standing in for a marketplace.
 
-It records every request and answers from a script of responses (default:
-200 ``{"ok": true}``); a response may be delayed to provoke a client timeout.
+It records every request and answers from a script of responses, else from
+``responder`` (a function of the request), else 200 ``{"ok": true}``; a
+response may be delayed to provoke a client timeout.
 """
 
 import json
@@ -33,6 +34,7 @@ class Marketplace:
     def __init__(self):
         self.received = []
         self.script = []
+        self.responder = None
         self._stop_delays = threading.Event()
         marketplace = self
 
@@ -40,10 +42,14 @@ class Marketplace:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                marketplace.received.append(
-                    Received(self.command, self.path, dict(self.headers), body)
-                )
-                reply = marketplace.script.pop(0) if marketplace.script else Reply()
+                received = Received(self.command, self.path, dict(self.headers), body)
+                marketplace.received.append(received)
+                if marketplace.script:
+                    reply = marketplace.script.pop(0)
+                elif marketplace.responder:
+                    reply = marketplace.responder(received)
+                else:
+                    reply = Reply()
                 if reply.delay:
                     marketplace._stop_delays.wait(reply.delay)
                 payload = (
