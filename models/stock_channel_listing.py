@@ -262,18 +262,21 @@ class StockChannelListing(models.Model):
     # one UPDATE per transaction through the cursor's precommit hook.
 
     @api.model
-    def _mark_pending(self, condition, source=None, schedule=True):
+    def _mark_pending(self, condition, source=None, schedule=True, force=False):
         """Log a change for the listings matching ``condition`` (SQL over alias
         ``l`` and the optional extra ``source`` relation) in one INSERT, and
         schedule their channels' publication; return the ids of the channels
-        touched."""
+        touched. ``force``: publish them even if their quantity did not
+        change (the channel shows something else)."""
         self.flush_model(["active", "channel_id", "product_id"])
         self.env.cr.execute(
             SQL(
                 """
                 INSERT INTO stock_channel_listing_change
-                            (listing_id, channel_id, changed_at, correlation_id)
-                SELECT DISTINCT l.id, l.channel_id, %(now)s, %(correlation)s
+                            (listing_id, channel_id, changed_at, correlation_id,
+                             force)
+                SELECT DISTINCT l.id, l.channel_id, %(now)s, %(correlation)s,
+                       %(force)s
                   FROM stock_channel_listing l
                   JOIN stock_channel c ON c.id = l.channel_id %(source)s
                  WHERE c.active
@@ -282,6 +285,7 @@ class StockChannelListing(models.Model):
                 """,
                 now=fields.Datetime.now(),
                 correlation=self._correlation_id(),
+                force=force,
                 source=SQL(", %s", source) if source else SQL(),
                 condition=condition,
             )

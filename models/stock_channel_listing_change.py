@@ -22,3 +22,7 @@ class StockChannelListingChange(models.Model):
     channel_id = fields.Integer(required=True, index=True)
     changed_at = fields.Datetime(required=True)
     correlation_id = fields.Char()
+    force = fields.Boolean(
+        help="Send even if the quantity equals the last published one: the "
+        "channel was found showing something else (reconciliation)."
+    )

@@ -46,9 +46,9 @@ class Publisher:
         atp = AtpEngine(self.env).compute(row[0] for row in snapshot)
         to_send, unchanged = [], []
         for row in snapshot:
-            listing_id, counter, _since, _corr, last_qty, last_at, sku, ref = row
+            listing_id, counter, _since, _corr, last_qty, last_at, sku, ref = row[:8]
             qty = atp[listing_id].qty
-            if force or last_at is None or qty != last_qty:
+            if force or row[8] or last_at is None or qty != last_qty:
                 previous = last_qty if last_at else None
                 to_send.append(Item(listing_id, sku, ref or "", qty, previous))
             else:
@@ -93,16 +93,16 @@ class Publisher:
 
     def _snapshot(self):
         """Rows (listing, newest change id, oldest change time, its
-        correlation id, last published qty and time, SKU, reference)."""
+        correlation id, last published qty and time, SKU, reference, forced)."""
         self.env["stock.channel.listing"].flush_model()
         self.cr.execute(
             SQL(
                 """
                 SELECT l.id, ch.last_change, ch.since, ch.correlation_id,
                        l.last_published_qty, l.last_published_at, l.external_sku,
-                       l.external_ref
+                       l.external_ref, ch.forced
                   FROM (SELECT listing_id, MAX(id) AS last_change,
-                               MIN(changed_at) AS since,
+                               MIN(changed_at) AS since, bool_or(force) AS forced,
                                (array_agg(correlation_id ORDER BY id))[1]
                                    AS correlation_id
                           FROM stock_channel_listing_change

@@ -182,31 +182,16 @@ class Reconciler:
         return self.cr.rowcount
 
     def _heal(self, findings):
-        """Republish what the channel shows wrongly: a drifted listing's
-        last published quantity becomes what the channel shows (so the
-        publisher sends the ATP from there, compare-and-swap included), and
-        every healed listing is marked pending."""
+        """Republish what the channel shows wrongly: the listings are marked
+        pending with ``force``, so the publisher sends the ATP even where it
+        equals what was last published (the drift case). The discrepancy
+        stays open until a run finds the channel right."""
         healable = [f for f in findings if f.kind != "unknown_on_channel"]
         if not healable:
             return 0
-        drifted = [f for f in healable if f.kind == "channel_drift"]
-        if drifted:
-            self.cr.execute(
-                SQL(
-                    """
-                    UPDATE stock_channel_listing l
-                       SET last_published_qty = seen.qty
-                      FROM unnest(%s::int[], %s::int[]) AS seen(id, qty)
-                     WHERE l.id = seen.id
-                    """,
-                    id_array(f.listing_id for f in drifted),
-                    id_array(f.channel_qty for f in drifted),
-                )
-            )
-            self.env["stock.channel.listing"].invalidate_model(["last_published_qty"])
         ids = id_array(f.listing_id for f in healable)
         self.env["stock.channel.listing"]._mark_pending(
-            SQL("l.id = ANY(%s::int[])", ids)
+            SQL("l.id = ANY(%s::int[])", ids), force=True
         )
         self.cr.execute(
             SQL(

@@ -111,19 +111,22 @@ class TestReconciliation(ReconciliationCase):
         self.assertEqual(drift.job_uuid, "recon-job-1")
 
     def test_drift_auto_heal_republishes_then_resolves(self):
-        """With auto-heal the listing is republished from what the channel
-        shows; the next run finds them equal and resolves the row."""
+        """With auto-heal the listing is republished although its ATP equals
+        what was last published; the row stays open until a run finds the
+        channel right, then it is resolved."""
         self.channel.auto_heal = True
         self.shown[self.sku] = 25
         self._reconcile()
         drift = self._open()
         self.assertTrue(drift.healed)
         self.assertTrue(self.listing.pending)
-        self.assertEqual(self.listing.last_published_qty, 25)
+        self._reconcile()  # not published yet: still drifted, still one row
+        self.assertEqual(self._open(), drift)
         self.market.received.clear()
         self.channel.with_context(job_uuid="pub-job")._publish_pending()
         pushed = [r for r in self.market.received if r.method == "POST"]
         self.assertEqual(pushed[0].json()["items"], [{"sku": self.sku, "quantity": 20}])
+        self.assertFalse(self.listing.pending)
         self.shown[self.sku] = 20
         self._reconcile()
         drift.invalidate_recordset()
