@@ -468,18 +468,25 @@ class StockChannel(models.Model):
 
     @api.model
     def _cron_gc_publications(self):
-        """Retention: publications and this addon's finished or failed jobs
-        older than ``stock_channel_sync.retention_days`` (default 90)."""
+        """Retention: publications, move traces, resolved discrepancies and
+        this addon's finished or failed jobs older than
+        ``stock_channel_sync.retention_days`` (default 90)."""
         days = int(
             self.env["ir.config_parameter"]
             .sudo()
             .get_param("stock_channel_sync.retention_days", 90)
         )
         removed = self.env["stock.channel.publication"]._gc_publications(days)
+        self.env["stock.channel.move.trace"]._gc(days)
+        self.env.cr.execute(
+            "DELETE FROM stock_channel_discrepancy WHERE state = 'resolved' AND"
+            " resolved_at < (now() at time zone 'UTC') - make_interval(days => %s)",
+            [days],
+        )
         jobs = self.env["queue.job"].search(
             [
                 ("model_name", "=", self._name),
-                ("method_name", "=", PUBLISH_METHOD),
+                ("method_name", "in", (PUBLISH_METHOD, "_reconcile")),
                 ("state", "in", ("done", "failed", "cancelled")),
                 ("date_created", "<", fields.Datetime.now() - timedelta(days=days)),
             ]

@@ -31,3 +31,16 @@ class TestDemoData(TransactionCase):
         self.assertEqual(
             {xmlid: results[rec.id].qty for xmlid, rec in listings.items()}, EXPECTED
         )
+
+    def test_demo_dashboard(self):
+        """The web store's card shows its two open discrepancies; the healed
+        one on the B2B portal is resolved."""
+        webstore = self.env.ref(
+            "stock_channel_sync.demo_channel_webstore", raise_if_not_found=False
+        )
+        if not webstore:
+            self.skipTest("database installed without demo data")
+        b2b = self.env.ref("stock_channel_sync.demo_channel_b2b")
+        self.assertEqual(webstore.open_discrepancy_count, 2)
+        self.assertEqual(b2b.open_discrepancy_count, 0)
+        self.assertIn(webstore.health_state, ("warning", "alert"))

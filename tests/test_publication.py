@@ -3,6 +3,7 @@ import json
 
 import requests
 
+from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import SQL
@@ -474,9 +475,24 @@ class TestRetention(PublicationCase):
             " date_created = now() - interval '100 days' WHERE id = %s",
             [record.id],
         )
+        discrepancies = self.env["stock.channel.discrepancy"].create(
+            [
+                {
+                    "listing_id": self.listing.id,
+                    "channel_id": self.channel.id,
+                    "kind": kind,
+                    "state": "resolved",
+                    "resolved_at": "2020-01-01 00:00:00",
+                }
+                for kind in ("channel_drift", "unknown_on_channel")
+            ]
+        )
+        discrepancies[1].resolved_at = fields.Datetime.now()
+        self.env.flush_all()
         self.env["stock.channel"]._cron_gc_publications()
         self.assertFalse(old.exists())
         self.assertTrue(recent.exists())
+        self.assertEqual(discrepancies.exists(), discrepancies[1])
         self.env.invalidate_all()
         self.assertFalse(record.exists())
 
