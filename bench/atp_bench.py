@@ -26,24 +26,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-import odoo_dev  # noqa: E402
 import server  # noqa: E402
 
 BENCH_DB = "scs_bench_atp"
-
-
-def open_env(odoo):
-    """An Odoo environment inside this process, on the bench database."""
-    import odoo as odoo_module
-
-    _bin, core_paths = odoo
-    addons_path = ",".join(str(p) for p in [odoo_dev.addons_dir(), *core_paths])
-    odoo_module.tools.config.parse_config(
-        [f"--addons-path={addons_path}", f"--database={BENCH_DB}", "--log-level=warn"]
-    )
-    registry = odoo_module.modules.registry.Registry(BENCH_DB)
-    cr = registry.cursor()
-    return odoo_module.api.Environment(cr, odoo_module.SUPERUSER_ID, {})
 
 
 def seed(env, count, rng):
@@ -257,12 +242,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    odoo = odoo_dev.find_odoo()
-    if odoo is None:
-        sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
-    print(f"Preparing {BENCH_DB} ...", flush=True)
-    server.prepare_db(odoo, BENCH_DB)
-    env = open_env(odoo)
+    _odoo, env = server.fresh_env(BENCH_DB)
     try:
         channels, warehouses = seed(env, args.products, random.Random(args.seed))
         figures, listings, result = measure(env, channels, warehouses, args.repeat)

@@ -26,8 +26,6 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import atp_bench  # noqa: E402
-import odoo_dev  # noqa: E402
 import server  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "services"))
@@ -147,12 +145,7 @@ def main():
         "competing for the CPU",
     )
     args = parser.parse_args()
-    odoo = odoo_dev.find_odoo()
-    if odoo is None:
-        sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
-    server.prepare_db(odoo, DB)
-    atp_bench.BENCH_DB = DB
-    env = atp_bench.open_env(odoo)
+    odoo, env = server.fresh_env(DB)
     product_ids, partner_id = seed(env)
     env.cr.close()
 

@@ -29,8 +29,6 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import atp_bench  # noqa: E402
-import odoo_dev  # noqa: E402
 import server  # noqa: E402
 
 DB = "scs_bench_pub"
@@ -148,13 +146,8 @@ def main():
     parser.add_argument("--products", type=int, default=20000)
     parser.add_argument("--changes", type=int, default=200)
     args = parser.parse_args()
-    odoo = odoo_dev.find_odoo()
-    if odoo is None:
-        sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
     stand_in = StandIn()
-    server.prepare_db(odoo, DB)
-    atp_bench.BENCH_DB = DB
-    env = atp_bench.open_env(odoo)
+    odoo, env = server.fresh_env(DB)
     started = time.time()
     warehouse, channels, product_ids = seed(env, args.products, stand_in)
     channel_ids = channels.ids

@@ -27,7 +27,6 @@ from urllib.parse import parse_qs, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import atp_bench  # noqa: E402
-import odoo_dev  # noqa: E402
 import server  # noqa: E402
 
 DB = "scs_bench_recon"
@@ -107,13 +106,7 @@ def main():
     parser.add_argument("--products", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    odoo = odoo_dev.find_odoo()
-    if odoo is None:
-        sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
-    print(f"Preparing {DB} ...", flush=True)
-    server.prepare_db(odoo, DB)
-    atp_bench.BENCH_DB = DB
-    env = atp_bench.open_env(odoo)
+    _odoo, env = server.fresh_env(DB)
     try:
         run(env, args)
     finally:

@@ -12,6 +12,30 @@ import requests
 RUNNER_CHANNELS = "root:2,root.stock_channel_sync:2"
 
 
+def fresh_env(db):
+    """(odoo, an Odoo environment in this process) on a fresh database with
+    the addon installed; exits when Odoo is not importable."""
+    odoo = odoo_dev.find_odoo()
+    if odoo is None:
+        sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
+    print(f"Preparing {db} ...", flush=True)
+    prepare_db(odoo, db)
+    return odoo, open_env(odoo, db)
+
+
+def open_env(odoo, db):
+    """An Odoo environment inside this process (superuser), on ``db``."""
+    import odoo as odoo_module
+
+    _bin, core_paths = odoo
+    addons_path = ",".join(str(p) for p in [odoo_dev.addons_dir(), *core_paths])
+    odoo_module.tools.config.parse_config(
+        [f"--addons-path={addons_path}", f"--database={db}", "--log-level=warn"]
+    )
+    registry = odoo_module.modules.registry.Registry(db)
+    return odoo_module.api.Environment(registry.cursor(), odoo_module.SUPERUSER_ID, {})
+
+
 def prepare_db(odoo, db):
     """A fresh database (no demo data) with the addon installed."""
     odoo_dev.fresh_db(odoo, db, demo=False)

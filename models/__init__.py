@@ -1,3 +1,4 @@
+from . import stock_channel_listing_mixin
 from . import stock_channel
 from . import stock_channel_listing
 from . import stock_channel_listing_change

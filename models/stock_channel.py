@@ -259,11 +259,17 @@ class StockChannel(models.Model):
             channel.order_count = counts.get(channel.id, 0)
 
     def action_view_orders(self):
+        return self._channel_action("stock_channel_order_action")
+
+    def _channel_action(self, xmlid, **context):
+        """One of this addon's windows, narrowed to this channel."""
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
-            "stock_channel_sync.stock_channel_order_action"
+            f"stock_channel_sync.{xmlid}"
         )
         action["domain"] = [("channel_id", "=", self.id)]
+        if context:
+            action["context"] = context
         return action
 
     def _compute_failed_publication_count(self):
@@ -301,13 +307,9 @@ class StockChannel(models.Model):
         return super().unlink()
 
     def action_view_listings(self):
-        self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "stock_channel_sync.stock_channel_listing_action"
+        return self._channel_action(
+            "stock_channel_listing_action", default_channel_id=self.id
         )
-        action["domain"] = [("channel_id", "=", self.id)]
-        action["context"] = {"default_channel_id": self.id}
-        return action
 
     def action_view_pending_listings(self):
         action = self.action_view_listings()
@@ -315,10 +317,7 @@ class StockChannel(models.Model):
         return action
 
     def action_view_publications(self):
-        self.ensure_one()
-        return self.env["stock.channel.publication"]._action_for(
-            [("channel_id", "=", self.id)]
-        )
+        return self._channel_action("stock_channel_publication_action")
 
     def action_publish_now(self):
         """Publish the pending listings without waiting for debounce or batch."""

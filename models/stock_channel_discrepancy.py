@@ -13,19 +13,11 @@ class StockChannelDiscrepancy(models.Model):
     refresh it while the difference lasts and resolve it once it is gone."""
 
     _name = "stock.channel.discrepancy"
+    _inherit = ["stock.channel.listing.mixin"]
     _description = "Channel Discrepancy"
     _order = "state, detected_at desc, id desc"
     _rec_name = "external_sku"
 
-    listing_id = fields.Many2one(
-        "stock.channel.listing", required=True, index=True, ondelete="cascade"
-    )
-    channel_id = fields.Many2one(
-        "stock.channel", required=True, index=True, ondelete="cascade"
-    )
-    company_id = fields.Many2one(related="channel_id.company_id", store=True)
-    product_id = fields.Many2one(related="listing_id.product_id", store=True)
-    external_sku = fields.Char(string="External SKU", readonly=True)
     kind = fields.Selection(
         KINDS,
         required=True,
@@ -81,10 +73,6 @@ class StockChannelDiscrepancy(models.Model):
             "CREATE UNIQUE INDEX IF NOT EXISTS stock_channel_discrepancy_open_uniq"
             " ON stock_channel_discrepancy (listing_id, kind) WHERE state = 'open'"
         )
-
-    def action_view_listing(self):
-        self.ensure_one()
-        return self.listing_id.get_formview_action()
 
     def action_view_publications(self):
         self.ensure_one()

@@ -212,12 +212,7 @@ class StockChannel(models.Model):
         Alert.union(*open_alerts.values())._close()
 
     def action_view_alerts(self):
-        self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "stock_channel_sync.stock_channel_alert_action"
-        )
-        action["domain"] = [("channel_id", "=", self.id)]
-        return action
+        return self._channel_action("stock_channel_alert_action")
 
 
 HEALTH_FIELDS = (

@@ -5,18 +5,10 @@ class StockChannelPublication(models.Model):
     """Audit trail: one row per listing quantity sent to a channel."""
 
     _name = "stock.channel.publication"
+    _inherit = ["stock.channel.listing.mixin"]
     _description = "Channel Publication"
     _order = "id desc"
 
-    listing_id = fields.Many2one(
-        "stock.channel.listing", required=True, index=True, ondelete="cascade"
-    )
-    channel_id = fields.Many2one(
-        "stock.channel", required=True, index=True, ondelete="cascade"
-    )
-    company_id = fields.Many2one(related="channel_id.company_id", store=True)
-    product_id = fields.Many2one(related="listing_id.product_id", store=True)
-    external_sku = fields.Char(string="External SKU")
     quantity = fields.Integer(help="Quantity sent, in channel units.")
     previous_qty = fields.Integer(
         string="Previous Quantity", help="What the channel was told before."
@@ -62,10 +54,6 @@ class StockChannelPublication(models.Model):
             "res_id": job.id,
             "view_mode": "form",
         }
-
-    def action_view_listing(self):
-        self.ensure_one()
-        return self.listing_id.get_formview_action()
 
     def action_view_moves(self):
         """The stock moves of the transaction that triggered this push."""

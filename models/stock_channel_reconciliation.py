@@ -40,12 +40,7 @@ class StockChannel(models.Model):
         return self._notify(_("Reconciliation queued."))
 
     def action_view_discrepancies(self):
-        self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "stock_channel_sync.stock_channel_discrepancy_action"
-        )
-        action["domain"] = [("channel_id", "=", self.id)]
-        return action
+        return self._channel_action("stock_channel_discrepancy_action")
 
     def _enqueue_reconciliation(self):
         """One job per channel (identity key), as its technical user, on the

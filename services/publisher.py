@@ -15,6 +15,7 @@ from odoo.tools import SQL
 
 from ..adapters.base import Item, PermanentError, get_adapter
 from .atp import AtpEngine, id_array
+from .channel_run import ChannelRun
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
 
@@ -30,14 +31,7 @@ class PublicationFailed(Exception):
         self.audit = audit
 
 
-class Publisher:
-    def __init__(self, channel, job_uuid=None):
-        channel.ensure_one()
-        self.channel = channel
-        self.env = channel.env
-        self.cr = channel.env.cr
-        self.job_uuid = job_uuid or str(uuid.uuid4())
-
+class Publisher(ChannelRun):
     def run(self, force=False, session=None):
         """Publish; return a short summary for the job's result."""
         snapshot = self._snapshot()

@@ -7,7 +7,6 @@ of listings (the listings, the ATP, one upsert, one resolve, the heal), and
 the channel is read in pages.
 """
 
-import uuid
 from dataclasses import dataclass
 
 from odoo import fields
@@ -15,6 +14,7 @@ from odoo.tools import SQL
 
 from ..adapters.base import ListingRef, get_adapter
 from .atp import AtpEngine, id_array
+from .channel_run import ChannelRun
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,7 @@ def classify(channel_qty, published_qty, published, atp_qty, pending):
     return None
 
 
-class Reconciler:
-    def __init__(self, channel, job_uuid=None):
-        channel.ensure_one()
-        self.channel = channel
-        self.env = channel.env
-        self.cr = channel.env.cr
-        self.job_uuid = job_uuid or str(uuid.uuid4())
-
+class Reconciler(ChannelRun):
     def run(self, session=None):
         """Reconcile every active listing; return a short summary."""
         rows = self._listings()

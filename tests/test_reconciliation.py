@@ -10,14 +10,12 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..adapters.webhook import WebhookAdapter
 from ..services.signatures import verify_hex
-from .common import ChannelCase
-from .marketplace import Marketplace, Reply
-
-SECRET = "recon-secret-0123"
+from .marketplace import Reply
+from .test_publication import SECRET, PublicationCase
 
 
 @tagged("post_install", "-at_install")
-class ReconciliationCase(ChannelCase):
+class ReconciliationCase(PublicationCase):
     """``channel`` behind a real HTTP marketplace that shows ``shown``
     ({sku: quantity}) on ``GET /inventory``; ``listing`` was published at 20
     and its ATP is 20."""
@@ -25,25 +23,11 @@ class ReconciliationCase(ChannelCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.market = Marketplace().start()
-        cls.addClassCleanup(cls.market.stop)
-        cls.channel.write(
-            {
-                "base_url": cls.market.url,
-                "webhook_secret": SECRET,
-                "request_timeout": 2,
-                "auto_heal": False,
-            }
-        )
-        cls.env["stock.quant"]._update_available_quantity(
-            cls.product, cls.stock_main, 20
-        )
+        cls.channel.auto_heal = False
         cls.sku = cls.listing.external_sku
 
     def setUp(self):
         super().setUp()
-        self.market.received.clear()
-        self.market.script.clear()
         self.shown = {self.sku: 20}
         self.market.responder = self._respond
         self.listing.write(
