@@ -340,7 +340,7 @@ class StockChannel(models.Model):
         return self._notify(_("Full resynchronisation queued."))
 
     def action_retry_failed(self):
-        """Requeue this channel's failed publication jobs."""
+        """Requeue this channel's failed publication and reconciliation jobs."""
         self._check_manager()
         jobs = self._failed_jobs()
         jobs.requeue()
@@ -350,7 +350,7 @@ class StockChannel(models.Model):
         jobs = self.env["queue.job"].search(
             [
                 ("model_name", "=", self._name),
-                ("method_name", "=", PUBLISH_METHOD),
+                ("method_name", "in", (PUBLISH_METHOD, "_reconcile")),
                 ("state", "=", "failed"),
             ]
         )
