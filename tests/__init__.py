@@ -9,3 +9,4 @@ from . import test_publication
 from . import test_security
 from . import test_monitoring
 from . import test_reconciliation
+from . import test_backend_views
