@@ -252,7 +252,12 @@ class ShopifyAdapter(Adapter):
 
     def _read_page(self, refs, correlation_id):
         """``available`` at the channel's location; an item Shopify does not
-        know, or does not stock there, is left out."""
+        know, does not stock there, or a listing without an inventory item
+        reference (not asked: an invalid id fails the whole query) is left
+        out."""
+        refs = [ref for ref in refs if (ref.external_ref or "").strip()]
+        if not refs:
+            return {}
         location = gid("Location", self.config.location_ref)
         levels = self.read_levels(refs, location, correlation_id)
         return {ref: qty for ref, qty in levels.items() if qty is not None}

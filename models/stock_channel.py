@@ -2,7 +2,7 @@ import logging
 import re
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
@@ -207,7 +207,7 @@ class StockChannel(models.Model):
         for channel in self:
             if not CODE_PATTERN.match(channel.code or ""):
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "Channel code '%s' may only contain lowercase letters, "
                         "digits, '-' and '_'.",
                         channel.code,
@@ -224,7 +224,7 @@ class StockChannel(models.Model):
         for company, code, count in groups:
             if count > 1:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "Another channel of %(company)s already uses the code "
                         "'%(code)s'.",
                         company=company.display_name,
@@ -240,7 +240,7 @@ class StockChannel(models.Model):
             )
             if foreign:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "Channel %(channel)s belongs to %(company)s and cannot "
                         "sell the stock of warehouse %(warehouses)s of another "
                         "company.",
@@ -290,7 +290,9 @@ class StockChannel(models.Model):
     @api.constrains("batch_interval")
     def _check_batch_interval(self):
         if any(channel.batch_interval < 1 for channel in self):
-            raise ValidationError(_("The batch interval is at least one minute."))
+            raise ValidationError(
+                self.env._("The batch interval is at least one minute.")
+            )
 
     def write(self, vals):
         res = super().write(vals)
@@ -323,7 +325,7 @@ class StockChannel(models.Model):
         """Publish the pending listings without waiting for debounce or batch."""
         self._check_manager()
         self._enqueue_publication(delay=0)
-        return self._notify(_("Publication queued."))
+        return self._notify(self.env._("Publication queued."))
 
     def action_full_resync(self):
         """Send every listing again, changed or not (e.g. after onboarding)."""
@@ -337,14 +339,14 @@ class StockChannel(models.Model):
             schedule=False,
         )
         self._enqueue_publication(delay=0, force=True)
-        return self._notify(_("Full resynchronisation queued."))
+        return self._notify(self.env._("Full resynchronisation queued."))
 
     def action_retry_failed(self):
         """Requeue this channel's failed publication and reconciliation jobs."""
         self._check_manager()
         jobs = self._failed_jobs()
         jobs.requeue()
-        return self._notify(_("%s failed job(s) requeued.", len(jobs)))
+        return self._notify(self.env._("%s failed job(s) requeued.", len(jobs)))
 
     def _failed_jobs(self):
         jobs = self.env["queue.job"].search(
@@ -359,7 +361,9 @@ class StockChannel(models.Model):
     def _check_manager(self):
         if not self.env.user.has_group(MANAGER_GROUP):
             raise UserError(
-                _("Only Channel Sync managers can publish or reconcile channels.")
+                self.env._(
+                    "Only Channel Sync managers can publish or reconcile channels."
+                )
             )
 
     def _notify(self, message):
@@ -412,7 +416,7 @@ class StockChannel(models.Model):
             )
             eta = debounce if delay is None else delay
             channel.with_delay(
-                description=_("Publish stock to channel %s", code),
+                description=self.env._("Publish stock to channel %s", code),
                 channel=f"{JOB_CHANNEL}.{code}",
                 eta=max(eta or 0, 0),
                 identity_key=f"stock_channel_sync.publish.{channel_id}"

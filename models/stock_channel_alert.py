@@ -1,4 +1,4 @@
-from odoo import _, fields, models
+from odoo import fields, models
 
 ALERT_KINDS = [
     ("lag", "Publication Lag"),
@@ -49,10 +49,10 @@ class StockChannelAlert(models.Model):
         label = dict(ALERT_KINDS)[kind]
         activity = channel.activity_schedule(
             "mail.mail_activity_data_todo",
-            summary=_(
+            summary=self.env._(
                 "%(channel)s: %(what)s over threshold", channel=channel.name, what=label
             ),
-            note=_(
+            note=self.env._(
                 "%(what)s is %(value)s, above the threshold of %(threshold)s.",
                 what=label,
                 value=value,
@@ -76,7 +76,9 @@ class StockChannelAlert(models.Model):
         for alert in self:
             if alert.activity_id:
                 alert.activity_id.action_feedback(
-                    feedback=_("Recovered: %s back within its threshold.", alert.kind)
+                    feedback=self.env._(
+                        "Recovered: %s back within its threshold.", alert.kind
+                    )
                 )
         self.write(
             {"state": "closed", "open_key": False, "closed_at": fields.Datetime.now()}

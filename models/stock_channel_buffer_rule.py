@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
@@ -99,10 +99,10 @@ class StockChannelBufferRule(models.Model):
     def _compute_scope_description(self):
         for rule in self:
             parts = [
-                rule.channel_id.display_name or _("all channels"),
+                rule.channel_id.display_name or self.env._("all channels"),
                 rule.product_id.display_name
                 or rule.categ_id.display_name
-                or _("all products"),
+                or self.env._("all products"),
             ]
             rule.scope_description = " / ".join(parts)
 
@@ -113,12 +113,16 @@ class StockChannelBufferRule(models.Model):
         for rule in self:
             unit = " %" if rule.buffer_type == "percent" else ""
             effects = [
-                _("keep %(value)s%(unit)s", value=f"{rule.buffer_value:g}", unit=unit)
+                self.env._(
+                    "keep %(value)s%(unit)s", value=f"{rule.buffer_value:g}", unit=unit
+                )
             ]
             if rule.zero_below:
-                effects.append(_("zero at or below %s", f"{rule.zero_below:g}"))
+                effects.append(
+                    self.env._("zero at or below %s", f"{rule.zero_below:g}")
+                )
             if rule.max_quantity:
-                effects.append(_("at most %s", f"{rule.max_quantity:g}"))
+                effects.append(self.env._("at most %s", f"{rule.max_quantity:g}"))
             rule.display_name = f"{rule.scope_description}: {', '.join(effects)}"
 
     @api.constrains("buffer_type", "buffer_value", "zero_below", "max_quantity")
@@ -126,7 +130,7 @@ class StockChannelBufferRule(models.Model):
         for rule in self:
             if rule.buffer_value < 0 or rule.zero_below < 0 or rule.max_quantity < 0:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "Buffer value, zero threshold and maximum quantity cannot "
                         "be negative (rule %s).",
                         rule.display_name,
@@ -134,7 +138,7 @@ class StockChannelBufferRule(models.Model):
                 )
             if rule.buffer_type == "percent" and rule.buffer_value > 100:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "A percentage buffer cannot keep back more than 100 %% "
                         "(rule %s).",
                         rule.display_name,
@@ -146,7 +150,7 @@ class StockChannelBufferRule(models.Model):
         for rule in self:
             if rule.channel_id and rule.company_id != rule.channel_id.company_id:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "Rule %s must belong to the company of its channel.",
                         rule.display_name,
                     )

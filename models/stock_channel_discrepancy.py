@@ -1,4 +1,4 @@
-from odoo import _, fields, models
+from odoo import fields, models
 
 KINDS = [
     ("channel_drift", "Channel Drift"),
@@ -90,20 +90,18 @@ class StockChannelDiscrepancy(models.Model):
         last = self.env["stock.channel.publication"].search(
             [("listing_id", "=", self.listing_id.id)], limit=1
         )
-        return last.action_view_moves() if last else _moves_of_product(self)
+        if last:
+            return last.action_view_moves()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Stock Moves"),
+            "res_model": "stock.move",
+            "view_mode": "list,form",
+            "domain": [("product_id", "=", self.product_id.id)],
+        }
 
     def action_resolve(self):
         """Close by hand (e.g. a SKU the channel will never list)."""
         self.filtered(lambda d: d.state == "open").write(
             {"state": "resolved", "resolved_at": fields.Datetime.now()}
         )
-
-
-def _moves_of_product(discrepancy):
-    return {
-        "type": "ir.actions.act_window",
-        "name": _("Stock Moves"),
-        "res_model": "stock.move",
-        "view_mode": "list,form",
-        "domain": [("product_id", "=", discrepancy.product_id.id)],
-    }

@@ -1,6 +1,6 @@
 import uuid
 
-from odoo import _, api, fields, models, tools
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
@@ -130,7 +130,7 @@ class StockChannelListing(models.Model):
 
     def _search_pending(self, operator, value):
         if operator not in ("=", "!=") or not isinstance(value, bool):
-            raise UserError(_("Unsupported search on 'pending'."))
+            raise UserError(self.env._("Unsupported search on 'pending'."))
         wanted = (operator == "=") == value
         query = SQL("(SELECT listing_id FROM stock_channel_listing_change)")
         return [("id", "in" if wanted else "not in", query)]
@@ -174,7 +174,7 @@ class StockChannelListing(models.Model):
             product = listing.product_id
             if not product.is_storable:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "%s does not track inventory and cannot be listed on a "
                         "channel.",
                         product.display_name,
@@ -182,7 +182,7 @@ class StockChannelListing(models.Model):
                 )
             if product.company_id and product.company_id != listing.company_id:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "%(product)s belongs to another company than channel "
                         "%(channel)s.",
                         product=product.display_name,
@@ -195,7 +195,7 @@ class StockChannelListing(models.Model):
         for listing in self:
             if not (listing.external_sku or "").strip():
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "Listing of %s needs an external SKU: give the product "
                         "an internal reference or type the SKU.",
                         listing.product_id.display_name,
@@ -212,7 +212,7 @@ class StockChannelListing(models.Model):
         for channel, sku, count in groups:
             if count > 1:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "SKU '%(sku)s' is listed twice on channel %(channel)s.",
                         sku=sku,
                         channel=channel.display_name,
@@ -224,7 +224,7 @@ class StockChannelListing(models.Model):
         for listing in self:
             if listing.pack_size <= 0:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "The pack size of %s must be greater than zero.",
                         listing.display_name,
                     )

@@ -4,7 +4,7 @@ import uuid
 from psycopg2 import errorcodes
 from psycopg2.errors import LockNotAvailable, SerializationFailure
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
@@ -338,8 +338,10 @@ class StockChannelOrder(models.Model):
         status, answer = order._cancel_from_channel()
         if status == 409:
             order._schedule_todo(
-                _("Order %s was cancelled on the channel after shipping", external_id),
-                _("Arrange the return or refund with the customer."),
+                self.env._(
+                    "Order %s was cancelled on the channel after shipping", external_id
+                ),
+                self.env._("Arrange the return or refund with the customer."),
             )
             return 200, dict(order._answer_status(), status="already_shipped")
         return status, answer
@@ -386,7 +388,7 @@ class StockChannelOrder(models.Model):
         lookup; _process ignores an order that is no longer 'received'."""
         self.ensure_one()
         self.with_delay(
-            description=_("Confirm channel order %s", external_id),
+            description=self.env._("Confirm channel order %s", external_id),
             channel=JOB_CHANNEL,
             identity_key=identity_key,
         )._process()
@@ -419,7 +421,7 @@ class StockChannelOrder(models.Model):
             order = self.with_user(user_id).with_company(company_id).browse(order_id)
             order.shipment_state = "pending"
             order.with_delay(
-                description=_("Send shipment of %s", order.external_id),
+                description=self.env._("Send shipment of %s", order.external_id),
                 channel=JOB_CHANNEL,
                 identity_key=f"stock_channel_sync.ship.{order_id}.{picking_id}",
             )._send_shipment(picking_id)
@@ -498,7 +500,7 @@ class StockChannelOrder(models.Model):
         if shipped:
             return 409, {
                 "error": "already_shipped",
-                "message": _(
+                "message": self.env._(
                     "Order %s has shipped: it cannot be cancelled.", self.external_id
                 ),
             }
@@ -512,7 +514,7 @@ class StockChannelOrder(models.Model):
         """After fixing the cause of an error: try again."""
         orders = self.filtered(lambda o: o.state == "error")
         orders.write({"state": "received", "error_message": False})
-        orders.activity_ids.action_feedback(feedback=_("Reprocessed"))
+        orders.activity_ids.action_feedback(feedback=self.env._("Reprocessed"))
         orders._enqueue_processing()
 
     def _process(self):
@@ -544,7 +546,8 @@ class StockChannelOrder(models.Model):
 
     def _schedule_error_activity(self, reason):
         self._schedule_todo(
-            _("Channel order %s could not be processed", self.external_id), reason
+            self.env._("Channel order %s could not be processed", self.external_id),
+            reason,
         )
 
     def _schedule_todo(self, summary, note):

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 
 class StockChannelPublication(models.Model):
@@ -64,7 +64,7 @@ class StockChannelPublication(models.Model):
         )
         return {
             "type": "ir.actions.act_window",
-            "name": _("Stock Moves of %s", self.correlation_id),
+            "name": self.env._("Stock Moves of %s", self.correlation_id),
             "res_model": "stock.move",
             "view_mode": "list,form",
             "domain": [("id", "in", [row[0] for row in self.env.cr.fetchall()])],

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -37,7 +37,7 @@ class StockChannel(models.Model):
     def action_reconcile_now(self):
         self._check_manager()
         self._enqueue_reconciliation()
-        return self._notify(_("Reconciliation queued."))
+        return self._notify(self.env._("Reconciliation queued."))
 
     def action_view_discrepancies(self):
         return self._channel_action("stock_channel_discrepancy_action")
@@ -49,7 +49,7 @@ class StockChannel(models.Model):
             channel.with_user(channel.user_id).with_company(
                 channel.company_id
             ).with_delay(
-                description=_("Reconcile channel %s", channel.code),
+                description=self.env._("Reconcile channel %s", channel.code),
                 channel=f"{JOB_CHANNEL}.{channel.code}",
                 identity_key=f"stock_channel_sync.reconcile.{channel.id}",
             )._reconcile()

@@ -41,9 +41,10 @@ class Marketplace:
 
         class Handler(BaseHTTPRequestHandler):
             def setup(self):
-                super().setup()
+                result = super().setup()
                 # Headers and body are two writes: no Nagle delay between.
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return result
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -99,8 +100,6 @@ class Marketplace:
 
 def closed_port_url():
     """A URL where nothing listens: connection refused."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -361,7 +361,7 @@ class TestAdapters(PublicationCase):
             Reply(body={"data": {"inventorySetQuantities": {"userErrors": []}}}),
         ]
         self._publish()
-        first, read, second = self.market.received
+        _first, read, second = self.market.received
         self.assertIn("nodes(ids:", read.json()["query"])
         quantities = second.json()["variables"]["input"]["quantities"]
         self.assertEqual(quantities[0]["changeFromQuantity"], 13)

@@ -230,6 +230,10 @@ class TestReadBackShapes(ReconciliationCase):
         )
         self.listing.external_ref = "901"
         other = self._create_listing(self.channel, self.product_b, external_ref="902")
+        unreferenced = self._create_listing(
+            self.channel, self._create_product("Recon No Ref")
+        )
+
         body = {
             "data": {
                 "nodes": [
@@ -262,6 +266,7 @@ class TestReadBackShapes(ReconciliationCase):
         )
         self.assertFalse(self._open())
         self.assertEqual(self._open(other).kind, "unknown_on_channel")
+        self.assertEqual(self._open(unreferenced).kind, "unknown_on_channel")
 
     def test_woocommerce_reads_products_and_variations(self):
         self.channel.write(

@@ -158,6 +158,28 @@ class TestMultiCompany(ChannelCase):
         with self.assertRaises(AccessError):
             self.listing.with_user(self.manager_b).read(["atp_qty"])
 
+    def test_other_company_discrepancies_and_alerts_invisible(self):
+        """Monitoring rows follow their channel's company."""
+        rows = {}
+        for listing in (self.listing, self.listing_b):
+            rows[listing] = self.env["stock.channel.discrepancy"].create(
+                {
+                    "listing_id": listing.id,
+                    "channel_id": listing.channel_id.id,
+                    "kind": "channel_drift",
+                }
+            )
+        alert_a = self.env["stock.channel.alert"].create(
+            {"channel_id": self.channel.id, "kind": "drift"}
+        )
+        env_b = self.env(user=self.manager_b)
+        self.assertEqual(
+            env_b["stock.channel.discrepancy"].search([]), rows[self.listing_b]
+        )
+        self.assertNotIn(alert_a, env_b["stock.channel.alert"].search([]))
+        with self.assertRaises(AccessError):
+            rows[self.listing].with_user(self.manager_b).read(["kind"])
+
     def test_company_b_channel_defaults_to_its_warehouses(self):
         """A channel sells its own company's warehouses by default."""
         self.assertEqual(self.channel_b.warehouse_ids, self.wh_b)
