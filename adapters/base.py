@@ -152,9 +152,15 @@ class Adapter:
     @classmethod
     def order_event(cls, headers):
         """What an authenticated order webhook asks: ``"create"`` (a new
-        order), ``"cancel"`` (the marketplace cancelled it) or None (a topic
-        this addon does not handle)."""
+        order), ``"cancel"`` (the marketplace cancelled it), ``"update"`` (it
+        changed: only a cancellation is acted on, see :meth:`is_cancelled`)
+        or None (a topic this addon does not handle)."""
         return "create"
+
+    @classmethod
+    def is_cancelled(cls, data):
+        """Whether an updated order's payload says it was cancelled."""
+        return False
 
     @classmethod
     def to_canonical(cls, data):

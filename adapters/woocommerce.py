@@ -30,6 +30,20 @@ class WooCommerceAdapter(Adapter):
         are recognised by the order id.)"""
         return verify_base64(secret, body, headers.get("X-WC-Webhook-Signature", ""))
 
+    @classmethod
+    def order_event(cls, headers):
+        """Order created, updated (acted on when cancelled) or deleted
+        (trashed: a cancellation). Without a topic header: a creation."""
+        return {
+            "order.created": "create",
+            "order.updated": "update",
+            "order.deleted": "cancel",
+        }.get(headers.get("X-WC-Webhook-Topic") or "order.created")
+
+    @classmethod
+    def is_cancelled(cls, data):
+        return isinstance(data, dict) and data.get("status") == "cancelled"
+
     @staticmethod
     def is_ping(body):
         """Saving a webhook sends an unsigned ``webhook_id=<n>`` form post."""

@@ -95,6 +95,8 @@ class ChannelOrderController(http.Controller):
             status, answer = orders._intake(channel, body)
         elif event == "cancel":
             status, answer = orders._intake_cancellation(channel, body)
+        elif event == "update":
+            status, answer = orders._intake_update(channel, body)
         else:
             return self._error(400, "unsupported_event")
         return request.make_json_response(answer, status=status)

@@ -299,6 +299,19 @@ class StockChannelOrder(models.Model):
         )
 
     @api.model
+    def _intake_update(self, channel, body):
+        """An order changed on the marketplace (WooCommerce's order.updated):
+        a cancellation is carried out, anything else is acknowledged and
+        ignored (Odoo owns the order from intake on)."""
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            return 400, {"error": "invalid_json"}
+        if ADAPTERS[channel.adapter].is_cancelled(data):
+            return self._intake_cancellation(channel, body)
+        return 200, {"status": "ignored", "reason": "not a cancellation"}
+
+    @api.model
     def _intake_cancellation(self, channel, body):
         """The marketplace cancelled an order (Shopify's orders/cancelled).
 

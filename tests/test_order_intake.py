@@ -479,6 +479,45 @@ class TestNativeOrderWebhooks(HttpCase):
         self.assertEqual(len(order), 1)
         self.assertFalse(order.line_ids)
 
+    def _woo_post(self, topic, data):
+        body = json.dumps(data).encode()
+        return self._post(
+            "woo",
+            body,
+            {
+                "X-WC-Webhook-Topic": topic,
+                "X-WC-Webhook-Signature": sign_base64("wc_secret", body),
+            },
+        )
+
+    def test_woocommerce_update_cancellation_and_deletion(self):
+        """order.updated is acted on only when the status is cancelled;
+        order.deleted cancels; another topic is a 400."""
+        order = {
+            "id": 731,
+            "status": "processing",
+            "billing": {"first_name": "Ev", "email": "ev@x.be"},
+            "line_items": [{"id": 1, "sku": "LAMP-1", "quantity": 1, "price": 9}],
+        }
+        self.assertEqual(self._woo_post("order.created", order).status_code, 202)
+        stored = self._orders(self.woo)
+        ignored = self._woo_post("order.updated", order)
+        self.assertEqual(ignored.json()["status"], "ignored")
+        self.assertEqual(stored.state, "received")
+        self.assertEqual(
+            self._woo_post("order.restored", order).json(),
+            {"error": "unsupported_event"},
+        )
+        cancelled = self._woo_post("order.updated", dict(order, status="cancelled"))
+        self.assertEqual(cancelled.json()["status"], "cancelled")
+        stored.invalidate_recordset()
+        self.assertEqual(stored.state, "cancelled")
+        deleted = self._woo_post("order.deleted", {"id": 732})
+        self.assertEqual(
+            (deleted.status_code, deleted.json()["state"]), (200, "cancelled")
+        )
+        self.assertEqual(len(self._orders(self.woo)), 2)
+
     def test_woocommerce_ping_and_order(self):
         """The unsigned ping gets 200 and stores nothing; orders deduplicate
         on the order id although the delivery id changes."""
