@@ -8,6 +8,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
+from ..adapters.shopify import ShopifyAdapter
 from ..adapters.webhook import WebhookAdapter
 from ..services.signatures import verify_hex
 from .marketplace import Reply
@@ -267,6 +268,35 @@ class TestReadBackShapes(ReconciliationCase):
         self.assertFalse(self._open())
         self.assertEqual(self._open(other).kind, "unknown_on_channel")
         self.assertEqual(self._open(unreferenced).kind, "unknown_on_channel")
+
+    def test_shopify_paces_on_its_cost_bucket(self):
+        """Shopify said the bucket is empty (restoring 100 points/s) after a
+        query of 20 points: the next query waits about 0.2 s instead of
+        being throttled."""
+        self.channel.write(
+            {"adapter": "shopify", "location_ref": "77", "api_secret": "shpat_x"}
+        )
+        self.listing.external_ref = "901"
+        self._create_listing(self.channel, self.product_b, external_ref="902")
+        empty = {
+            "cost": {
+                "actualQueryCost": 20,
+                "throttleStatus": {"currentlyAvailable": 0, "restoreRate": 100},
+            }
+        }
+        self.market.script.extend(
+            [Reply(body={"data": {"nodes": []}, "extensions": empty})] * 2
+        )
+        with (
+            patch.object(ShopifyAdapter, "read_page_size", 1),
+            patch(
+                "odoo.addons.stock_channel_sync.adapters.shopify.time.sleep"
+            ) as sleep,
+        ):
+            self._reconcile()
+        self.assertEqual(len(self.market.received), 2)
+        (wait,) = sleep.call_args.args
+        self.assertTrue(0.1 < wait <= 0.2, wait)
 
     def test_woocommerce_reads_products_and_variations(self):
         self.channel.write(
