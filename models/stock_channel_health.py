@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
 # Queue job identity keys that belong to one channel: its publications and
@@ -75,6 +76,30 @@ class StockChannel(models.Model):
         help="Alert: a threshold is crossed. Needs attention: something is "
         "late, failed or different, below the thresholds.",
     )
+
+    @api.constrains(
+        "alert_max_lag",
+        "alert_max_failed_jobs",
+        "alert_max_discrepancies",
+        "reconcile_interval",
+    )
+    def _check_monitoring_values(self):
+        for channel in self:
+            if (
+                min(
+                    channel.alert_max_lag,
+                    channel.alert_max_failed_jobs,
+                    channel.alert_max_discrepancies,
+                    channel.reconcile_interval,
+                )
+                < 0
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Alert thresholds and the reconciliation interval cannot "
+                        "be negative."
+                    )
+                )
 
     def _compute_health(self):
         figures = self._health_figures()

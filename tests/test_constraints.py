@@ -207,6 +207,21 @@ class TestConstraints(ChannelCase):
             {"name": "Bad", "code": "bad-interval", "batch_interval": 0},
         )
 
+    def test_monitoring_values_not_negative(self):
+        """A negative threshold or interval means nothing: refused."""
+        for field in (
+            "alert_max_lag",
+            "alert_max_failed_jobs",
+            "alert_max_discrepancies",
+            "reconcile_interval",
+        ):
+            self._assert_refused(
+                "stock.channel",
+                "cannot be negative",
+                record=self.channel,
+                vals={field: -1},
+            )
+
     def test_default_warehouses_are_the_company_warehouses(self):
         """A new channel sells every warehouse of its company."""
         channel = self.env["stock.channel"].create({"name": "Default", "code": "dflt"})
