@@ -17,7 +17,6 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,7 +36,7 @@ PRODUCTS = 50
 DRIFTED = 5
 
 
-class Marketplace:
+class Marketplace(server.LoopbackServer):
     """Shows what it was last told, unless someone edits ``levels``."""
 
     def __init__(self):
@@ -46,31 +45,23 @@ class Marketplace:
         self.lock = threading.Lock()
         market = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, payload):
-                body = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _signed(self, signed):
+        class Handler(server.JsonHandler):
+            def _check(self, signed):
                 if not verify_hex(
                     SECRET, signed, self.headers.get("X-Channel-Signature", "")
                 ):
                     market.bad_signatures += 1
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self._signed(body)
+                body = self.read_body()
+                self._check(body)
                 with market.lock:
                     for item in json.loads(body).get("items", []):
                         market.levels[item["sku"]] = item["quantity"]
-                self._answer({})
+                self.answer({})
 
             def do_GET(self):
-                self._signed(self.path.encode())
+                self._check(self.path.encode())
                 skus = parse_qs(urlsplit(self.path).query)["skus"][0].split(",")
                 with market.lock:
                     items = [
@@ -78,17 +69,9 @@ class Marketplace:
                         for sku in skus
                         if sku in market.levels
                     ]
-                self._answer({"items": items})
+                self.answer({"items": items})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(Handler)
 
 
 def seed(env, market):

@@ -22,7 +22,6 @@ import statistics
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg2
@@ -35,7 +34,7 @@ DB = "scs_bench_pub"
 PORT = 8399
 
 
-class StandIn:
+class StandIn(server.LoopbackServer):
     """Three marketplaces on one loopback server: /m1, /m2, /m3."""
 
     def __init__(self):
@@ -43,28 +42,16 @@ class StandIn:
         self.lock = threading.Lock()
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(server.JsonHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                items = json.loads(body).get("items", [])
+                items = json.loads(self.read_body()).get("items", [])
                 with stand_in.lock:
                     stand_in.received.append(
                         (time.time(), self.path.split("/")[1], items)
                     )
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
+                self.answer({})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(Handler)
 
     def take(self):
         with self.lock:

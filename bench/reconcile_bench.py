@@ -14,13 +14,9 @@ adapter, the same pages) and computing the ATP of every listing.
 """
 
 import argparse
-import json
 import random
-import socket
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,7 +30,7 @@ SECRET = "bench-recon-secret"
 DRIFT_SHARE = 0.01
 
 
-class StandIn:
+class StandIn(server.LoopbackServer):
     """The marketplace: ``GET /inventory?skus=`` answers ``shown``."""
 
     def __init__(self, shown):
@@ -42,19 +38,13 @@ class StandIn:
         self.requests = 0
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self):
-                super().setup()
-                # Headers and body leave in two writes: without this, Nagle
-                # and delayed ACKs add 40 ms to every keep-alive request.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        class Handler(server.JsonHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as requests uses it
 
             def do_GET(self):
                 stand_in.requests += 1
                 skus = parse_qs(urlsplit(self.path).query)["skus"][0].split(",")
-                body = json.dumps(
+                self.answer(
                     {
                         "items": [
                             {"sku": sku, "quantity": stand_in.shown[sku]}
@@ -62,23 +52,9 @@ class StandIn:
                             if sku in stand_in.shown
                         ]
                     }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                )
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(Handler)
 
 
 def publish_everything(env, channel):
