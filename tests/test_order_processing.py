@@ -266,13 +266,18 @@ class TestOrderProcessing(ChannelCase):
         self.assertIn("after shipping", order.activity_ids.summary)
 
     def test_marketplace_cancellation_bad_input_writes_nothing(self):
-        """Invalid JSON is a 400 and an order without its id a 422."""
+        """Invalid JSON is a 400 and an order without its id a 422; an update
+        that is not a cancellation is acknowledged and writes nothing."""
         Order = self.env["stock.channel.order"].with_user(self.robot)
         self.assertEqual(Order._intake_cancellation(self.channel, b"{nope")[0], 400)
         status, answer = Order._intake_cancellation(self.channel, b'{"id": 1}')
         self.assertEqual(status, 422)
         self.assertEqual(answer["details"][0]["field"], "external_id")
         self.assertFalse(self._order(""))
+        self.assertEqual(Order._intake_update(self.channel, b"{nope")[0], 400)
+        status, answer = Order._intake_update(self.channel, b'{"external_id": "1"}')
+        self.assertEqual((status, answer["status"]), (200, "ignored"))
+        self.assertFalse(self._order("1"))
 
     def test_cancel_confirmed_order_cancels_sale_order(self):
         """Not shipped yet: the sale order is cancelled and stock released."""
