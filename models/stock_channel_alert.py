@@ -47,17 +47,23 @@ class StockChannelAlert(models.Model):
     def _open(self, channel, kind, value, threshold):
         """A new alert and its to-do on the channel."""
         label = dict(ALERT_KINDS)[kind]
+        note = self.env._(
+            "%(what)s is %(value)s, above the threshold of %(threshold)s.",
+            what=label,
+            value=value,
+            threshold=threshold,
+        )
+        if kind == "drift" and channel.oversell_risk_qty:
+            note += " " + self.env._(
+                "The channel offers %s units that are not available to sell.",
+                channel.oversell_risk_qty,
+            )
         activity = channel.activity_schedule(
             "mail.mail_activity_data_todo",
             summary=self.env._(
                 "%(channel)s: %(what)s over threshold", channel=channel.name, what=label
             ),
-            note=self.env._(
-                "%(what)s is %(value)s, above the threshold of %(threshold)s.",
-                what=label,
-                value=value,
-                threshold=threshold,
-            ),
+            note=note,
             user_id=(channel.responsible_id or channel.user_id).id,
         )
         return self.create(

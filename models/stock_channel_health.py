@@ -66,6 +66,12 @@ class StockChannel(models.Model):
     open_discrepancy_count = fields.Integer(
         string="Open Discrepancies", compute="_compute_health"
     )
+    oversell_risk_qty = fields.Integer(
+        string="Oversell Risk (units)",
+        compute="_compute_health",
+        help="Units the channel offers beyond what is available to sell, summed "
+        "over the open discrepancies: what customers may buy and not get.",
+    )
     order_count_24h = fields.Integer(string="Orders (24 h)", compute="_compute_health")
     order_error_count_24h = fields.Integer(
         string="Orders in Error (24 h)", compute="_compute_health"
@@ -153,8 +159,9 @@ class StockChannel(models.Model):
                 since,
                 ids,
             ),
-            ("open_discrepancy_count",): SQL(
-                """SELECT channel_id, COUNT(*) FROM stock_channel_discrepancy
+            ("open_discrepancy_count", "oversell_risk_qty"): SQL(
+                """SELECT channel_id, COUNT(*), SUM(GREATEST(difference, 0))
+                     FROM stock_channel_discrepancy
                     WHERE channel_id = ANY(%s) AND state = 'open'
                  GROUP BY channel_id""",
                 ids,
@@ -247,6 +254,7 @@ HEALTH_FIELDS = (
     "last_publication_at",
     "failed_job_count",
     "open_discrepancy_count",
+    "oversell_risk_qty",
     "order_count_24h",
     "order_error_count_24h",
 )

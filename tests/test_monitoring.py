@@ -29,7 +29,9 @@ class TestMonitoring(ChannelCase):
         )
         self.env.invalidate_all()
 
-    def _discrepancy(self, state="open", listing=None, kind="channel_drift"):
+    def _discrepancy(
+        self, state="open", listing=None, kind="channel_drift", difference=0
+    ):
         listing = listing or self.listing
         return self.env["stock.channel.discrepancy"].create(
             {
@@ -38,6 +40,7 @@ class TestMonitoring(ChannelCase):
                 "kind": kind,
                 "state": state,
                 "detected_at": self.now,
+                "difference": difference,
             }
         )
 
@@ -77,8 +80,9 @@ class TestMonitoring(ChannelCase):
         self._failed_job(f"stock_channel_sync.publish.{self.channel.id}")
         self._failed_job(f"stock_channel_sync.reconcile.{self.channel.id}")
         self._failed_job(f"stock_channel_sync.publish.{self.channel_both.id}")
-        self._discrepancy() | self._discrepancy(kind="unknown_on_channel")
-        self._discrepancy(state="resolved", kind="unpublished_change")
+        self._discrepancy(difference=5)
+        self._discrepancy(kind="unknown_on_channel", difference=-3)
+        self._discrepancy(state="resolved", kind="unpublished_change", difference=9)
         self._order("A", "received")
         self._order("B", "error")
         late = self._order("C", "error")
@@ -93,6 +97,7 @@ class TestMonitoring(ChannelCase):
         self.assertEqual(channel.last_publication_at, max(recent.mapped("create_date")))
         self.assertEqual(channel.failed_job_count, 2)
         self.assertEqual(channel.open_discrepancy_count, 2)
+        self.assertEqual(channel.oversell_risk_qty, 5)  # open, above zero only
         self.assertEqual(channel.order_count_24h, 2)
         self.assertEqual(channel.order_error_count_24h, 1)
         self.assertEqual(channel.health_state, "alert")  # lag 30 > 15
@@ -116,7 +121,7 @@ class TestMonitoring(ChannelCase):
         channel = self.channel
         channel.write({"alert_max_discrepancies": 0, "responsible_id": self.env.uid})
         Alert = self.env["stock.channel.alert"]
-        drift = self._discrepancy()
+        drift = self._discrepancy(difference=4)
         for _check in range(3):
             self.env["stock.channel"]._cron_check_alerts()
         alert = Alert.search([("channel_id", "=", channel.id)])
@@ -125,6 +130,7 @@ class TestMonitoring(ChannelCase):
         self.assertEqual(len(channel.activity_ids), 1)
         self.assertEqual(channel.activity_ids, alert.activity_id)
         self.assertEqual(channel.activity_ids.user_id, self.env.user)
+        self.assertIn("4 units", str(channel.activity_ids.note))
 
         drift.action_resolve()
         self.env["stock.channel"]._cron_check_alerts()
