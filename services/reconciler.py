@@ -70,6 +70,7 @@ class Reconciler(ChannelRun):
                         atp[listing_id].qty,
                     )
                 )
+        findings = self._without_published_meanwhile(findings, rows)
         self._record(findings)
         resolved = self._resolve([row[0] for row in rows], findings)
         healed = self._heal(findings) if self.channel.auto_heal else 0
@@ -80,6 +81,30 @@ class Reconciler(ChannelRun):
         )
 
     # -- steps -------------------------------------------------------------
+
+    def _without_published_meanwhile(self, findings, rows):
+        """Drop the findings of listings published while the channel was
+        being read: the channel may show the new quantity while this
+        transaction's snapshot still holds the old one. One query on a fresh
+        cursor, which sees what committed since; the next run checks them."""
+        if not findings:
+            return findings
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    "SELECT id, last_published_at FROM stock_channel_listing"
+                    " WHERE id = ANY(%s::int[])",
+                    id_array(f.listing_id for f in findings),
+                )
+            )
+            now = dict(cr.fetchall())
+        then = {row[0]: row[4] for row in rows}
+        # A listing the fresh cursor cannot see is not committed yet: kept.
+        return [
+            f
+            for f in findings
+            if f.listing_id not in now or now[f.listing_id] == then[f.listing_id]
+        ]
 
     def _listings(self):
         """(id, SKU, reference, last published qty, last published at,
