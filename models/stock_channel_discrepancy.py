@@ -74,12 +74,6 @@ class StockChannelDiscrepancy(models.Model):
             " ON stock_channel_discrepancy (listing_id, kind) WHERE state = 'open'"
         )
 
-    def action_view_publications(self):
-        self.ensure_one()
-        return self.env["stock.channel.publication"]._action_for(
-            [("listing_id", "=", self.listing_id.id)]
-        )
-
     def action_view_job(self):
         self.ensure_one()
         return self.env["stock.channel.publication"]._job_action(self.job_uuid)

@@ -21,3 +21,8 @@ class StockChannelListingMixin(models.AbstractModel):
     def action_view_listing(self):
         self.ensure_one()
         return self.listing_id.get_formview_action()
+
+    def action_view_publications(self):
+        """The listing's publication history."""
+        self.ensure_one()
+        return self.listing_id.action_view_publications()

@@ -182,3 +182,8 @@ class TestMonitoring(ChannelCase):
         moves = self.env["stock.move"].search(action["domain"])
         self.assertEqual(moves, picking.move_ids)
         self.assertEqual(publication.action_view_listing()["res_id"], self.listing.id)
+        history = publication.action_view_publications()
+        self.assertEqual(
+            self.env["stock.channel.publication"].search(history["domain"]),
+            self.listing.publication_ids,
+        )
