@@ -10,6 +10,7 @@ CHANNEL_JOB_KEYS = (
     "stock_channel_sync.publish.{id}",
     "stock_channel_sync.publish.{id}.force",
     "stock_channel_sync.reconcile.{id}",
+    "stock_channel_sync.reconcile.{id}.follow_up",
 )
 
 

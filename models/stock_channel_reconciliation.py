@@ -9,6 +9,11 @@ from ..adapters.base import PermanentError, TransientError
 from ..services.reconciler import Reconciler
 from .stock_channel import JOB_CHANNEL
 
+# After a run healed listings, one more run this much later checks that the
+# channel took the republished quantities (and resolves the rows) instead of
+# leaving them open until the next scheduled run.
+FOLLOW_UP_SECONDS = 120
+
 
 class StockChannel(models.Model):
     """Reconciliation: what the channel shows against what Odoo says."""
@@ -42,7 +47,7 @@ class StockChannel(models.Model):
     def action_view_discrepancies(self):
         return self._channel_action("stock_channel_discrepancy_action")
 
-    def _enqueue_reconciliation(self):
+    def _enqueue_reconciliation(self, eta=None, follow_up=False):
         """One job per channel (identity key), as its technical user, on the
         channel's own job channel like its publications."""
         for channel in self:
@@ -51,18 +56,29 @@ class StockChannel(models.Model):
             ).with_delay(
                 description=self.env._("Reconcile channel %s", channel.code),
                 channel=f"{JOB_CHANNEL}.{channel.code}",
-                identity_key=f"stock_channel_sync.reconcile.{channel.id}",
-            )._reconcile()
+                eta=eta,
+                # Its own key for the follow-up: Reconcile Now must not be
+                # folded into a run scheduled minutes ahead.
+                identity_key=f"stock_channel_sync.reconcile.{channel.id}"
+                + (".follow_up" if follow_up else ""),
+            )._reconcile(follow_up=follow_up)
 
-    def _reconcile(self):
-        """Job: one reconciliation run."""
+    def _reconcile(self, follow_up=False):
+        """Job: one reconciliation run; after healing, one follow-up run
+        (which never schedules another: a channel that ignores the
+        republished quantities must not be hammered)."""
         self.ensure_one()
+        reconciler = Reconciler(self, self.env.context.get("job_uuid"))
         try:
-            return Reconciler(self, self.env.context.get("job_uuid")).run()
+            summary = reconciler.run()
         except TransientError as exc:
             raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
         except PermanentError as exc:
             raise UserError(str(exc)) from exc
+        if reconciler.healed and not follow_up:
+            self._enqueue_reconciliation(eta=FOLLOW_UP_SECONDS, follow_up=True)
+            summary += f"; follow-up run in {FOLLOW_UP_SECONDS} s"
+        return summary
 
     @api.model
     def _cron_reconcile(self):

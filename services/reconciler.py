@@ -43,6 +43,8 @@ def classify(channel_qty, published_qty, published, atp_qty, pending):
 
 
 class Reconciler(ChannelRun):
+    healed = 0
+
     def run(self, session=None):
         """Reconcile every active listing; return a short summary."""
         rows = self._listings()
@@ -73,11 +75,11 @@ class Reconciler(ChannelRun):
         findings = self._without_published_meanwhile(findings, rows)
         self._record(findings)
         resolved = self._resolve([row[0] for row in rows], findings)
-        healed = self._heal(findings) if self.channel.auto_heal else 0
+        self.healed = self._heal(findings) if self.channel.auto_heal else 0
         self.channel.last_reconciled_at = fields.Datetime.now()
         return (
             f"{len(rows)} listings compared, {len(findings)} discrepancies, "
-            f"{resolved} resolved, {healed} republished"
+            f"{resolved} resolved, {self.healed} republished"
         )
 
     # -- steps -------------------------------------------------------------

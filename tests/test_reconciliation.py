@@ -118,6 +118,27 @@ class TestReconciliation(ReconciliationCase):
         self.assertEqual(drift.state, "resolved")
         self.assertTrue(drift.resolved_at)
 
+    def test_heal_schedules_one_follow_up_run(self):
+        """After healing, one more run checks the channel soon; that run
+        never schedules another."""
+        self.channel.auto_heal = True
+        self.shown[self.sku] = 25
+        with trap_jobs() as trap:
+            summary = self._reconcile()
+            self.assertIn("follow-up run in 120 s", summary)
+            trap.assert_enqueued_job(
+                self.channel._reconcile,
+                kwargs={"follow_up": True},
+                properties={
+                    "identity_key": "stock_channel_sync.reconcile."
+                    f"{self.channel.id}.follow_up",
+                },
+            )
+            follow_up = trap.enqueued_jobs[-1]
+            self.assertTrue(follow_up.eta)
+            self.channel.with_context(job_uuid="recon-job-3")._reconcile(follow_up=True)
+            trap.assert_jobs_count(1, only=self.channel._reconcile)
+
     def test_unpublished_change(self):
         """The ATP moved and no publication is pending (a lost mark): an
         unpublished change; while one is pending, nothing is recorded."""
@@ -256,6 +277,7 @@ class TestReconciliation(ReconciliationCase):
             trap.assert_jobs_count(1)
             trap.assert_enqueued_job(
                 self.channel._reconcile,
+                kwargs={"follow_up": False},
                 properties={
                     "identity_key": f"stock_channel_sync.reconcile.{self.channel.id}",
                     "channel": f"root.stock_channel_sync.{self.channel.code}",
