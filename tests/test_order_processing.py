@@ -131,6 +131,34 @@ class TestOrderProcessing(ChannelCase):
                     "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
                 )
 
+    def test_cancellation_racing_its_creation_asks_for_a_retry(self):
+        """The order is stored by a concurrent request after this one's
+        snapshot: the cancellation cannot see it, so it answers 409
+        concurrent_delivery (the marketplace retries) and writes nothing."""
+        channel = self.env.ref("stock_channel_sync.demo_channel_webstore")
+        self.env.cr.execute("SELECT 1")  # this transaction's snapshot
+        with self.registry.cursor() as other:
+            other.execute(
+                "INSERT INTO stock_channel_order (channel_id, company_id,"
+                " external_id, state, shipment_state) VALUES (%s, %s, 'RACE-2',"
+                " 'received', 'none') RETURNING id",
+                [channel.id, channel.company_id.id],
+            )
+            first_id = other.fetchone()[0]
+            other.commit()
+        try:
+            Order = self.env["stock.channel.order"]
+            status, answer = Order._intake_cancellation(
+                channel, json.dumps({"external_id": "RACE-2"}).encode()
+            )
+            self.assertEqual((status, answer), (409, {"error": "concurrent_delivery"}))
+            self.assertFalse(Order.search([("external_id", "=", "RACE-2")]))
+        finally:
+            with self.registry.cursor() as other:
+                other.execute(
+                    "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
+                )
+
     def test_process_creates_confirmed_sale_order(self):
         """Partner matched by email, delivery address, channel prices per
         product unit, confirmed, stock reserved, channel attribution."""
