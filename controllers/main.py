@@ -91,14 +91,7 @@ class ChannelOrderController(http.Controller):
             return self._error(401, "invalid_signature")
         orders = request.env["stock.channel.order"].with_env(channel.env)
         event = ADAPTERS[channel.adapter].order_event(request.httprequest.headers)
-        if event == "create":
-            status, answer = orders._intake(channel, body)
-        elif event == "cancel":
-            status, answer = orders._intake_cancellation(channel, body)
-        elif event == "update":
-            status, answer = orders._intake_update(channel, body)
-        else:
-            return self._error(400, "unsupported_event")
+        status, answer = orders._receive(channel, event, body)
         return request.make_json_response(answer, status=status)
 
     def _signed_order(self, code, external_id):

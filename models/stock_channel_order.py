@@ -77,18 +77,32 @@ class StockChannelOrder(models.Model):
     shipment_message = fields.Text(readonly=True)
 
     @api.model
-    def _intake(self, channel, body):
-        """Accept one delivery of ``channel``: parse, validate completely,
-        store once. Returns ``(HTTP status, JSON answer)``; nothing is written
-        unless the answer is 202 or 201.
-
-        The hot path of a burst: a replay is answered from one query, and a
-        new order costs four statements plus its job. Marketplaces retry
-        every delivery, so most posts are replays."""
+    def _receive(self, channel, event, body):
+        """One authenticated order webhook of ``channel``: the JSON is
+        parsed once, then handled by ``event`` (an adapter's
+        ``order_event``). Returns ``(HTTP status, JSON answer)``; nothing is
+        written for an error answer."""
+        handlers = {
+            "create": self._intake,
+            "cancel": self._intake_cancellation,
+            "update": self._intake_update,
+        }
+        if event not in handlers:
+            return 400, {"error": "unsupported_event"}
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, ValueError):
             return 400, {"error": "invalid_json"}
+        return handlers[event](channel, body, data)
+
+    @api.model
+    def _intake(self, channel, body, data):
+        """Accept one order: validate completely, store once; 202 (or 201
+        when processed at once) is the only answer that writes.
+
+        The hot path of a burst: a replay is answered from one query, and a
+        new order costs four statements plus its job. Marketplaces retry
+        every delivery, so most posts are replays."""
         try:
             order = validate_order(ADAPTERS[channel.adapter].to_canonical(data))
             stored = self._stored_delivery(self.env.cr, channel, order["external_id"])
@@ -299,20 +313,16 @@ class StockChannelOrder(models.Model):
         )
 
     @api.model
-    def _intake_update(self, channel, body):
+    def _intake_update(self, channel, body, data):
         """An order changed on the marketplace (WooCommerce's order.updated):
         a cancellation is carried out, anything else is acknowledged and
         ignored (Odoo owns the order from intake on)."""
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            return 400, {"error": "invalid_json"}
         if ADAPTERS[channel.adapter].is_cancelled(data):
-            return self._intake_cancellation(channel, body)
+            return self._intake_cancellation(channel, body, data)
         return 200, {"status": "ignored", "reason": "not a cancellation"}
 
     @api.model
-    def _intake_cancellation(self, channel, body):
+    def _intake_cancellation(self, channel, body, data):
         """The marketplace cancelled an order (Shopify's orders/cancelled).
 
         Webhooks arrive in any order: the cancellation of an order not
@@ -321,10 +331,6 @@ class StockChannelOrder(models.Model):
         cancellation after shipping cannot be carried out here: it is
         acknowledged (a refused webhook is retried for hours) and the
         channel's responsible gets a to-do."""
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            return 400, {"error": "invalid_json"}
         try:
             canonical = ADAPTERS[channel.adapter].to_canonical(data)
             external_id = validate_reference(canonical)

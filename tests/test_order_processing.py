@@ -1,4 +1,5 @@
 import json
+from contextlib import contextmanager
 
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
@@ -55,7 +56,7 @@ class TestOrderProcessing(ChannelCase):
         }
         order.update(overrides)
         body = json.dumps(order).encode()
-        return channel.env["stock.channel.order"]._intake(channel, body)
+        return channel.env["stock.channel.order"]._receive(channel, "create", body)
 
     def _order(self, external_id="5001"):
         return self.env["stock.channel.order"].search(
@@ -89,22 +90,33 @@ class TestOrderProcessing(ChannelCase):
                 },
             )
 
+    @contextmanager
+    def _stored_by_another_request(self, channel, external_id):
+        """An order of ``channel`` committed by another connection after
+        this transaction's snapshot (so invisible to it); removed after."""
+        self.env.cr.execute("SELECT 1")  # this transaction's snapshot
+        with self.registry.cursor() as other:
+            other.execute(
+                "INSERT INTO stock_channel_order (channel_id, company_id,"
+                " external_id, state, shipment_state) VALUES (%s, %s, %s,"
+                " 'received', 'none') RETURNING id",
+                [channel.id, channel.company_id.id, external_id],
+            )
+            first_id = other.fetchone()[0]
+        try:
+            yield first_id
+        finally:
+            with self.registry.cursor() as other:
+                other.execute(
+                    "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
+                )
+
     def test_concurrent_delivery_committed_meanwhile_is_a_duplicate(self):
         """The first delivery commits after this request's snapshot: the
         insert's serialization failure means "stored by the other request"
         and is answered as a duplicate at once, without a second record."""
         channel = self.env.ref("stock_channel_sync.demo_channel_webstore")
-        self.env.cr.execute("SELECT 1")  # this transaction's snapshot
-        with self.registry.cursor() as other:
-            other.execute(
-                "INSERT INTO stock_channel_order (channel_id, company_id,"
-                " external_id, state, shipment_state) VALUES (%s, %s, 'RACE-1',"
-                " 'received', 'none') RETURNING id",
-                [channel.id, channel.company_id.id],
-            )
-            first_id = other.fetchone()[0]
-            other.commit()
-        try:
+        with self._stored_by_another_request(channel, "RACE-1") as first_id:
             body = json.dumps(
                 {
                     "external_id": "RACE-1",
@@ -113,7 +125,7 @@ class TestOrderProcessing(ChannelCase):
                 }
             ).encode()
             Order = self.env["stock.channel.order"]
-            status, answer = Order._intake(channel, body)
+            status, answer = Order._receive(channel, "create", body)
             self.assertEqual(status, 200)
             self.assertEqual(
                 answer,
@@ -125,39 +137,19 @@ class TestOrderProcessing(ChannelCase):
                 },
             )
             self.assertFalse(Order.search([("external_id", "=", "RACE-1")]))
-        finally:
-            with self.registry.cursor() as other:
-                other.execute(
-                    "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
-                )
 
     def test_cancellation_racing_its_creation_asks_for_a_retry(self):
         """The order is stored by a concurrent request after this one's
         snapshot: the cancellation cannot see it, so it answers 409
         concurrent_delivery (the marketplace retries) and writes nothing."""
         channel = self.env.ref("stock_channel_sync.demo_channel_webstore")
-        self.env.cr.execute("SELECT 1")  # this transaction's snapshot
-        with self.registry.cursor() as other:
-            other.execute(
-                "INSERT INTO stock_channel_order (channel_id, company_id,"
-                " external_id, state, shipment_state) VALUES (%s, %s, 'RACE-2',"
-                " 'received', 'none') RETURNING id",
-                [channel.id, channel.company_id.id],
-            )
-            first_id = other.fetchone()[0]
-            other.commit()
-        try:
+        with self._stored_by_another_request(channel, "RACE-2"):
             Order = self.env["stock.channel.order"]
-            status, answer = Order._intake_cancellation(
-                channel, json.dumps({"external_id": "RACE-2"}).encode()
+            status, answer = Order._receive(
+                channel, "cancel", json.dumps({"external_id": "RACE-2"}).encode()
             )
             self.assertEqual((status, answer), (409, {"error": "concurrent_delivery"}))
             self.assertFalse(Order.search([("external_id", "=", "RACE-2")]))
-        finally:
-            with self.registry.cursor() as other:
-                other.execute(
-                    "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
-                )
 
     def test_process_creates_confirmed_sale_order(self):
         """Partner matched by email, delivery address, channel prices per
@@ -287,7 +279,7 @@ class TestOrderProcessing(ChannelCase):
         Order = self.env["stock.channel.order"].with_user(self.robot)
         body = json.dumps({"external_id": "5001"}).encode()
         for _delivery in range(2):
-            status, answer = Order._intake_cancellation(self.channel, body)
+            status, answer = Order._receive(self.channel, "cancel", body)
             self.assertEqual((status, answer["status"]), (200, "already_shipped"))
         self.assertEqual(order.state, "done")
         self.assertEqual(len(order.activity_ids), 1)
@@ -297,13 +289,13 @@ class TestOrderProcessing(ChannelCase):
         """Invalid JSON is a 400 and an order without its id a 422; an update
         that is not a cancellation is acknowledged and writes nothing."""
         Order = self.env["stock.channel.order"].with_user(self.robot)
-        self.assertEqual(Order._intake_cancellation(self.channel, b"{nope")[0], 400)
-        status, answer = Order._intake_cancellation(self.channel, b'{"id": 1}')
+        self.assertEqual(Order._receive(self.channel, "cancel", b"{nope")[0], 400)
+        status, answer = Order._receive(self.channel, "cancel", b'{"id": 1}')
         self.assertEqual(status, 422)
         self.assertEqual(answer["details"][0]["field"], "external_id")
         self.assertFalse(self._order(""))
-        self.assertEqual(Order._intake_update(self.channel, b"{nope")[0], 400)
-        status, answer = Order._intake_update(self.channel, b'{"external_id": "1"}')
+        self.assertEqual(Order._receive(self.channel, "update", b"{nope")[0], 400)
+        status, answer = Order._receive(self.channel, "update", b'{"external_id": "1"}')
         self.assertEqual((status, answer["status"]), (200, "ignored"))
         self.assertFalse(self._order("1"))
 
