@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Drive a local Odoo 18 for this addon: ``serve`` a demo database, ``test``.
 
-Odoo itself is not part of the repository: it must be importable by the
-``python3`` running this script (an editable install in compat mode, see
-README.rst). The addon is exposed to Odoo as ``stock_channel_sync`` through a
-symlink, so the clone's folder name does not matter.
+Odoo itself is not part of the repository. An Odoo 18 importable by the
+``python3`` running this script is used as it is; otherwise the script sets
+one up in ``.venv/`` (from ``ODOO_SRC``, see ``odoo_setup.py``) and re-runs
+itself with that interpreter. The addon is exposed to Odoo as
+``stock_channel_sync`` through a symlink, so the clone's folder name does not
+matter.
 
     python3 tools/odoo_dev.py serve            # http://localhost:8069, admin/admin
     python3 tools/odoo_dev.py test             # the whole suite, real PostgreSQL
 """
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import os
@@ -31,12 +35,13 @@ RESULT_LINE = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests")
 
 
 def find_odoo():
-    """Return (odoo-bin path, core addons path) of the importable Odoo."""
+    """Return (odoo-bin path, core addons path) of the importable Odoo, setting
+    one up in ``.venv`` (and re-running this script there) when there is none."""
     try:
         import odoo  # noqa: F401  (import check only)
         import odoo.release
     except ImportError:
-        return None
+        _run_in_venv()
     if not odoo.release.version.startswith("18."):
         sys.exit(f"Odoo 18 is required, found {odoo.release.version}")
     root = Path(odoo.__file__).resolve().parent.parent
@@ -44,6 +49,39 @@ def find_odoo():
     if not odoo_bin.exists():
         sys.exit(f"odoo-bin not found next to {root / 'odoo'}")
     return odoo_bin, [root / "addons", root / "odoo" / "addons"]
+
+
+def _run_in_venv():
+    """Re-run this very command with ``.venv``'s interpreter, built if needed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import odoo_setup
+
+    if Path(sys.prefix).resolve() == odoo_setup.VENV.resolve():
+        sys.exit(f"Odoo 18 does not import in {odoo_setup.VENV}: remove it and retry.")
+    odoo_setup.ensure_venv()
+    python = str(odoo_setup.VENV_PYTHON)
+    os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def check_postgresql():
+    """Fail early, with the command that starts it, when PostgreSQL is down."""
+    if not shutil.which("psql"):
+        sys.exit("PostgreSQL's client (psql) is missing: apt-get install postgresql")
+    probe = subprocess.run(
+        ["psql", "-XAtq", "-d", "postgres", "-c", "SELECT 1"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode:
+        clusters = "/etc/postgresql"
+        version = sorted(os.listdir(clusters))[-1] if os.path.isdir(clusters) else "15"
+        sys.exit(
+            "PostgreSQL is not answering for this user "
+            f"({probe.stderr.strip()}).\nStart it with:\n"
+            f"    pg_ctlcluster --skip-systemctl-redirect {version} main start\n"
+            "(or: service postgresql start), and make sure a role named after "
+            "this user exists: createuser -s $USER"
+        )
 
 
 def addons_dir():
@@ -168,13 +206,28 @@ def run_odoo(odoo, db, demo, test_tags):
 SKIPPED = re.compile(r"odoo\.addons\.stock_channel_sync\.tests\.\S+: skipped ")
 
 
+@contextlib.contextmanager
+def machine_lock():
+    """One Odoo suite or benchmark at a time on this machine (2 cores): a
+    second ``test`` waits for the first instead of slowing both down."""
+    path = Path(tempfile.gettempdir()) / "stock_channel_sync-odoo.lock"
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Waiting for another Odoo run to finish ({path}) ...", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def cmd_test(args):
     odoo = find_odoo()
-    if odoo is None:
-        print("!" * 72)
-        print("!!! ODOO 18 IS NOT IMPORTABLE: THE ODOO TEST SUITE WAS SKIPPED !!!")
-        print("!" * 72)
-        return 0 if args.allow_missing_odoo else 3
+    check_postgresql()
+    with machine_lock():
+        return _run_suites(odoo, args)
+
+
+def _run_suites(odoo, args):
     passed = failed = skipped = 0
     runs = [
         # An install without demo data must succeed on its own.
@@ -210,8 +263,7 @@ def cmd_test(args):
 
 def cmd_serve(args):
     odoo = find_odoo()
-    if odoo is None:
-        sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
+    check_postgresql()
     extra = []
     if not db_exists(args.db):
         print(f"Creating demo database {args.db} ...", flush=True)
@@ -248,11 +300,6 @@ def main():
     test.add_argument("--db", default="scs_test")
     test.add_argument("--test-tags", default=f"/{ADDON}")
     test.add_argument("--keep", action="store_true", help="keep the test databases")
-    test.add_argument(
-        "--allow-missing-odoo",
-        action="store_true",
-        help="exit 0 (with a loud warning) when Odoo is absent",
-    )
     args = parser.parse_args()
     return {"serve": cmd_serve, "test": cmd_test}[args.command](args)
 
