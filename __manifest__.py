@@ -36,6 +36,7 @@
         "views/stock_channel_alert_views.xml",
         "views/stock_channel_dashboard_views.xml",
         "views/stock_location_views.xml",
+        "views/stock_channel_sandbox_views.xml",
         "views/stock_channel_sync_menus.xml",
     ],
     "demo": [

@@ -8,4 +8,5 @@ from . import base
 from . import webhook
 from . import shopify
 from . import woocommerce
+from . import sandbox
 from .base import ADAPTERS, Adapter, PermanentError, TransientError, get_adapter

@@ -235,6 +235,9 @@ class Adapter:
             raise TransientError(f"{self.code}: timeout") from exc
         except requests.ConnectionError as exc:
             raise TransientError(f"{self.code}: connection failed") from exc
+        except requests.RequestException as exc:
+            # No or a malformed base URL: a configuration error, not an outage.
+            raise PermanentError(f"{self.code}: invalid request URL") from exc
         excerpt = self.redact(response.text)
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(

@@ -44,12 +44,7 @@ class ChannelOrderController(http.Controller):
             if adapter.verify_order_request(
                 channel_sudo.webhook_secret, headers, signed
             ):
-                return (
-                    request.env["stock.channel"]
-                    .with_user(channel_sudo.user_id)
-                    .with_company(channel_sudo.company_id)
-                    .browse(channel_sudo.id)
-                )
+                return channel_sudo._as_technical_user()
         return None if channels_sudo else False
 
     def _is_woocommerce_ping(self, code, body):

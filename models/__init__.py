@@ -11,6 +11,8 @@ from . import stock_channel_alert
 from . import stock_channel_move_trace
 from . import stock_channel_reconciliation
 from . import stock_channel_health
+from . import stock_channel_sandbox_shelf
+from . import stock_channel_sandbox_shipment
 from . import stock_location
 from . import stock_quant
 from . import stock_move

@@ -1,5 +1,6 @@
 import logging
 import re
+import secrets
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -8,8 +9,9 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..adapters.base import ChannelConfig, TransientError
+from ..adapters.base import ChannelConfig, TransientError, get_adapter
 from ..services.publisher import PublicationFailed, Publisher
+from ..services.sandbox import SandboxShelf
 
 _logger = logging.getLogger(__name__)
 
@@ -55,13 +57,16 @@ class StockChannel(models.Model):
             ("webhook", "Generic webhook"),
             ("shopify", "Shopify"),
             ("woocommerce", "WooCommerce"),
+            ("sandbox", "Sandbox (no network)"),
         ],
         required=True,
         default="webhook",
         help="How this channel is talked to. 'Generic webhook' follows the JSON "
         "contract documented in the module README; Shopify uses the Admin "
         "GraphQL API (access token in API Secret); WooCommerce the REST API v3 "
-        "(consumer key and secret).",
+        "(consumer key and secret). 'Sandbox' needs no marketplace: what is "
+        "published lands on the channel's shelf in Odoo, and Simulate Order "
+        "posts signed orders through the real intake, to try everything out.",
     )
     api_version = fields.Char(
         string="API Version",
@@ -129,8 +134,10 @@ class StockChannel(models.Model):
     webhook_secret = fields.Char(
         groups=MANAGER_GROUP,
         copy=False,
+        default=lambda self: secrets.token_urlsafe(32),
         help="Shared secret used to sign what Odoo sends and to verify what the "
-        "channel posts.",
+        "channel posts. A strong random one is generated for a new channel; "
+        "Shopify and WooCommerce channels take the marketplace's own.",
     )
     warehouse_ids = fields.Many2many(
         "stock.warehouse",
@@ -166,6 +173,11 @@ class StockChannel(models.Model):
         string="Buffer Rules",
         help="Rules that only apply to this channel. Rules without a channel "
         "apply to every channel of the company.",
+    )
+    shelf_count = fields.Integer(
+        string="On the Shelf",
+        compute="_compute_shelf_count",
+        help="Sandbox channels: SKUs the sandbox marketplace shows.",
     )
     listing_count = fields.Integer(compute="_compute_listing_counts")
     pending_listing_count = fields.Integer(
@@ -250,6 +262,14 @@ class StockChannel(models.Model):
                     )
                 )
 
+    def _compute_shelf_count(self):
+        groups = self.env["stock.channel.sandbox.shelf"]._read_group(
+            [("channel_id", "in", self.ids)], ["channel_id"], ["__count"]
+        )
+        counts = {channel.id: count for channel, count in groups}
+        for channel in self:
+            channel.shelf_count = counts.get(channel.id, 0)
+
     def _compute_order_count(self):
         groups = self.env["stock.channel.order"]._read_group(
             [("channel_id", "in", self.ids)], ["channel_id"], ["__count"]
@@ -317,6 +337,25 @@ class StockChannel(models.Model):
         action = self.action_view_listings()
         action["context"] = dict(action["context"], search_default_pending=1)
         return action
+
+    def action_view_shelf(self):
+        return self._channel_action("stock_channel_sandbox_shelf_action")
+
+    def action_view_sandbox_shipments(self):
+        return self._channel_action("stock_channel_sandbox_shipment_action")
+
+    def action_simulate_order(self):
+        """Open the wizard that posts a signed order to this sandbox channel."""
+        self.ensure_one()
+        self._check_manager()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Simulate Order"),
+            "res_model": "stock.channel.simulate.order",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_channel_id": self.id},
+        }
 
     def action_view_publications(self):
         return self._channel_action("stock_channel_publication_action")
@@ -450,6 +489,25 @@ class StockChannel(models.Model):
             api_version=self.api_version or "",
             location_ref=self.location_ref or "",
             timeout=self.request_timeout or 30,
+        )
+
+    def _get_adapter(self, session=None):
+        """This channel's adapter. ``session`` replaces the HTTP session (the
+        tests' and benchmarks' hook); a sandbox channel talks to its shelf."""
+        self.ensure_one()
+        if self.adapter == "sandbox":
+            session = SandboxShelf(self)
+        return get_adapter(self._adapter_config(), session)
+
+    def _as_technical_user(self):
+        """This channel as its technical user, in its company: how jobs and
+        orders run."""
+        self.ensure_one()
+        return (
+            self.env["stock.channel"]
+            .with_user(self.user_id)
+            .with_company(self.company_id)
+            .browse(self.id)
         )
 
     def _keep_audit(self, audit):

@@ -11,7 +11,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters import ADAPTERS
-from ..adapters.base import PermanentError, TransientError, get_adapter
+from ..adapters.base import PermanentError, TransientError
 from ..services.payloads import InvalidOrder, validate_order, validate_reference
 
 JOB_CHANNEL = "root.stock_channel_sync.orders"
@@ -449,7 +449,7 @@ class StockChannelOrder(models.Model):
         """Job: tell the channel what shipped, with the tracking reference."""
         self.ensure_one()
         picking = self.env["stock.picking"].browse(picking_id)
-        adapter = get_adapter(self.channel_id._adapter_config())
+        adapter = self.channel_id._get_adapter()
         try:
             outcome = adapter.push_shipment(
                 self._shipment_payload(picking), self.correlation_id or ""

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from odoo.tools import SQL
 
-from ..adapters.base import Item, PermanentError, get_adapter
+from ..adapters.base import Item, PermanentError
 from .atp import AtpEngine, id_array
 from .channel_run import ChannelRun
 
@@ -49,7 +49,7 @@ class Publisher(ChannelRun):
                 unchanged.append((listing_id, counter))
         self._clear_pending(unchanged)
         rows = {row[0]: row for row in snapshot}
-        adapter = get_adapter(self.channel._adapter_config(), session)
+        adapter = self.channel._get_adapter(session)
         sent = 0
         correlation_id = self._correlation_id(snapshot) or self.job_uuid
         for index in range(0, len(to_send), adapter.batch_limit):

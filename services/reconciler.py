@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from odoo import fields
 from odoo.tools import SQL
 
-from ..adapters.base import ListingRef, get_adapter
+from ..adapters.base import ListingRef
 from .atp import AtpEngine, id_array
 from .channel_run import ChannelRun
 
@@ -49,7 +49,7 @@ class Reconciler(ChannelRun):
         """Reconcile every active listing; return a short summary."""
         rows = self._listings()
         refs = [ListingRef(row[0], row[1], row[2] or "") for row in rows]
-        adapter = get_adapter(self.channel._adapter_config(), session)
+        adapter = self.channel._get_adapter(session)
         shown = adapter.fetch_levels(refs, self.job_uuid)
         atp = AtpEngine(self.env).compute(row[0] for row in rows)
         findings = []

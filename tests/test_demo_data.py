@@ -32,15 +32,48 @@ class TestDemoData(TransactionCase):
             {xmlid: results[rec.id].qty for xmlid, rec in listings.items()}, EXPECTED
         )
 
-    def test_demo_dashboard(self):
-        """The web store's card shows its two open discrepancies; the healed
-        one on the B2B portal is resolved."""
+    def _demo_channels(self):
         webstore = self.env.ref(
             "stock_channel_sync.demo_channel_webstore", raise_if_not_found=False
         )
         if not webstore:
             self.skipTest("database installed without demo data")
-        b2b = self.env.ref("stock_channel_sync.demo_channel_b2b")
-        self.assertEqual(webstore.open_discrepancy_count, 2)
-        self.assertEqual(b2b.open_discrepancy_count, 0)
-        self.assertIn(webstore.health_state, ("warning", "alert"))
+        return webstore | self.env.ref("stock_channel_sync.demo_channel_b2b")
+
+    def test_demo_runs_as_a_dedicated_least_privilege_user(self):
+        """The demo channels are sandboxes run by their own technical user:
+        internal, active, no administrator, not OdooBot; their secrets were
+        generated, not shipped."""
+        channels = self._demo_channels()
+        bot = self.env.ref("stock_channel_sync.demo_user_channel_bot")
+        self.assertEqual(set(channels.mapped("adapter")), {"sandbox"})
+        self.assertEqual(channels.user_id, bot)
+        self.assertNotEqual(bot, self.env.ref("base.user_root"))
+        self.assertTrue(bot.active and bot._is_internal())
+        self.assertFalse(bot.has_group("base.group_system"))
+        self.assertFalse(bot.has_group("base.group_erp_manager"))
+        secrets = channels.mapped("webhook_secret")
+        self.assertEqual(len(set(secrets)), 2)
+        self.assertTrue(all(len(secret) >= 32 for secret in secrets))
+
+    def test_demo_publishes_to_the_shelf_and_is_healthy(self):
+        """What the publication jobs do right after install: every demo
+        listing's quantity lands on its sandbox shelf and the dashboard turns
+        healthy."""
+        channels = self._demo_channels()
+        for channel in channels:
+            channel._as_technical_user().with_context(
+                job_uuid="demo"
+            )._publish_pending()
+        shelf = self.env["stock.channel.sandbox.shelf"].search(
+            [("channel_id", "in", channels.ids)]
+        )
+        self.assertEqual(
+            {
+                row.listing_id.get_external_id()[row.listing_id.id]: row.quantity
+                for row in shelf
+            },
+            {f"stock_channel_sync.{xmlid}": qty for xmlid, qty in EXPECTED.items()},
+        )
+        channels.invalidate_recordset()
+        self.assertEqual(set(channels.mapped("health_state")), {"ok"})

@@ -230,9 +230,9 @@ def cmd_test(args):
 def _run_suites(odoo, args):
     passed = failed = skipped = 0
     runs = [
-        # An install without demo data must succeed on its own.
-        (f"{args.db}_nodemo", False, None),
-        # The suite runs where demo data is loaded, as on OCA's CI.
+        # The whole suite, without demo data (as on a customer's database)
+        # and with it (as on OCA's CI): no test may lean on demo records.
+        (f"{args.db}_nodemo", False, args.test_tags),
         (args.db, True, args.test_tags),
     ]
     for db, demo, tags in runs:

@@ -20,6 +20,7 @@ Pitfalls it handles (found on Debian 12 with Python 3.11):
 """
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -57,10 +58,19 @@ def venv_has_odoo():
 
 
 def ensure_venv():
-    """Make ``.venv`` hold a ready Odoo 18; idempotent, seconds when done."""
+    """Make ``.venv`` hold a ready Odoo 18; idempotent, seconds when done.
+
+    A ready environment is kept when ``ODOO_SRC`` is unset (or names the
+    source it was built from): only a new source, or a change of what this
+    module installs, redoes the set-up."""
     source = os.environ.get("ODOO_SRC", "").strip()
-    key = _setup_key(source)
-    if venv_has_odoo() and STAMP.exists() and STAMP.read_text() == key:
+    stamp = _read_stamp()
+    wanted = {"setup": _setup_key(), "source": _source_identity(source)}
+    if (
+        stamp.get("setup") == wanted["setup"]
+        and (not source or stamp.get("source") == wanted["source"])
+        and venv_has_odoo()
+    ):
         return
     print(f"Setting up Odoo 18 in {VENV} (once; ODOO_SRC={source or 'git'}) ...")
     _ensure_debian_build_deps()
@@ -89,22 +99,32 @@ def ensure_venv():
     _run([*pip, "--quiet", *EXTRA_REQUIREMENTS])
     if not venv_has_odoo():
         sys.exit(f"Odoo 18 still does not import in {VENV}: see the output above.")
-    STAMP.write_text(key)
+    STAMP.write_text(json.dumps(wanted))
     print("Odoo 18 is ready in .venv.", flush=True)
 
 
-def _setup_key(source):
-    """What the stamp records: a change of any of these redoes the set-up."""
-    identity = source
-    if source and Path(source).is_file():
-        stat = Path(source).stat()
-        identity = f"{Path(source).resolve()}|{stat.st_size}|{int(stat.st_mtime)}"
-    elif source:
-        identity = str(Path(source).resolve())
-    text = "|".join(
-        [SETUP_VERSION, identity, sys.version, *EXTRA_REQUIREMENTS, str(VENV)]
-    )
+def _read_stamp():
+    try:
+        return json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _setup_key():
+    """What this module installs: a change of it redoes the set-up."""
+    text = "|".join([SETUP_VERSION, sys.version, *EXTRA_REQUIREMENTS, str(VENV)])
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _source_identity(source):
+    """Which Odoo source the environment was built from."""
+    if not source:
+        return ODOO_GIT
+    path = Path(source).resolve()
+    if path.is_file():
+        stat = path.stat()
+        return f"{path}|{stat.st_size}|{int(stat.st_mtime)}"
+    return str(path)
 
 
 def _odoo_source(source):

@@ -1,0 +1,1 @@
+from . import stock_channel_simulate_order
