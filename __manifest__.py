@@ -39,6 +39,11 @@
         "views/stock_channel_sandbox_views.xml",
         "views/stock_channel_sync_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "stock_channel_sync/static/tests/tours/*.js",
+        ],
+    },
     "demo": [
         "demo/stock_channel_demo.xml",
     ],
