@@ -5,6 +5,7 @@ and decorates it with :func:`.base.register`.
 """
 
 from . import base
+from . import shopify_versions
 from . import webhook
 from . import shopify
 from . import woocommerce

@@ -4,7 +4,8 @@ The listing's ``external_ref`` is the inventory item id, the channel's
 location reference the Shopify location id (numeric or ``gid://``). What we
 last published is sent as ``changeFromQuantity`` (compare-and-swap); when
 Shopify says it is stale, the current quantities are read back and the batch
-is sent once more from them.
+is sent once more from them. Which API versions these documents are valid
+for is ``shopify_versions``' business.
 """
 
 import json
@@ -20,6 +21,7 @@ from .base import (
     full_name,
     register,
 )
+from .shopify_versions import OLDEST_VERSION, resolve
 
 SET_QUANTITIES = """
 mutation SetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
@@ -59,6 +61,31 @@ mutation Fulfill($fulfillment: FulfillmentInput!) {
   }
 }
 """
+
+
+def set_quantities_variables(key, batch_id, location, items, current):
+    """Variables of ``SET_QUANTITIES`` in the shape every supported version
+    accepts: the idempotency key always, ``changeFromQuantity`` on every
+    quantity, ``null`` (sent, not left out) when what the channel shows is
+    unknown, which opts out of the comparison; never the legacy
+    ``compareQuantity`` / ``ignoreCompareQuantity``, gone from 2026-04."""
+    return {
+        "key": key,
+        "input": {
+            "name": "available",
+            "reason": "correction",
+            "referenceDocumentUri": f"gid://stock-channel-sync/Batch/{batch_id}",
+            "quantities": [
+                {
+                    "inventoryItemId": gid("InventoryItem", i.external_ref),
+                    "locationId": location,
+                    "quantity": i.quantity,
+                    "changeFromQuantity": current[i.listing_id],
+                }
+                for i in items
+            ],
+        },
+    }
 
 
 def gid(kind, ref):
@@ -123,9 +150,23 @@ class ShopifyAdapter(Adapter):
         }
 
     @property
+    def api_version(self):
+        """The channel's version; one saved before versions were checked
+        and now too old fails the job instead of sending documents that
+        version does not know."""
+        try:
+            return resolve(self.config.api_version)
+        except ValueError:
+            raise PermanentError(
+                f"shopify: API version {self.config.api_version!r} is not "
+                f"supported; set the channel's API Version to {OLDEST_VERSION} "
+                "or newer"
+            ) from None
+
+    @property
     def endpoint(self):
-        version = self.config.api_version or "2025-01"
-        return f"{self.config.base_url.rstrip('/')}/admin/api/{version}/graphql.json"
+        base = self.config.base_url.rstrip("/")
+        return f"{base}/admin/api/{self.api_version}/graphql.json"
 
     def graphql(self, query, variables, correlation_id):
         self._pace()
@@ -189,23 +230,9 @@ class ShopifyAdapter(Adapter):
         location = gid("Location", self.config.location_ref)
         current = {i.listing_id: i.previous for i in items}
         for attempt in (1, 2):
-            variables = {
-                "key": f"{batch_id}-{attempt}",
-                "input": {
-                    "name": "available",
-                    "reason": "correction",
-                    "referenceDocumentUri": f"gid://stock-channel-sync/Batch/{batch_id}",
-                    "quantities": [
-                        {
-                            "inventoryItemId": gid("InventoryItem", i.external_ref),
-                            "locationId": location,
-                            "quantity": i.quantity,
-                            "changeFromQuantity": current[i.listing_id],
-                        }
-                        for i in items
-                    ],
-                },
-            }
+            variables = set_quantities_variables(
+                f"{batch_id}-{attempt}", batch_id, location, items, current
+            )
             response, data = self.graphql(SET_QUANTITIES, variables, correlation_id)
             user_errors = (data.get("inventorySetQuantities") or {}).get(
                 "userErrors"

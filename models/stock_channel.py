@@ -9,6 +9,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
+from ..adapters import shopify_versions
 from ..adapters.base import ChannelConfig, TransientError, get_adapter
 from ..services.publisher import PublicationFailed, Publisher
 from ..services.sandbox import SandboxShelf
@@ -70,8 +71,10 @@ class StockChannel(models.Model):
     )
     api_version = fields.Char(
         string="API Version",
-        default="2025-01",
-        help="Shopify Admin API version, e.g. 2025-01.",
+        default=shopify_versions.DEFAULT_VERSION,
+        help="Shopify Admin API stable version (YYYY-MM). New channels get the "
+        "newest one this module knows; older versions than it supports are "
+        "refused. Shopify retires a version after about a year.",
     )
     location_ref = fields.Char(
         string="Channel Location",
@@ -241,6 +244,26 @@ class StockChannel(models.Model):
                         "'%(code)s'.",
                         company=company.display_name,
                         code=code,
+                    )
+                )
+
+    @api.constrains("adapter", "api_version")
+    def _check_api_version(self):
+        """The Shopify documents need ``changeFromQuantity`` and
+        ``@idempotent``: a version without them would be refused at the first
+        publication, or silently served as another version. Empty means the
+        default."""
+        for channel in self.filtered(lambda c: c.adapter == "shopify"):
+            version = (channel.api_version or "").strip()
+            if version and not shopify_versions.is_supported(version):
+                raise ValidationError(
+                    self.env._(
+                        "Shopify API version '%(version)s' is not supported: use "
+                        "a stable version (YYYY-MM, month 01, 04, 07 or 10) from "
+                        "%(oldest)s on, e.g. %(default)s.",
+                        version=version,
+                        oldest=shopify_versions.OLDEST_VERSION,
+                        default=shopify_versions.DEFAULT_VERSION,
                     )
                 )
 

@@ -2,14 +2,19 @@
 
 It records every request and answers from a script of responses, else from
 ``responder`` (a function of the request), else 200 ``{"ok": true}``; a
-response may be delayed to provoke a client timeout.
+response may be delayed to provoke a client timeout. A request to Shopify's
+GraphQL path is first checked against the API version in its URL
+(``shopify_standin``): one that version would refuse gets Shopify's refusal
+instead, is kept in ``refused``, and leaves the script alone.
 """
 
 import json
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import shopify_standin
 
 
 @dataclass
@@ -34,6 +39,7 @@ class Reply:
 class Marketplace:
     def __init__(self):
         self.received = []
+        self.refused = []  # (request, Shopify's refusal)
         self.script = []
         self.responder = None
         self._stop_delays = threading.Event()
@@ -51,12 +57,18 @@ class Marketplace:
                 body = self.rfile.read(length) if length else b""
                 received = Received(self.command, self.path, dict(self.headers), body)
                 marketplace.received.append(received)
-                if marketplace.script:
-                    reply = marketplace.script.pop(0)
-                elif marketplace.responder:
-                    reply = marketplace.responder(received)
+                try:
+                    version = shopify_standin.check(self.path, body)
+                except shopify_standin.Refused as refused:
+                    marketplace.refused.append((received, refused.body))
+                    reply = Reply(status=refused.status, body=refused.body)
                 else:
-                    reply = Reply()
+                    reply = marketplace._reply(received)
+                    if version:
+                        reply = replace(
+                            reply,
+                            headers={**reply.headers, "X-Shopify-API-Version": version},
+                        )
                 if reply.delay:
                     marketplace._stop_delays.wait(reply.delay)
                 payload = (
@@ -83,6 +95,13 @@ class Marketplace:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _reply(self, received):
+        if self.script:
+            return self.script.pop(0)
+        if self.responder:
+            return self.responder(received)
+        return Reply()
 
     @property
     def url(self):

@@ -1,7 +1,9 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
+from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
 from .common import ChannelCase
+from .shopify_standin import SERVED
 
 
 @tagged("post_install", "-at_install")
@@ -180,6 +182,55 @@ class TestConstraints(ChannelCase):
             self._assert_refused(
                 "stock.channel", "may only contain", {"name": "Bad", "code": code}
             )
+
+    def test_new_shopify_channel_defaults_to_a_served_version(self):
+        """The default is a version the (stand-in) Shopify serves today."""
+        channel = self.env["stock.channel"].create(
+            {"name": "Shop", "code": "shop-default", "adapter": "shopify"}
+        )
+        self.assertEqual(channel.api_version, DEFAULT_VERSION)
+        self.assertIn(channel.api_version, SERVED)
+
+    def test_unsupported_shopify_version(self):
+        """Too old, not a quarter or not a stable name: refused, naming the
+        oldest accepted version."""
+        for version in ("2025-01", "2025-10", "2026-02", "unstable", "2026-1"):
+            self._assert_refused(
+                "stock.channel",
+                f"from {OLDEST_VERSION} on",
+                {
+                    "name": "Old Shop",
+                    "code": "old-shop",
+                    "adapter": "shopify",
+                    "api_version": version,
+                },
+            )
+        self._assert_refused(
+            "stock.channel",
+            "not supported",
+            record=self.channel,
+            vals={"adapter": "shopify", "api_version": "2025-01"},
+        )
+
+    def test_supported_shopify_versions(self):
+        """The oldest accepted version, a later one and an empty field (the
+        default) save."""
+        self.channel.adapter = "shopify"
+        for version in (OLDEST_VERSION, "2026-07", "2027-04", False):
+            self.channel.api_version = version
+            self.channel.flush_recordset()
+
+    def test_api_version_of_other_adapters_unchecked(self):
+        """Only Shopify reads the field: a webhook channel keeps whatever it
+        holds, until it becomes a Shopify channel."""
+        self.channel.api_version = "2025-01"
+        self.channel.flush_recordset()
+        self._assert_refused(
+            "stock.channel",
+            "not supported",
+            record=self.channel,
+            vals={"adapter": "shopify"},
+        )
 
     def test_warehouse_of_other_company(self):
         """A channel cannot sell another company's stock."""

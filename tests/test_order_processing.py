@@ -7,6 +7,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
+from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
 from ..services.atp import AtpEngine
 from ..services.signatures import verify_hex
 from .common import ChannelCase
@@ -324,6 +325,7 @@ class TestShipmentsBack(TestOrderProcessing):
     def setUp(self):
         super().setUp()
         self.market.received.clear()
+        self.market.refused.clear()
 
     def _ship(self, external_id="5001", **channel_vals):
         self._intake(external_id)
@@ -398,9 +400,17 @@ class TestShipmentsBack(TestOrderProcessing):
         self.assertTrue(note.json()["customer_note"])
 
     def test_shopify_shipment(self):
-        """fulfillmentCreate over the order's open fulfillment orders."""
+        """fulfillmentCreate over the order's open fulfillment orders, on the
+        default version."""
+        self._shopify_shipment(DEFAULT_VERSION)
+
+    def test_shopify_shipment_oldest_version(self):
+        """The same documents on 2026-01."""
+        self._shopify_shipment(OLDEST_VERSION)
+
+    def _shopify_shipment(self, version):
         order, picking = self._ship(
-            adapter="shopify", api_secret="tok", location_ref="1"
+            adapter="shopify", api_secret="tok", location_ref="1", api_version=version
         )
         self.market.script += [
             Reply(
@@ -431,3 +441,8 @@ class TestShipmentsBack(TestOrderProcessing):
         )
         self.assertFalse(fulfillment["notifyCustomer"])
         self.assertIn("trackingInfo", fulfillment)
+        self.assertFalse(self.market.refused)
+        self.assertEqual(
+            {r.path for r in self.market.received},
+            {f"/admin/api/{version}/graphql.json"},
+        )

@@ -1,5 +1,6 @@
 import base64
 import json
+from unittest.mock import patch
 
 import requests
 
@@ -11,6 +12,8 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
+from ..adapters.shopify import gid
+from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
 from ..services.publisher import Publisher
 from ..services.signatures import verify_hex
 from .common import ChannelCase
@@ -42,6 +45,7 @@ class PublicationCase(ChannelCase):
     def setUp(self):
         super().setUp()
         self.market.received.clear()
+        self.market.refused.clear()
         self.market.script.clear()
 
     def _publish(self, channel=None, **kwargs):
@@ -295,23 +299,45 @@ class TestFailures(PublicationCase):
 class TestAdapters(PublicationCase):
     """Shopify and WooCommerce request shapes, field by field."""
 
-    def test_shopify_inventory_set_quantities(self):
-        """GraphQL mutation with compare-and-swap, idempotency and token."""
+    def _shopify_channel(self, version):
         self.channel.write(
             {
                 "adapter": "shopify",
                 "api_secret": "shpat_secret",
-                "api_version": "2025-01",
+                "api_version": version,
                 "location_ref": "777",
             }
         )
         self.listing.external_ref = "4242"
+
+    def _shopify_publish(self, version):
+        """Publish ``listing`` to a Shopify channel on ``version``; the
+        stand-in checks the document for the version in the URL."""
+        self._shopify_channel(version)
         self.market.script.append(
             Reply(body={"data": {"inventorySetQuantities": {"userErrors": []}}})
         )
         self._publish()
+        self.assertFalse(self.market.refused)
         (request,) = self.market.received
-        self.assertEqual(request.path, "/admin/api/2025-01/graphql.json")
+        self.assertEqual(request.path, f"/admin/api/{version}/graphql.json")
+        return request
+
+    def _failed_publication(self):
+        """The message of a publication that fails its job; the failed
+        rows' separate cursor sees this test's data (test mode)."""
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+        try:
+            self._publish()
+        except UserError as exc:
+            return str(exc)
+        self.fail("the publication must fail")
+
+    def test_shopify_inventory_set_quantities(self):
+        """GraphQL mutation with compare-and-swap, idempotency and token, on
+        the default version (what a new channel gets)."""
+        request = self._shopify_publish(DEFAULT_VERSION)
         self.assertEqual(request.headers["X-Shopify-Access-Token"], "shpat_secret")
         payload = request.json()
         self.assertIn("inventorySetQuantities", payload["query"])
@@ -332,6 +358,80 @@ class TestAdapters(PublicationCase):
             ],
         )
         self.assertTrue(payload["variables"]["key"])
+        self.assertNotIn("ignoreCompareQuantity", data)
+
+    def test_shopify_oldest_version(self):
+        """2026-01, where the key and changeFromQuantity are optional, gets
+        both, and an explicit null for an unknown level (an absent value
+        would fall back to the legacy compareQuantity check)."""
+        payload = self._shopify_publish(OLDEST_VERSION).json()
+        self.assertIn("@idempotent(key: $key)", payload["query"])
+        self.assertTrue(payload["variables"]["key"])
+        (quantity,) = payload["variables"]["input"]["quantities"]
+        self.assertIn("changeFromQuantity", quantity)
+        self.assertIsNone(quantity["changeFromQuantity"])
+        self.assertNotIn("compareQuantity", quantity)
+
+    def test_shopify_compare_from_last_published(self):
+        """Published before: that quantity is the compare-and-swap value."""
+        self.listing.write(
+            {"last_published_qty": 7, "last_published_at": fields.Datetime.now()}
+        )
+        payload = self._shopify_publish(DEFAULT_VERSION).json()
+        (quantity,) = payload["variables"]["input"]["quantities"]
+        self.assertEqual(quantity["changeFromQuantity"], 7)
+
+    def test_shopify_legacy_document_refused(self):
+        """The stand-in holds the adapter to the version: the pre-2026 shape
+        (compareQuantity instead of changeFromQuantity) fails the
+        publication on the default version and nothing is marked
+        published."""
+        self._shopify_channel(DEFAULT_VERSION)
+
+        def legacy(key, batch_id, location, items, current):
+            return {
+                "key": key,
+                "input": {
+                    "name": "available",
+                    "reason": "correction",
+                    "quantities": [
+                        {
+                            "inventoryItemId": gid("InventoryItem", i.external_ref),
+                            "locationId": location,
+                            "quantity": i.quantity,
+                            "compareQuantity": current[i.listing_id],
+                        }
+                        for i in items
+                    ],
+                },
+            }
+
+        with patch(
+            "odoo.addons.stock_channel_sync.adapters.shopify.set_quantities_variables",
+            legacy,
+        ):
+            message = self._failed_publication()
+        self.assertIn("compareQuantity", message)
+        ((_request, refusal),) = self.market.refused
+        (error,) = refusal["errors"]
+        self.assertEqual(error["extensions"]["code"], "INVALID_VARIABLE")
+        self.listing.invalidate_recordset()
+        self.assertTrue(self.listing.pending)
+
+    def test_shopify_version_saved_before_the_check(self):
+        """A version written before versions were checked (here in SQL)
+        fails the job with the fix in its message; nothing is sent."""
+        self.channel.write(
+            {"adapter": "shopify", "api_secret": "t", "location_ref": "1"}
+        )
+        self.listing.external_ref = "9"
+        self.env.cr.execute(
+            "UPDATE stock_channel SET api_version = '2025-01' WHERE id = %s",
+            [self.channel.id],
+        )
+        self.channel.invalidate_recordset(["api_version"])
+        self.assertIn(OLDEST_VERSION, self._failed_publication())
+        self.assertFalse(self.market.received)
 
     def test_shopify_stale_change_from_rereads_and_retries_once(self):
         """CHANGE_FROM_QUANTITY_STALE: read the level back, send again."""

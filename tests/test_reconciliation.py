@@ -9,6 +9,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..adapters.shopify import ShopifyAdapter
+from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
 from ..adapters.webhook import WebhookAdapter
 from ..services.signatures import verify_hex
 from .marketplace import Reply
@@ -314,7 +315,7 @@ class TestReadBackShapes(ReconciliationCase):
         self.market.script.append(Reply(body=body))
         self._reconcile()
         (request,) = self.market.received
-        self.assertEqual(request.path, "/admin/api/2025-01/graphql.json")
+        self.assertEqual(request.path, f"/admin/api/{DEFAULT_VERSION}/graphql.json")
         self.assertEqual(request.headers["X-Shopify-Access-Token"], "shpat_x")
         sent = request.json()
         self.assertIn("nodes(ids: $ids)", sent["query"])
@@ -331,6 +332,38 @@ class TestReadBackShapes(ReconciliationCase):
         self.assertFalse(self._open())
         self.assertEqual(self._open(other).kind, "unknown_on_channel")
         self.assertEqual(self._open(unreferenced).kind, "unknown_on_channel")
+
+    def test_shopify_read_back_on_oldest_version(self):
+        """The same query on 2026-01, accepted by the stand-in for it."""
+        self.channel.write(
+            {
+                "adapter": "shopify",
+                "location_ref": "77",
+                "api_secret": "shpat_x",
+                "api_version": OLDEST_VERSION,
+            }
+        )
+        self.listing.external_ref = "901"
+        level = {"quantities": [{"name": "available", "quantity": 20}]}
+        self.market.script.append(
+            Reply(
+                body={
+                    "data": {
+                        "nodes": [
+                            {
+                                "id": "gid://shopify/InventoryItem/901",
+                                "inventoryLevel": level,
+                            }
+                        ]
+                    }
+                }
+            )
+        )
+        self._reconcile()
+        self.assertFalse(self.market.refused)
+        (request,) = self.market.received
+        self.assertEqual(request.path, f"/admin/api/{OLDEST_VERSION}/graphql.json")
+        self.assertFalse(self._open())
 
     def test_shopify_paces_on_its_cost_bucket(self):
         """Shopify said the bucket is empty (restoring 100 points/s) after a
