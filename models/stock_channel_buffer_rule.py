@@ -112,17 +112,16 @@ class StockChannelBufferRule(models.Model):
     def _compute_display_name(self):
         for rule in self:
             unit = " %" if rule.buffer_type == "percent" else ""
-            effects = [
-                self.env._(
-                    "keep %(value)s%(unit)s", value=f"{rule.buffer_value:g}", unit=unit
-                )
-            ]
+            # Formatted apart: the translation extractor reads only literals.
+            value, zero, most = (
+                f"{number:g}"
+                for number in (rule.buffer_value, rule.zero_below, rule.max_quantity)
+            )
+            effects = [self.env._("keep %(value)s%(unit)s", value=value, unit=unit)]
             if rule.zero_below:
-                effects.append(
-                    self.env._("zero at or below %s", f"{rule.zero_below:g}")
-                )
+                effects.append(self.env._("zero at or below %s", zero))
             if rule.max_quantity:
-                effects.append(self.env._("at most %s", f"{rule.max_quantity:g}"))
+                effects.append(self.env._("at most %s", most))
             rule.display_name = f"{rule.scope_description}: {', '.join(effects)}"
 
     @api.constrains("buffer_type", "buffer_value", "zero_below", "max_quantity")

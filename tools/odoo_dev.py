@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -96,9 +97,9 @@ def addons_dir():
     return folder
 
 
-def odoo_command(odoo, db, *extra):
+def odoo_command(odoo, db, *extra, addons=None):
     odoo_bin, core_paths = odoo
-    addons_path = ",".join(str(p) for p in [addons_dir(), *core_paths])
+    addons_path = ",".join(str(p) for p in [addons or addons_dir(), *core_paths])
     return [
         sys.executable,
         str(odoo_bin),
@@ -282,6 +283,146 @@ def cmd_serve(args):
     os.execv(sys.executable, command)
 
 
+def cmd_wheel(args):
+    """Build the wheel from the committed tree (whool), install it into a
+    fresh virtual environment that sees Odoo, and install the addon from
+    there, with demo data, on a fresh database: the addons path holds Odoo's
+    own folders only, never this repository."""
+    odoo = find_odoo()
+    check_postgresql()
+    with machine_lock(), tempfile.TemporaryDirectory(prefix="scs-wheel-") as tmp:
+        work = Path(tmp)
+        clone = work / ADDON  # whool names the addon after its folder
+        subprocess.run(
+            ["git", "clone", "-q", "--shared", str(REPO), str(clone)], check=True
+        )
+        pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+        subprocess.run(
+            [*pip, "wheel", "-q", "--no-deps", "-w", str(work / "dist"), str(clone)],
+            check=True,
+        )
+        (wheel,) = (work / "dist").glob("*.whl")
+        print(f"Built {wheel.name}", flush=True)
+        env = work / "env"
+        subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+        python = env / "bin" / "python"
+        purelib = subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        # Odoo and its requirements come from this interpreter's environment.
+        Path(purelib, "odoo_environment.pth").write_text(
+            f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"
+        )
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+            check=True,
+        )
+        installed = Path(purelib, "odoo", "addons", ADDON, "__manifest__.py")
+        if not installed.exists():
+            sys.exit(f"The wheel did not install {installed}")
+        db = fresh_db(odoo, args.db, demo=True)
+        odoo_bin, core_paths = odoo
+        command = [
+            str(python),
+            str(odoo_bin),
+            f"--addons-path={','.join(str(p) for p in core_paths)}",
+            f"--database={db}",
+            "-i",
+            ADDON,
+            "--stop-after-init",
+            "--log-level=warn",
+        ]
+        proc = subprocess.run(command, capture_output=True, text=True)
+        state = subprocess.run(
+            [
+                "psql",
+                "-XAtq",
+                "-d",
+                db,
+                "-c",
+                f"SELECT state FROM ir_module_module WHERE name = '{ADDON}'",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        drop_db(db)
+        errors = [
+            line
+            for line in (proc.stdout + proc.stderr).splitlines()
+            if re.search(r"\s(ERROR|CRITICAL)\s", line)
+        ]
+        for line in errors[:20]:
+            print("   " + line)
+        if proc.returncode or errors or state != "installed":
+            print("The addon did not install from its wheel.")
+            return 1
+        print(f"Installed {ADDON} from {installed.parent} (state: {state})")
+        return 0
+
+
+POT = REPO / "i18n" / f"{ADDON}.pot"
+# Header lines of an export that change with every run.
+POT_VOLATILE = re.compile(r'^"(POT-Creation-Date|PO-Revision-Date): ')
+
+
+def cmd_pot(args):
+    """Export the translation template from the code (``--check``: fail
+    when the committed one is not current)."""
+    odoo = find_odoo()
+    check_postgresql()
+    with machine_lock(), tempfile.TemporaryDirectory(prefix="scs-pot-") as tmp:
+        # Odoo's exporter walks the addon's folder: give it the project's
+        # files only, not .venv.
+        addons = Path(tmp) / "addons"
+        _copy_project(addons / ADDON)
+        db = fresh_db(odoo, args.db, demo=False)
+        once = ["--stop-after-init", "--log-level=warn"]
+        install = odoo_command(odoo, db, "-i", ADDON, *once, addons=addons)
+        subprocess.run(install, check=True)
+        exported = Path(tmp) / f"{ADDON}.pot"
+        export = [f"--i18n-export={exported}", f"--modules={ADDON}", *once]
+        subprocess.run(odoo_command(odoo, db, *export, addons=addons), check=True)
+        drop_db(db)
+        fresh = exported.read_text(encoding="utf-8")
+    if args.check:
+        current = POT.read_text(encoding="utf-8") if POT.exists() else ""
+        if _stable(current) != _stable(fresh):
+            print(f"{POT.relative_to(REPO)} is not current: run tools/odoo_dev.py pot")
+            return 1
+        print(f"{POT.relative_to(REPO)} is current")
+        return 0
+    POT.parent.mkdir(exist_ok=True)
+    POT.write_text(fresh, encoding="utf-8")
+    print(f"Wrote {POT.relative_to(REPO)}")
+    return 0
+
+
+def _copy_project(target):
+    """The files git tracks or would track (not ignored), as in the tree."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def _stable(pot):
+    return [line for line in pot.splitlines() if not POT_VOLATILE.match(line)]
+
+
 def _digest(text):
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
@@ -300,8 +441,16 @@ def main():
     test.add_argument("--db", default="scs_test")
     test.add_argument("--test-tags", default=f"/{ADDON}")
     test.add_argument("--keep", action="store_true", help="keep the test databases")
+    wheel = sub.add_parser(
+        "wheel", help="build the wheel and install the addon from it, not the repo"
+    )
+    wheel.add_argument("--db", default="scs_wheel")
+    pot = sub.add_parser("pot", help="export i18n/stock_channel_sync.pot")
+    pot.add_argument("--db", default="scs_pot")
+    pot.add_argument("--check", action="store_true", help="fail if not current")
     args = parser.parse_args()
-    return {"serve": cmd_serve, "test": cmd_test}[args.command](args)
+    commands = {"serve": cmd_serve, "test": cmd_test, "wheel": cmd_wheel}
+    return dict(commands, pot=cmd_pot)[args.command](args)
 
 
 if __name__ == "__main__":
