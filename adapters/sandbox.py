@@ -7,7 +7,7 @@ it. Orders are the generic contract's, signed the same way, so a simulated
 order goes through the real intake.
 
 The adapter holds no ORM record: the shelf is handed to it in place of an
-HTTP session, as an object with ``put``, ``read`` and ``ship`` (see
+HTTP session, as an object with ``put``, ``shown`` and ``ship`` (see
 ``services/sandbox.py``).
 """
 
@@ -31,5 +31,5 @@ class SandboxAdapter(Adapter):
         return Outcome(200, "shipment recorded on the sandbox shelf")
 
     def _read_page(self, refs, correlation_id):
-        shown = self.session.read([ref.sku for ref in refs])
+        shown = self.session.shown([ref.sku for ref in refs])
         return {ref.listing_id: shown[ref.sku] for ref in refs if ref.sku in shown}

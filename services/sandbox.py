@@ -64,7 +64,7 @@ class SandboxShelf:
         )
         self.env["stock.channel.sandbox.shelf"].invalidate_model()
 
-    def read(self, skus):
+    def shown(self, skus):
         """``{sku: quantity}`` of the shelved SKUs among ``skus``."""
         self.env["stock.channel.sandbox.shelf"].flush_model()
         self.env.cr.execute(
