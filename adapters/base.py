@@ -1,13 +1,21 @@
 """What every adapter shares: the registry, HTTP with timeouts and failure
 classification, and redaction of secrets from what is stored."""
 
-import email.utils
+import base64
 import time
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import requests
 
 from ..services.signatures import verify_hex
+from .outbound import (
+    Refused,
+    check_destination,
+    clamp_timeout,
+    parse_retry_after,
+    read_capped,
+)
 
 ADAPTERS = {}
 
@@ -54,16 +62,28 @@ class ChannelConfig:
     code: str
     adapter: str
     base_url: str
-    api_key: str = ""
-    api_secret: str = ""
-    webhook_secret: str = ""
+    # Never in a repr: a config printed into a log or an error tracker.
+    api_key: str = field(default="", repr=False)
+    api_secret: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
     api_version: str = ""
     location_ref: str = ""
     timeout: float = 30.0
+    # Hosts called over plain http or at private addresses (see outbound.py).
+    allowed_hosts: tuple = ()
 
     @property
     def secrets(self):
-        return [s for s in (self.api_key, self.api_secret, self.webhook_secret) if s]
+        """Every form in which a secret of this channel may appear in what
+        is sent or answered: as is, URL-encoded, and WooCommerce's HTTP
+        Basic credentials (base64 of ``key:secret``)."""
+        plain = [s for s in (self.api_key, self.api_secret, self.webhook_secret) if s]
+        forms = set(plain) | {quote(s, safe="") for s in plain}
+        if self.api_key and self.api_secret:
+            pair = f"{self.api_key}:{self.api_secret}".encode()
+            forms.add(base64.b64encode(pair).decode())
+        # Longest first: a secret inside another form is replaced with it.
+        return sorted(forms, key=len, reverse=True)
 
 
 @dataclass
@@ -123,17 +143,6 @@ def canonical_lines(data, shipping_key):
         to_number(s.get(shipping_key)) or 0 for s in data.get("shipping_lines") or []
     )
     return lines, shipping
-
-
-def parse_retry_after(value):
-    """Seconds from a Retry-After header (delta seconds or HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(int(float(value)), 0)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(int(parsed.timestamp() - time.time()), 0) if parsed else None
 
 
 class Adapter:
@@ -222,15 +231,26 @@ class Adapter:
         return data
 
     def request(self, method, url, **kwargs):
-        """An HTTP call with a timeout, failures sorted into transient and
-        permanent; returns the response when it is a 2xx."""
+        """An HTTP call to an allowed destination (see ``outbound.py``), with
+        clamped timeouts, no redirects and a capped answer read within a total
+        deadline; failures sorted into transient and permanent. Returns the
+        response when it is a 2xx."""
+        try:
+            check_destination(url, self.config.allowed_hosts)
+        except Refused as exc:
+            raise PermanentError(f"{self.code}: {exc}") from exc
+        timeout = clamp_timeout(self.config.timeout)
+        deadline = time.monotonic() + CONNECT_TIMEOUT + 2 * timeout
         try:
             response = self.session.request(
                 method,
                 url,
-                timeout=(CONNECT_TIMEOUT, self.config.timeout),
+                timeout=(CONNECT_TIMEOUT, timeout),
+                allow_redirects=False,
+                stream=True,
                 **kwargs,
             )
+            whole = read_capped(response, deadline)
         except requests.Timeout as exc:
             raise TransientError(f"{self.code}: timeout") from exc
         except requests.ConnectionError as exc:
@@ -239,6 +259,17 @@ class Adapter:
             # No or a malformed base URL: a configuration error, not an outage.
             raise PermanentError(f"{self.code}: invalid request URL") from exc
         excerpt = self.redact(response.text)
+        if not whole:
+            raise TransientError(
+                f"{self.code}: answer too large or too slow",
+                status=response.status_code,
+            )
+        if 300 <= response.status_code < 400:
+            raise PermanentError(
+                f"{self.code}: HTTP {response.status_code}: redirects are not "
+                "followed; set the channel's base URL to the final address",
+                status=response.status_code,
+            )
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(
                 f"{self.code}: HTTP {response.status_code}",

@@ -9,7 +9,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..adapters import shopify_versions
+from ..adapters import outbound, shopify_versions
 from ..adapters.base import ChannelConfig, TransientError, get_adapter
 from ..services.publisher import PublicationFailed, Publisher
 from ..services.sandbox import SandboxShelf
@@ -92,7 +92,8 @@ class StockChannel(models.Model):
     )
     request_timeout = fields.Integer(
         default=30,
-        help="Seconds to wait for the channel's answer before retrying later.",
+        help="Seconds to wait for the channel's answer before retrying later "
+        "(1 to 120).",
     )
     responsible_id = fields.Many2one(
         "res.users",
@@ -130,7 +131,11 @@ class StockChannel(models.Model):
     )
     base_url = fields.Char(
         string="Base URL",
-        help="Root URL of the channel's API, e.g. https://shop.example.com/api.",
+        help="Root URL of the channel's API, e.g. https://shop.example.com/api. "
+        "It must use https://, unless its host is listed in the system parameter "
+        "stock_channel_sync.allowed_http_hosts (an on-premise B2B portal); hosts "
+        "at private or loopback addresses must be listed there too. Redirects "
+        "are not followed.",
     )
     api_key = fields.Char(string="API Key", groups=MANAGER_GROUP, copy=False)
     api_secret = fields.Char(string="API Secret", groups=MANAGER_GROUP, copy=False)
@@ -330,6 +335,32 @@ class StockChannel(models.Model):
         for channel in self:
             channel.failed_publication_count = counts.get(channel.id, 0)
 
+    @api.constrains("base_url", "adapter")
+    def _check_base_url(self):
+        allowed = self._allowed_http_hosts()
+        for channel in self.filtered(lambda c: c.base_url and c.adapter != "sandbox"):
+            problem = outbound.url_problem(channel.base_url, allowed)
+            if problem:
+                raise ValidationError(
+                    self.env._(
+                        "The base URL of channel %(channel)s is refused: %(problem)s.",
+                        channel=channel.display_name,
+                        problem=problem,
+                    )
+                )
+
+    @api.constrains("request_timeout")
+    def _check_request_timeout(self):
+        low, high = outbound.MIN_TIMEOUT, outbound.MAX_TIMEOUT
+        if any(not low <= channel.request_timeout <= high for channel in self):
+            raise ValidationError(
+                self.env._(
+                    "The request timeout is between %(low)s and %(high)s seconds.",
+                    low=low,
+                    high=high,
+                )
+            )
+
     @api.constrains("batch_interval")
     def _check_batch_interval(self):
         if any(channel.batch_interval < 1 for channel in self):
@@ -512,6 +543,16 @@ class StockChannel(models.Model):
             api_version=self.api_version or "",
             location_ref=self.location_ref or "",
             timeout=self.request_timeout or 30,
+            allowed_hosts=self._allowed_http_hosts(),
+        )
+
+    def _allowed_http_hosts(self):
+        # sudo: system parameters are readable by administrators only, and
+        # this one is a list of host names, no secret.
+        return outbound.allowed_hosts(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param(outbound.ALLOWED_HOSTS_PARAM, "")
         )
 
     def _get_adapter(self, session=None):

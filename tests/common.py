@@ -15,6 +15,10 @@ class ChannelCase(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        # The local marketplaces of the tests listen on plain http, loopback.
+        cls.env["ir.config_parameter"].set_param(
+            "stock_channel_sync.allowed_http_hosts", "127.0.0.1"
+        )
         cls.env["stock.channel.buffer.rule"].search([]).action_archive()
         cls.company = cls.env.company
         cls.wh_main = cls.env["stock.warehouse"].search(
