@@ -5,8 +5,11 @@ publication job, reconciliation and the benchmarks, and can be reasoned about
 without a database.
 """
 
+import logging
 import math
 from dataclasses import dataclass
+
+_logger = logging.getLogger(__name__)
 
 # Quantities are floats in the product's unit of measure; rounding "down" must
 # not turn 6.999999999 (a float artefact of 7) into 6.
@@ -109,6 +112,19 @@ def apply_buffer(sellable_qty, rule, pack_size=1.0):
     then the ``max_quantity`` cap, then the pack size, rounded down, never
     negative.
     """
+    numbers = [sellable_qty, pack_size or 1.0]
+    if rule is not None:
+        numbers += [rule.buffer_value, rule.zero_below, rule.max_quantity]
+    if not all(_finite(n) for n in numbers):
+        # Defence in depth: a stored NaN or infinity (validation refuses
+        # them) must not crash the engine or offer stock: nothing is offered
+        # for this listing, and the others are unaffected.
+        _logger.warning(
+            "Non-finite quantity in ATP inputs %r (rule %s): offering 0",
+            numbers,
+            rule and rule.id,
+        )
+        return 0
     qty = sellable_qty
     if rule is not None:
         if rule.buffer_type == "percent":
@@ -119,6 +135,13 @@ def apply_buffer(sellable_qty, rule, pack_size=1.0):
             qty = 0
         if rule.max_quantity > 0 and qty > rule.max_quantity:
             qty = rule.max_quantity
-    if qty <= 0:
+    if qty <= 0 or (pack_size or 1.0) <= 0:
         return 0
     return max(floor_qty(qty / (pack_size or 1.0)), 0)
+
+
+def _finite(value):
+    try:
+        return math.isfinite(value)
+    except TypeError:
+        return False

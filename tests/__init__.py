@@ -15,3 +15,4 @@ from . import test_onboarding_tour
 from . import test_shopify_versions
 from . import test_migrations
 from . import test_outbound
+from . import test_hostile_values
