@@ -23,7 +23,7 @@ class TestBackendViews(HttpCase):
         ):
             self.skipTest("database installed without demo data")
         action = self.env.ref("stock_channel_sync.stock_channel_health_action")
-        self._open(f"/odoo/action-{action.id}", ".o_kanban_record .border-warning")
+        self._open(f"/odoo/action-{action.id}", ".o_kanban_record .border-4 .badge")
 
     def test_discrepancies_and_channel_form(self):
         action = self.env.ref("stock_channel_sync.stock_channel_discrepancy_action")

@@ -181,7 +181,14 @@ class TestReconciliation(ReconciliationCase):
         if not listing:
             self.skipTest("database installed without demo data")
         channel = listing.channel_id
-        channel.write({"base_url": self.market.url, "webhook_secret": SECRET})
+        # Committed demo data: a sandbox channel, turned into a webhook one.
+        channel.write(
+            {
+                "adapter": "webhook",
+                "base_url": self.market.url,
+                "webhook_secret": SECRET,
+            }
+        )
         self.env.cr.execute(
             "DELETE FROM stock_channel_listing_change WHERE listing_id = %s",
             [listing.id],
