@@ -16,3 +16,4 @@ from . import test_shopify_versions
 from . import test_migrations
 from . import test_outbound
 from . import test_hostile_values
+from . import test_payload_fuzzing
