@@ -116,6 +116,7 @@ class ShopifyAdapter(Adapter):
                 "zip": address.get("zip"),
                 "state_code": address.get("province_code"),
                 "country_code": address.get("country_code"),
+                "phone": address.get("phone"),
             },
             "lines": lines,
             "shipping_amount": shipping_amount,

@@ -74,6 +74,7 @@ class WooCommerceAdapter(Adapter):
                 "zip": shipping.get("postcode"),
                 "state_code": shipping.get("state"),
                 "country_code": shipping.get("country") or None,
+                "phone": shipping.get("phone"),
             },
             "lines": lines,
             "shipping_amount": shipping_amount,

@@ -113,6 +113,16 @@ class StockChannel(models.Model):
     team_id = fields.Many2one("crm.team", string="Sales Team", check_company=True)
     pricelist_id = fields.Many2one("product.pricelist", check_company=True)
     fiscal_position_id = fields.Many2one("account.fiscal.position", check_company=True)
+    shipping_product_id = fields.Many2one(
+        "product.product",
+        string="Shipping Product",
+        check_company=True,
+        domain="[('type', '=', 'service')]",
+        default=lambda self: self.env.ref(
+            "stock_channel_sync.product_channel_shipping", raise_if_not_found=False
+        ),
+        help="Bills an order's shipping amount on its sale order.",
+    )
     last_batch_at = fields.Datetime(string="Last Batch Run", readonly=True, copy=False)
     publication_ids = fields.One2many(
         "stock.channel.publication", "channel_id", string="Publications"

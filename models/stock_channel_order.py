@@ -13,6 +13,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from ..adapters import ADAPTERS
 from ..adapters.base import PermanentError, TransientError, get_adapter
 from ..services.payloads import InvalidOrder, validate_order, validate_reference
+from ..services.sale_order_builder import SaleOrderBuilder
 
 JOB_CHANNEL = "root.stock_channel_sync.orders"
 # Failures a retry cannot fix: the order goes to 'error' for a human.
@@ -54,7 +55,12 @@ class StockChannelOrder(models.Model):
         help="Received: accepted, its lines count as promised stock until its "
         "sale order exists.",
     )
-    payload = fields.Text(help="The order as the channel sent it.")
+    payload = fields.Text(help="The order as the channel sent it, kept for audit.")
+    canonical_order = fields.Json(
+        readonly=True,
+        help="The order translated by the channel's adapter and validated at "
+        "intake: what processing reads, whatever the marketplace.",
+    )
     correlation_id = fields.Char(index=True)
     customer_name = fields.Char()
     customer_email = fields.Char()
@@ -253,10 +259,10 @@ class StockChannelOrder(models.Model):
             """
             INSERT INTO stock_channel_order
                    (channel_id, company_id, external_id, state,
-                    shipment_state, payload, correlation_id, customer_name,
-                    customer_email, currency_id, create_uid, write_uid,
-                    create_date, write_date)
-            VALUES (%s, %s, %s, %s, 'none', %s, %s, %s, %s, %s,
+                    shipment_state, payload, canonical_order, correlation_id,
+                    customer_name, customer_email, currency_id, create_uid,
+                    write_uid, create_date, write_date)
+            VALUES (%s, %s, %s, %s, 'none', %s, %s::jsonb, %s, %s, %s, %s,
                     %s, %s,
                     now() at time zone 'UTC', now() at time zone 'UTC')
             ON CONFLICT (channel_id, external_id) DO NOTHING
@@ -267,6 +273,7 @@ class StockChannelOrder(models.Model):
             order["external_id"],
             state,
             body.decode(),
+            json.dumps(order) if order.get("lines") else None,
             uuid.uuid4().hex[:16],
             customer.get("name") or customer.get("email"),
             customer.get("email"),
@@ -584,91 +591,4 @@ class StockChannelOrder(models.Model):
             )
 
     def _create_sale_order(self):
-        channel = self.channel_id
-        data = json.loads(self.payload)
-        partner = self._find_or_create_partner(data)
-        shipping = self._delivery_address(partner, data.get("shipping_address") or {})
-        vals = {
-            "partner_id": partner.id,
-            "partner_shipping_id": shipping.id,
-            "company_id": self.company_id.id,
-            "channel_id": channel.id,
-            "channel_external_id": self.external_id,
-            "client_order_ref": self.external_id,
-            "origin": f"{channel.code}:{self.external_id}",
-            "note": data.get("note") or False,
-            "order_line": [
-                (
-                    0,
-                    0,
-                    {
-                        "product_id": line.product_id.id,
-                        "product_uom_qty": line.product_qty,
-                        "price_unit": line._product_unit_price(),
-                    },
-                )
-                for line in self.line_ids
-            ],
-        }
-        if channel.team_id:
-            vals["team_id"] = channel.team_id.id
-        if channel.pricelist_id:
-            vals["pricelist_id"] = channel.pricelist_id.id
-        if channel.fiscal_position_id:
-            vals["fiscal_position_id"] = channel.fiscal_position_id.id
-        sale = self.env["sale.order"].create(vals)
-        if channel.auto_confirm:
-            sale.action_confirm()
-        return sale
-
-    def _find_or_create_partner(self, data):
-        customer = data.get("customer") or {}
-        email = (customer.get("email") or "").strip()
-        Partner = self.env["res.partner"]
-        partner = Partner
-        if email:
-            partner = Partner.search(
-                [
-                    ("email", "=ilike", email),
-                    ("company_id", "in", (False, self.company_id.id)),
-                    ("parent_id", "=", False),
-                ],
-                limit=1,
-            )
-        if not partner:
-            partner = Partner.create(
-                {
-                    "name": customer.get("name") or email,
-                    "email": email or False,
-                    "phone": customer.get("phone") or False,
-                    "company_id": self.company_id.id,
-                }
-            )
-        return partner
-
-    def _delivery_address(self, partner, address):
-        if not address or not (address.get("street") or address.get("city")):
-            return partner
-        country = self.env["res.country"].search(
-            [("code", "=", address.get("country_code") or "")], limit=1
-        )
-        state = self.env["res.country.state"].search(
-            [
-                ("code", "=", address.get("state_code") or ""),
-                ("country_id", "=", country.id),
-            ],
-            limit=1,
-        )
-        return self.env["res.partner"].create(
-            {
-                "type": "delivery",
-                "parent_id": partner.id,
-                "name": address.get("name") or partner.name,
-                "street": address.get("street") or False,
-                "street2": address.get("street2") or False,
-                "city": address.get("city") or False,
-                "zip": address.get("zip") or False,
-                "country_id": country.id or False,
-                "state_id": state.id or False,
-            }
-        )
+        return SaleOrderBuilder(self).build()

@@ -1,4 +1,6 @@
-from odoo.tests import TransactionCase
+import json
+
+from odoo.tests import TransactionCase, new_test_user
 
 from ..services.atp import AtpEngine
 
@@ -152,3 +154,46 @@ class ChannelCase(TransactionCase):
             [listings.ids],
         )
         listings.invalidate_recordset()
+
+
+ROBOT_GROUPS = (
+    "stock.group_stock_user,sales_team.group_sale_salesman,"
+    "base.group_partner_manager,stock_channel_sync.group_channel_manager"
+)
+
+
+class OrderCase(ChannelCase):
+    """``ChannelCase`` with a technical user (``robot``) that runs the
+    channels' orders, 30 units of ``product`` in the main warehouse and no
+    dependency on demo data."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.robot = new_test_user(cls.env, login="order_robot", groups=ROBOT_GROUPS)
+        cls.channel.user_id = cls.robot
+        cls.channel_both.user_id = cls.robot
+        cls.env["stock.quant"]._update_available_quantity(
+            cls.product, cls.stock_main, 30
+        )
+
+    @classmethod
+    def _foreign_currency(cls, name="EUR"):
+        """An active currency other than the company's, EUR or else USD."""
+        if cls.company.currency_id.name == name:
+            name = "USD" if name != "USD" else "EUR"
+        currency = cls.env.ref(f"base.{name}")
+        currency.active = True
+        return currency
+
+    def _receive(self, channel, body, event="create"):
+        """What the order webhook does once the signature is checked."""
+        channel = channel.with_user(self.robot)
+        if not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        return channel.env["stock.channel.order"]._receive(channel, event, body)
+
+    def _channel_order(self, channel, external_id):
+        return self.env["stock.channel.order"].search(
+            [("channel_id", "=", channel.id), ("external_id", "=", str(external_id))]
+        )
