@@ -52,8 +52,9 @@ class StockChannelOrder(models.Model):
         required=True,
         default="received",
         index=True,
-        help="Received: accepted, its lines count as promised stock until its "
-        "sale order exists.",
+        help="Received or Error: accepted, its lines count as promised stock "
+        "until its sale order exists (an order in error is still owed to the "
+        "customer); Done: the sale order's moves carry the demand.",
     )
     payload = fields.Text(help="The order as the channel sent it, kept for audit.")
     canonical_order = fields.Json(
@@ -81,6 +82,22 @@ class StockChannelOrder(models.Model):
         help="Whether the channel was told about the shipment.",
     )
     shipment_message = fields.Text(readonly=True)
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "state" in vals:
+            self._mark_state_change()
+        return res
+
+    def _mark_state_change(self):
+        """Every state change moves promised demand (it starts, stays or
+        stops counting, or the sale order's moves take over): mark the
+        listings of the orders' products on every sharing channel."""
+        for channel in self.channel_id:
+            orders = self.filtered(lambda o, c=channel: o.channel_id == c)
+            product_ids = set(orders.line_ids.product_id.ids)
+            if product_ids:
+                self._mark_promised(channel, product_ids)
 
     @api.model
     def _receive(self, channel, event, body):
@@ -533,7 +550,6 @@ class StockChannelOrder(models.Model):
         if sale and sale.state != "cancel":
             sale._action_cancel()
         self.write({"state": "cancelled"})
-        self._mark_promised(self.channel_id, set(self.line_ids.product_id.ids))
         return 200, dict(self._answer_status(), status="cancelled")
 
     def action_reprocess(self):
