@@ -10,12 +10,12 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters.base import ChannelConfig, TransientError
 from ..services.publisher import PublicationFailed, Publisher
+from ..services.retries import MARKETPLACE_MAX_RETRIES
 
 _logger = logging.getLogger(__name__)
 
 CODE_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 MANAGER_GROUP = "stock_channel_sync.group_channel_manager"
-JOB_CHANNEL = "root.stock_channel_sync"
 PUBLISH_METHOD = "_publish_pending"
 
 
@@ -427,7 +427,7 @@ class StockChannel(models.Model):
             eta = debounce if delay is None else delay
             channel.with_delay(
                 description=self.env._("Publish stock to channel %s", code),
-                channel=f"{JOB_CHANNEL}.{code}",
+                max_retries=MARKETPLACE_MAX_RETRIES,
                 eta=max(eta or 0, 0),
                 identity_key=f"stock_channel_sync.publish.{channel_id}"
                 + (".force" if force else ""),

@@ -13,9 +13,9 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from ..adapters import ADAPTERS
 from ..adapters.base import PermanentError, TransientError, get_adapter
 from ..services.payloads import InvalidOrder, validate_order, validate_reference
+from ..services.retries import MARKETPLACE_MAX_RETRIES
 from ..services.sale_order_builder import SaleOrderBuilder
 
-JOB_CHANNEL = "root.stock_channel_sync.orders"
 # Failures a retry cannot fix: the order goes to 'error' for a human.
 PERMANENT_ERRORS = (UserError, ValidationError, AccessError)
 
@@ -432,7 +432,6 @@ class StockChannelOrder(models.Model):
         self.ensure_one()
         self.with_delay(
             description=self.env._("Confirm channel order %s", external_id),
-            channel=JOB_CHANNEL,
             identity_key=identity_key,
         )._process()
 
@@ -465,7 +464,7 @@ class StockChannelOrder(models.Model):
             order.shipment_state = "pending"
             order.with_delay(
                 description=self.env._("Send shipment of %s", order.external_id),
-                channel=JOB_CHANNEL,
+                max_retries=MARKETPLACE_MAX_RETRIES,
                 identity_key=f"stock_channel_sync.ship.{order_id}.{picking_id}",
             )._send_shipment(picking_id)
 

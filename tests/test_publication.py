@@ -64,7 +64,6 @@ class TestScheduling(PublicationCase):
                 self.channel._publish_pending,
                 kwargs={"force": False},
                 properties={
-                    "channel": "root.stock_channel_sync.test-web",
                     "identity_key": f"stock_channel_sync.publish.{self.channel.id}",
                 },
             )

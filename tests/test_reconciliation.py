@@ -280,7 +280,6 @@ class TestReconciliation(ReconciliationCase):
                 kwargs={"follow_up": False},
                 properties={
                     "identity_key": f"stock_channel_sync.reconcile.{self.channel.id}",
-                    "channel": f"root.stock_channel_sync.{self.channel.code}",
                 },
             )
 
