@@ -283,12 +283,18 @@ class TestFailures(PublicationCase):
 
     def test_failed_jobs_requeued(self):
         """Retry Failed requeues this channel's failed jobs only."""
-        job = self.channel.with_delay()._publish_pending()
-        other = self.channel_both.with_delay()._publish_pending()
-        records = self.env["queue.job"].search([("uuid", "in", [job.uuid, other.uuid])])
+        (self.channel | self.channel_both)._enqueue_publication(delay=0)
+        records = (self.channel | self.channel_both)._channel_jobs()
+        self.assertEqual(len(records), 2)
         records.write({"state": "failed"})
         self.channel.action_retry_failed()
-        self.assertEqual(records.sorted("id").mapped("state"), ["pending", "failed"])
+        self.assertEqual(
+            {job.identity_key: job.state for job in records},
+            {
+                f"stock_channel_sync.publish.{self.channel.id}": "pending",
+                f"stock_channel_sync.publish.{self.channel_both.id}": "failed",
+            },
+        )
 
 
 class TestAdapters(PublicationCase):
@@ -467,8 +473,8 @@ class TestRetention(PublicationCase):
             " SET create_date = now() - interval '100 days' WHERE id = %s",
             [old.id],
         )
-        job = self.channel.with_delay()._publish_pending()
-        record = self.env["queue.job"].search([("uuid", "=", job.uuid)])
+        self.channel._enqueue_publication(delay=0)
+        record = self.channel._channel_jobs()
         self.env.cr.execute(
             "UPDATE queue_job SET state = 'failed',"
             " date_created = now() - interval '100 days' WHERE id = %s",
