@@ -1,6 +1,10 @@
 import json
+import uuid
 
-from odoo.tests import TransactionCase, new_test_user
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+from odoo.tests import TransactionCase, get_db_name, new_test_user
+from odoo.tools import SQL
 
 from ..services.atp import AtpEngine
 
@@ -197,3 +201,31 @@ class OrderCase(ChannelCase):
         return self.env["stock.channel.order"].search(
             [("channel_id", "=", channel.id), ("external_id", "=", str(external_id))]
         )
+
+
+def create_committed_channel(prefix):
+    """A channel committed on its own connection, for tests whose other
+    connections must see it (call before the test class's transaction
+    starts); returns its id."""
+    with Registry(get_db_name()).cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        code = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        return env["stock.channel"].create({"name": code, "code": code}).id
+
+
+def drop_committed_channel(channel_id):
+    """Remove what :func:`create_committed_channel` committed."""
+    with Registry(get_db_name()).cursor() as cr:
+        for table in (
+            "stock_channel_order",
+            "stock_channel_listing_change",
+            "stock_channel_warehouse_rel",
+        ):
+            cr.execute(
+                SQL(
+                    "DELETE FROM %s WHERE channel_id = %s",
+                    SQL.identifier(table),
+                    channel_id,
+                )
+            )
+        cr.execute(SQL("DELETE FROM stock_channel WHERE id = %s", channel_id))

@@ -9,7 +9,12 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..services.atp import AtpEngine
 from ..services.signatures import verify_hex
-from .common import ChannelCase
+from .common import (
+    ChannelCase,
+    OrderCase,
+    create_committed_channel,
+    drop_committed_channel,
+)
 from .marketplace import Marketplace, Reply
 
 ROBOT_GROUPS = (
@@ -87,67 +92,6 @@ class TestOrderProcessing(ChannelCase):
                     "identity_key": f"stock_channel_sync.process.{order.id}",
                 },
             )
-
-    @contextmanager
-    def _stored_by_another_request(self, channel, external_id):
-        """An order of ``channel`` committed by another connection after
-        this transaction's snapshot (so invisible to it); removed after."""
-        self.env.cr.execute("SELECT 1")  # this transaction's snapshot
-        with self.registry.cursor() as other:
-            other.execute(
-                "INSERT INTO stock_channel_order (channel_id, company_id,"
-                " external_id, state, shipment_state) VALUES (%s, %s, %s,"
-                " 'received', 'none') RETURNING id",
-                [channel.id, channel.company_id.id, external_id],
-            )
-            first_id = other.fetchone()[0]
-        try:
-            yield first_id
-        finally:
-            with self.registry.cursor() as other:
-                other.execute(
-                    "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
-                )
-
-    def test_concurrent_delivery_committed_meanwhile_is_a_duplicate(self):
-        """The first delivery commits after this request's snapshot: the
-        insert's serialization failure means "stored by the other request"
-        and is answered as a duplicate at once, without a second record."""
-        channel = self.env.ref("stock_channel_sync.demo_channel_webstore")
-        with self._stored_by_another_request(channel, "RACE-1") as first_id:
-            body = json.dumps(
-                {
-                    "external_id": "RACE-1",
-                    "customer": {"name": "Racer"},
-                    "lines": [{"sku": "CS-MOUSE", "quantity": 1, "unit_price": 1}],
-                }
-            ).encode()
-            Order = self.env["stock.channel.order"]
-            status, answer = Order._receive(channel, "create", body)
-            self.assertEqual(status, 200)
-            self.assertEqual(
-                answer,
-                {
-                    "status": "duplicate",
-                    "external_id": "RACE-1",
-                    "state": "received",
-                    "order": first_id,
-                },
-            )
-            self.assertFalse(Order.search([("external_id", "=", "RACE-1")]))
-
-    def test_cancellation_racing_its_creation_asks_for_a_retry(self):
-        """The order is stored by a concurrent request after this one's
-        snapshot: the cancellation cannot see it, so it answers 409
-        concurrent_delivery (the marketplace retries) and writes nothing."""
-        channel = self.env.ref("stock_channel_sync.demo_channel_webstore")
-        with self._stored_by_another_request(channel, "RACE-2"):
-            Order = self.env["stock.channel.order"]
-            status, answer = Order._receive(
-                channel, "cancel", json.dumps({"external_id": "RACE-2"}).encode()
-            )
-            self.assertEqual((status, answer), (409, {"error": "concurrent_delivery"}))
-            self.assertFalse(Order.search([("external_id", "=", "RACE-2")]))
 
     def test_process_creates_confirmed_sale_order(self):
         """Partner matched by email, delivery address, channel prices per
@@ -309,6 +253,81 @@ class TestOrderProcessing(ChannelCase):
         order._cancel_from_channel()
         self.assertEqual(order.sale_order_id.state, "cancel")
         self.assertEqual(self._atp(self.listing), before)
+
+
+@tagged("post_install", "-at_install")
+class TestOrderRaces(OrderCase):
+    """Deliveries racing on another connection. The other connection must
+    see the channel, so it is committed before this class's transaction
+    begins (and removed after): no demo data needed."""
+
+    @classmethod
+    def setUpClass(cls):
+        channel_id = create_committed_channel("race")
+        cls.addClassCleanup(drop_committed_channel, channel_id)
+        super().setUpClass()
+        cls.race_channel = cls.env["stock.channel"].browse(channel_id)
+
+    @contextmanager
+    def _stored_by_another_request(self, channel, external_id):
+        """An order of ``channel`` committed by another connection after
+        this transaction's snapshot (so invisible to it); removed after."""
+        self.env.cr.execute("SELECT 1")  # this transaction's snapshot
+        with self.registry.cursor() as other:
+            other.execute(
+                "INSERT INTO stock_channel_order (channel_id, company_id,"
+                " external_id, state, shipment_state) VALUES (%s, %s, %s,"
+                " 'received', 'none') RETURNING id",
+                [channel.id, channel.company_id.id, external_id],
+            )
+            first_id = other.fetchone()[0]
+        try:
+            yield first_id
+        finally:
+            with self.registry.cursor() as other:
+                other.execute(
+                    "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
+                )
+
+    def test_concurrent_delivery_committed_meanwhile_is_a_duplicate(self):
+        """The first delivery commits after this request's snapshot: the
+        insert's serialization failure means "stored by the other request"
+        and is answered as a duplicate at once, without a second record."""
+        channel = self.race_channel
+        with self._stored_by_another_request(channel, "RACE-1") as first_id:
+            body = json.dumps(
+                {
+                    "external_id": "RACE-1",
+                    "customer": {"name": "Racer"},
+                    "lines": [{"sku": "ANY-SKU", "quantity": 1, "unit_price": 1}],
+                }
+            ).encode()
+            Order = self.env["stock.channel.order"]
+            status, answer = Order._receive(channel, "create", body)
+            self.assertEqual(status, 200)
+            self.assertEqual(
+                answer,
+                {
+                    "status": "duplicate",
+                    "external_id": "RACE-1",
+                    "state": "received",
+                    "order": first_id,
+                },
+            )
+            self.assertFalse(Order.search([("external_id", "=", "RACE-1")]))
+
+    def test_cancellation_racing_its_creation_asks_for_a_retry(self):
+        """The order is stored by a concurrent request after this one's
+        snapshot: the cancellation cannot see it, so it answers 409
+        concurrent_delivery (the marketplace retries) and writes nothing."""
+        channel = self.race_channel
+        with self._stored_by_another_request(channel, "RACE-2"):
+            Order = self.env["stock.channel.order"]
+            status, answer = Order._receive(
+                channel, "cancel", json.dumps({"external_id": "RACE-2"}).encode()
+            )
+            self.assertEqual((status, answer), (409, {"error": "concurrent_delivery"}))
+            self.assertFalse(Order.search([("external_id", "=", "RACE-2")]))
 
 
 @tagged("post_install", "-at_install")
