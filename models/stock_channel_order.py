@@ -1,8 +1,7 @@
 import json
 import uuid
 
-from psycopg2 import errorcodes
-from psycopg2.errors import LockNotAvailable, SerializationFailure
+from psycopg2.errors import SerializationFailure
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -13,7 +12,11 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from ..adapters import ADAPTERS
 from ..adapters.base import PermanentError, TransientError, get_adapter
 from ..services.payloads import InvalidOrder, validate_order, validate_reference
-from ..services.retries import MARKETPLACE_MAX_RETRIES
+from ..services.retries import (
+    MARKETPLACE_MAX_RETRIES,
+    contention_delay,
+    is_contention,
+)
 from ..services.sale_order_builder import SaleOrderBuilder
 
 # Failures a retry cannot fix: the order goes to 'error' for a human.
@@ -559,29 +562,34 @@ class StockChannelOrder(models.Model):
         orders._enqueue_processing()
 
     def _process(self):
-        """Job: build the sale order and confirm it, all or nothing."""
+        """Job: build the sale order and confirm it, all or nothing.
+
+        Stock contention (serialization failures, deadlocks, locks not
+        available on hot quants) is not the order's fault: it is retried
+        without limit (``ignore_retry``: it never uses up the job's tries),
+        after a jittered delay that grows with the order's wait, so that no
+        order ends in a failed job because others confirmed the same SKUs
+        at the same moment. Anything else the order cannot fix sends it to
+        'error' with one to-do."""
         self.ensure_one()
         if self.state != "received":
             return f"nothing to do: {self.state}"
         try:
             with self.env.cr.savepoint():
                 sale = self._create_sale_order()
-        except (SerializationFailure, LockNotAvailable) as exc:
-            raise RetryableJobError(
-                "stock is busy: retrying", seconds=5, ignore_retry=False
-            ) from exc
         except PERMANENT_ERRORS as exc:
             self.write({"state": "error", "error_message": str(exc)})
             self._schedule_error_activity(str(exc))
             return f"error: {exc}"
         except Exception as exc:
-            if getattr(exc, "pgcode", None) in (
-                errorcodes.SERIALIZATION_FAILURE,
-                errorcodes.DEADLOCK_DETECTED,
-                errorcodes.LOCK_NOT_AVAILABLE,
-            ):
-                raise RetryableJobError("stock is busy: retrying", seconds=5) from exc
-            raise
+            if not is_contention(exc):
+                raise
+            waited = (fields.Datetime.now() - self.create_date).total_seconds()
+            raise RetryableJobError(
+                f"stock is busy ({type(exc).__name__}): retrying",
+                seconds=contention_delay(waited),
+                ignore_retry=True,
+            ) from exc
         self.write({"state": "done", "sale_order_id": sale.id})
         return f"created {sale.name}"
 

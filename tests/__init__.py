@@ -14,3 +14,4 @@ from . import test_native_orders
 from . import test_order_promise
 from . import test_job_retries
 from . import test_job_access
+from . import test_order_contention
