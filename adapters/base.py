@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from ..services.signatures import verify_hex
+from .signing import verify_hex
 
 ADAPTERS = {}
 

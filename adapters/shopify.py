@@ -10,7 +10,6 @@ is sent once more from them.
 import json
 import time
 
-from ..services.signatures import verify_base64
 from .base import (
     Adapter,
     Outcome,
@@ -20,6 +19,7 @@ from .base import (
     full_name,
     register,
 )
+from .signing import verify_base64
 
 SET_QUANTITIES = """
 mutation SetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {

@@ -6,7 +6,6 @@ variation (sent through the parent's variations batch endpoint).
 
 from collections import defaultdict
 
-from ..services.signatures import verify_base64
 from .base import (
     Adapter,
     Outcome,
@@ -14,6 +13,7 @@ from .base import (
     full_name,
     register,
 )
+from .signing import verify_base64
 
 
 @register

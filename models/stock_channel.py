@@ -33,6 +33,7 @@ class StockChannel(models.Model):
     _name = "stock.channel"
     _description = "Sales Channel"
     _order = "sequence, name, id"
+    _check_company_auto = True
     _sql_constraints = [
         # Deferred: the Python check below gives the clear message, this one
         # guards against two transactions racing past it.

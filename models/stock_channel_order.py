@@ -550,7 +550,13 @@ class StockChannelOrder(models.Model):
                 ),
             }
         if sale and sale.state != "cancel":
-            sale._action_cancel()
+            # Odoo's public cancel (its checks and overrides), without the
+            # wizard meant for a salesperson: the marketplace already told
+            # the customer. A locked order (Sales setting) is unlocked first:
+            # the marketplace's cancellation wins over the lock.
+            if sale.locked:
+                sale.action_unlock()
+            sale.with_context(disable_cancel_warning=True).action_cancel()
         self.write({"state": "cancelled"})
         return 200, dict(self._answer_status(), status="cancelled")
 
