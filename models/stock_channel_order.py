@@ -10,10 +10,9 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters import ADAPTERS
-from ..adapters.base import PermanentError, TransientError, get_adapter
+from ..services import shipments
 from ..services.payloads import InvalidOrder, validate_order, validate_reference
 from ..services.retries import (
-    MARKETPLACE_MAX_RETRIES,
     contention_delay,
     is_contention,
 )
@@ -442,89 +441,31 @@ class StockChannelOrder(models.Model):
 
     @api.model
     def _enqueue_shipments(self, pickings):
-        """After delivery validation: one job per (channel order, picking),
-        run as the channel's technical user. Found in SQL: the stock user
-        validating needs no channel rights."""
-        if not pickings:
-            return
-        self.flush_model(["sale_order_id"])
-        pickings.flush_recordset(["state", "sale_id", "picking_type_id"])
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT o.id, p.id, c.user_id, o.company_id
-                  FROM stock_picking p
-                  JOIN stock_picking_type t ON t.id = p.picking_type_id
-                  JOIN stock_channel_order o ON o.sale_order_id = p.sale_id
-                  JOIN stock_channel c ON c.id = o.channel_id
-                 WHERE p.id = ANY(%s) AND p.state = 'done' AND t.code = 'outgoing'
-                """,
-                pickings.ids,
-            )
-        )
-        for order_id, picking_id, user_id, company_id in self.env.cr.fetchall():
-            order = self.with_user(user_id).with_company(company_id).browse(order_id)
-            order.shipment_state = "pending"
-            order.with_delay(
-                description=self.env._("Send shipment of %s", order.external_id),
-                max_retries=MARKETPLACE_MAX_RETRIES,
-                identity_key=f"stock_channel_sync.ship.{order_id}.{picking_id}",
-            )._send_shipment(picking_id)
+        """After delivery validation: one job per (channel order, picking)
+        (``services/shipments.py``)."""
+        shipments.enqueue(self.env, pickings)
 
     def _send_shipment(self, picking_id):
         """Job: tell the channel what shipped, with the tracking reference."""
         self.ensure_one()
-        picking = self.env["stock.picking"].browse(picking_id)
-        adapter = get_adapter(self.channel_id._adapter_config())
-        try:
-            outcome = adapter.push_shipment(
-                self._shipment_payload(picking), self.correlation_id or ""
-            )
-        except TransientError as exc:
-            raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
-        except PermanentError as exc:
-            # Its own transaction: the job's is rolled back when it fails.
-            with self.env.registry.cursor() as cr:
-                cr.execute(
+        return shipments.send(self, self.env["stock.picking"].browse(picking_id))
+
+    def _set_shipment_state(self, state, message=False):
+        """``pending`` when enqueued, ``sent`` with the channel's answer."""
+        self.write({"shipment_state": state, "shipment_message": message})
+
+    def _set_shipment_failed(self, message):
+        """In its own transaction: the job's is rolled back when it fails."""
+        self.ensure_one()
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                SQL(
                     "UPDATE stock_channel_order SET shipment_state = 'failed',"
                     " shipment_message = %s WHERE id = %s",
-                    [str(exc), self.id],
+                    message,
+                    self.id,
                 )
-            raise UserError(str(exc)) from exc
-        self.write({"shipment_state": "sent", "shipment_message": outcome.excerpt})
-        return f"shipment sent: HTTP {outcome.status}"
-
-    def _shipment_payload(self, picking):
-        shipped = {}
-        for move in picking.move_ids.filtered(lambda m: m.state == "done"):
-            shipped[move.product_id.id] = (
-                shipped.get(move.product_id.id, 0) + move.product_qty
             )
-        lines = []
-        # Several order lines may ship one product (units and cases of 6):
-        # fill them in order, each in its own channel unit.
-        for line in self.line_ids:
-            taken = min(shipped.get(line.product_id.id, 0), line.product_qty)
-            if taken > 0:
-                shipped[line.product_id.id] -= taken
-                pack = line.product_qty / line.channel_qty if line.channel_qty else 1
-                lines.append({"sku": line.sku, "quantity": taken / pack})
-        carrier = picking["carrier_id"].name if "carrier_id" in picking._fields else ""
-        tracking = (
-            picking["carrier_tracking_ref"]
-            if "carrier_tracking_ref" in picking._fields
-            else ""
-        )
-        return {
-            "external_id": self.external_id,
-            "carrier": carrier or "",
-            "tracking_ref": tracking or "",
-            "tracking_url": "",
-            "lines": lines,
-            "idempotency_key": "-".join(
-                (self.channel_id.code, self.external_id, str(picking.id))
-            ),
-        }
 
     def action_cancel(self):
         """Cancel from Odoo, with the same rules as the channel's request."""
