@@ -6,7 +6,24 @@ from odoo.http import request
 
 from ..adapters import ADAPTERS
 from ..adapters.woocommerce import WooCommerceAdapter
+from ..services import order_intake
 from ..services.payloads import MAX_BODY
+
+# How the order endpoints answer each outcome of the intake and of a
+# cancellation (services/order_intake.py).
+OUTCOME_STATUS = {
+    "accepted": 202,  # stored, a job confirms it
+    "created": 201,  # stored and confirmed at once (sync channels)
+    "duplicate": 200,  # a replay: the stored order's state
+    "cancelled": 200,
+    "already_shipped": 200,  # a marketplace cancellation after shipping
+    "ignored": 200,  # an update that is not a cancellation
+    "invalid_json": 400,
+    "unsupported_event": 400,
+    "invalid_order": 422,
+    "concurrent_delivery": 409,  # being stored by a concurrent request
+    "shipped": 409,  # the cancel endpoint: refused, something shipped
+}
 
 
 def channel_route(path, method):
@@ -91,8 +108,13 @@ class ChannelOrderController(http.Controller):
             return self._error(401, "invalid_signature")
         orders = request.env["stock.channel.order"].with_env(channel.env)
         event = ADAPTERS[channel.adapter].order_event(request.httprequest.headers)
-        status, answer = orders._receive(channel, event, body)
-        return request.make_json_response(answer, status=status)
+        outcome = order_intake.receive(orders, channel, event, body)
+        return self._answer(outcome)
+
+    def _answer(self, outcome):
+        return request.make_json_response(
+            outcome.answer, status=OUTCOME_STATUS[outcome.kind]
+        )
 
     def _signed_order(self, code, external_id):
         """(order, error response): the channel's order named in a request
@@ -119,8 +141,7 @@ class ChannelOrderController(http.Controller):
         order, error = self._signed_order(code, external_id)
         if error:
             return error
-        status, answer = order._cancel_from_channel()
-        return request.make_json_response(answer, status=status)
+        return self._answer(order._cancel_from_channel())
 
     @channel_route(
         "/stock_channel_sync/<string:code>/orders/<string:external_id>", "GET"
