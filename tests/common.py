@@ -203,19 +203,40 @@ class OrderCase(ChannelCase):
         )
 
 
-def create_committed_channel(prefix):
+def create_committed_channel(prefix, with_listing=False):
     """A channel committed on its own connection, for tests whose other
     connections must see it (call before the test class's transaction
-    starts); returns its id."""
+    starts); returns its id, or ``(channel id, listing id)`` with a listing
+    of a new storable product."""
     with Registry(get_db_name()).cursor() as cr:
-        env = api.Environment(cr, SUPERUSER_ID, {})
+        env = api.Environment(
+            cr,
+            SUPERUSER_ID,
+            {"tracking_disable": True, "mail_create_nolog": True},
+        )
         code = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        return env["stock.channel"].create({"name": code, "code": code}).id
+        channel = env["stock.channel"].create({"name": code, "code": code})
+        if not with_listing:
+            return channel.id
+        product = env["product.product"].create(
+            {"name": code, "default_code": code.upper(), "is_storable": True}
+        )
+        listing = env["stock.channel.listing"].create(
+            {"channel_id": channel.id, "product_id": product.id}
+        )
+        return channel.id, listing.id
 
 
 def drop_committed_channel(channel_id):
     """Remove what :func:`create_committed_channel` committed."""
     with Registry(get_db_name()).cursor() as cr:
+        cr.execute(
+            SQL(
+                "SELECT product_id FROM stock_channel_listing WHERE channel_id = %s",
+                channel_id,
+            )
+        )
+        product_ids = [row[0] for row in cr.fetchall()]
         for table in (
             "stock_channel_order",
             "stock_channel_listing_change",
@@ -229,3 +250,11 @@ def drop_committed_channel(channel_id):
                 )
             )
         cr.execute(SQL("DELETE FROM stock_channel WHERE id = %s", channel_id))
+        if product_ids:
+            cr.execute(
+                SQL(
+                    "DELETE FROM product_template WHERE id IN ("
+                    " SELECT product_tmpl_id FROM product_product WHERE id = ANY(%s))",
+                    product_ids,
+                )
+            )
