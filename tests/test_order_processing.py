@@ -244,6 +244,17 @@ class TestOrderProcessing(ChannelCase):
         self.assertEqual((status, answer["status"]), (200, "ignored"))
         self.assertFalse(self._order("1"))
 
+    def test_cancel_locked_sale_order_through_public_cancel(self):
+        """A locked confirmed sale order (Sales setting) is cancelled through
+        Odoo's public action_cancel, without the salesperson's wizard."""
+        self._intake()
+        order = self._order()
+        order.with_user(self.robot)._process()
+        order.sale_order_id.action_lock()
+        kind, answer = order._cancel_from_channel()
+        self.assertEqual((kind, answer["state"]), ("cancelled", "cancelled"))
+        self.assertEqual(order.sale_order_id.state, "cancel")
+
     def test_cancel_confirmed_order_cancels_sale_order(self):
         """Not shipped yet: the sale order is cancelled and stock released."""
         before = self._atp(self.listing)
