@@ -26,6 +26,7 @@
         "security/ir.model.access.csv",
         "security/stock_channel_sync_security.xml",
         "data/queue_job_data.xml",
+        "data/product_data.xml",
         "data/stock_channel_cron.xml",
         "views/stock_channel_views.xml",
         "views/stock_channel_listing_views.xml",

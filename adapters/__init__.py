@@ -4,6 +4,7 @@ A new marketplace is one new module that subclasses :class:`.base.Adapter`
 and decorates it with :func:`.base.register`.
 """
 
+from . import signing
 from . import base
 from . import shopify_versions
 from . import webhook

@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 import requests
 
-from ..services.signatures import verify_hex
 from .outbound import (
     Refused,
     check_destination,
@@ -16,6 +15,7 @@ from .outbound import (
     parse_retry_after,
     read_capped,
 )
+from .signing import verify_hex
 
 ADAPTERS = {}
 

@@ -11,7 +11,6 @@ for is ``shopify_versions``' business.
 import json
 import time
 
-from ..services.signatures import verify_base64
 from .base import (
     Adapter,
     Outcome,
@@ -22,6 +21,7 @@ from .base import (
     register,
 )
 from .shopify_versions import OLDEST_VERSION, resolve
+from .signing import verify_base64
 
 SET_QUANTITIES = """
 mutation SetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
@@ -93,6 +93,14 @@ def gid(kind, ref):
     return ref if ref.startswith("gid://") else f"gid://shopify/{kind}/{ref}"
 
 
+def valid_ref(kind, ref):
+    """Whether ``ref`` is a numeric id or a ``gid://shopify/<kind>/<id>``."""
+    ref = str(ref or "").strip()
+    return ref.isdigit() or (
+        ref.startswith(f"gid://shopify/{kind}/") and ref.rsplit("/", 1)[1].isdigit()
+    )
+
+
 # Longest proactive wait for the cost bucket; beyond it the job's retry with
 # Retry-After is the better place to wait.
 MAX_PACING_WAIT = 10
@@ -143,6 +151,7 @@ class ShopifyAdapter(Adapter):
                 "zip": address.get("zip"),
                 "state_code": address.get("province_code"),
                 "country_code": address.get("country_code"),
+                "phone": address.get("phone"),
             },
             "lines": lines,
             "shipping_amount": shipping_amount,
@@ -227,6 +236,17 @@ class ShopifyAdapter(Adapter):
             time.sleep(min((last_cost - available) / rate, MAX_PACING_WAIT))
 
     def push_levels(self, items, batch_id, correlation_id):
+        # A malformed inventory item id would fail the whole mutation: it is
+        # this listing's error only, the others are still sent.
+        item_errors = {
+            i.listing_id: f"shopify: listing {i.sku} needs an inventory item id "
+            f"(numeric or gid://shopify/InventoryItem/<id>), got {i.external_ref!r}"
+            for i in items
+            if not valid_ref("InventoryItem", i.external_ref)
+        }
+        items = [i for i in items if i.listing_id not in item_errors]
+        if not items:
+            return Outcome(0, "", item_errors)
         location = gid("Location", self.config.location_ref)
         current = {i.listing_id: i.previous for i in items}
         for attempt in (1, 2):
@@ -249,7 +269,9 @@ class ShopifyAdapter(Adapter):
                     status=response.status_code,
                     excerpt=self.redact(response.text),
                 )
-            return Outcome(response.status_code, self.redact(response.text))
+            return Outcome(
+                response.status_code, self.redact(response.text), item_errors
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def push_shipment(self, shipment, correlation_id):

@@ -5,8 +5,8 @@ import json
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit
 
-from ..services.signatures import sign_hex
 from .base import Adapter, Outcome, register
+from .signing import sign_hex
 
 
 @register

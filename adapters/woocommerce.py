@@ -6,15 +6,14 @@ variation (sent through the parent's variations batch endpoint).
 
 from collections import defaultdict
 
-from ..services.signatures import verify_base64
 from .base import (
     Adapter,
     Outcome,
-    PermanentError,
     canonical_lines,
     full_name,
     register,
 )
+from .signing import verify_base64
 
 
 @register
@@ -74,6 +73,7 @@ class WooCommerceAdapter(Adapter):
                 "zip": shipping.get("postcode"),
                 "state_code": shipping.get("state"),
                 "country_code": shipping.get("country") or None,
+                "phone": shipping.get("phone"),
             },
             "lines": lines,
             "shipping_amount": shipping_amount,
@@ -149,17 +149,22 @@ class WooCommerceAdapter(Adapter):
 
     def push_levels(self, items, batch_id, correlation_id):
         groups = defaultdict(list)  # endpoint path -> items
+        item_errors = {}
         for item in items:
             split = self._split_ref(item.external_ref)
             if not split:
-                raise PermanentError(
+                # This listing only: the others of the batch are still sent.
+                item_errors[item.listing_id] = (
                     f"woocommerce: listing {item.sku} needs a numeric external "
                     "reference (product id or parent_id/variation_id), got "
                     f"{item.external_ref!r}"
                 )
+                continue
             groups[split[0] + "/batch"].append((split[1], item))
+        if not groups:
+            return Outcome(0, "", item_errors)
         base = self.config.base_url.rstrip("/") + "/wp-json/wc/v3/"
-        item_errors, last = {}, None
+        last = None
         for path, entries in groups.items():
             last = self.request(
                 "POST",

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import server  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "services"))
-from signatures import verify_hex  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "adapters"))
+from signing import verify_hex  # noqa: E402
 
 DB = "scs_bench_heal"
 PORT = 8399

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import server  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "services"))
-from signatures import sign_hex  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "adapters"))
+from signing import sign_hex  # noqa: E402
 
 DB = "scs_bench_orders"
 PORT = 8398

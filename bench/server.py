@@ -13,7 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import odoo_dev
 import requests
 
-RUNNER_CHANNELS = "root:2,root.stock_channel_sync:2"
+# BENCH_QUEUE_JOB_CHANNELS overrides it, e.g. root:4,root.stock_channel_sync:4
+# for 4 confirmations in parallel.
+RUNNER_CHANNELS = os.environ.get(
+    "BENCH_QUEUE_JOB_CHANNELS", "root:2,root.stock_channel_sync:2"
+)
 
 
 class JsonHandler(BaseHTTPRequestHandler):

@@ -6,6 +6,8 @@ from odoo.http import request
 
 from ..adapters import ADAPTERS
 from ..adapters.woocommerce import WooCommerceAdapter
+from ..services import order_intake
+from ..services.order_intake import OUTCOME_STATUS
 from ..services.payloads import MAX_BODY
 
 
@@ -86,8 +88,13 @@ class ChannelOrderController(http.Controller):
             return self._error(401, "invalid_signature")
         orders = request.env["stock.channel.order"].with_env(channel.env)
         event = ADAPTERS[channel.adapter].order_event(request.httprequest.headers)
-        status, answer = orders._receive(channel, event, body)
-        return request.make_json_response(answer, status=status)
+        outcome = order_intake.receive(orders, channel, event, body)
+        return self._answer(outcome)
+
+    def _answer(self, outcome):
+        return request.make_json_response(
+            outcome.answer, status=OUTCOME_STATUS[outcome.kind]
+        )
 
     def _signed_order(self, code, external_id):
         """(order, error response): the channel's order named in a request
@@ -114,8 +121,7 @@ class ChannelOrderController(http.Controller):
         order, error = self._signed_order(code, external_id)
         if error:
             return error
-        status, answer = order._cancel_from_channel()
-        return request.make_json_response(answer, status=status)
+        return self._answer(order._cancel_from_channel())
 
     @channel_route(
         "/stock_channel_sync/<string:code>/orders/<string:external_id>", "GET"

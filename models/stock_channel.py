@@ -12,14 +12,21 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from ..adapters import outbound, shopify_versions
 from ..adapters.base import ChannelConfig, TransientError, get_adapter
 from ..services.publisher import PublicationFailed, Publisher
+from ..services.retries import MARKETPLACE_MAX_RETRIES
 from ..services.sandbox import SandboxShelf
 
 _logger = logging.getLogger(__name__)
 
 CODE_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 MANAGER_GROUP = "stock_channel_sync.group_channel_manager"
-JOB_CHANNEL = "root.stock_channel_sync"
-PUBLISH_METHOD = "_publish_pending"
+# Queue job identity keys that belong to one channel: its publications and
+# its reconciliation runs (see _job_identity_keys).
+CHANNEL_JOB_KEYS = (
+    "stock_channel_sync.publish.{id}",
+    "stock_channel_sync.publish.{id}.force",
+    "stock_channel_sync.reconcile.{id}",
+    "stock_channel_sync.reconcile.{id}.follow_up",
+)
 
 
 class StockChannel(models.Model):
@@ -29,6 +36,7 @@ class StockChannel(models.Model):
     _name = "stock.channel"
     _description = "Sales Channel"
     _order = "sequence, name, id"
+    _check_company_auto = True
     _sql_constraints = [
         # Deferred: the Python check below gives the clear message, this one
         # guards against two transactions racing past it.
@@ -122,6 +130,16 @@ class StockChannel(models.Model):
     team_id = fields.Many2one("crm.team", string="Sales Team", check_company=True)
     pricelist_id = fields.Many2one("product.pricelist", check_company=True)
     fiscal_position_id = fields.Many2one("account.fiscal.position", check_company=True)
+    shipping_product_id = fields.Many2one(
+        "product.product",
+        string="Shipping Product",
+        check_company=True,
+        domain="[('type', '=', 'service')]",
+        default=lambda self: self.env.ref(
+            "stock_channel_sync.product_channel_shipping", raise_if_not_found=False
+        ),
+        help="Bills an order's shipping amount on its sale order.",
+    )
     last_batch_at = fields.Datetime(string="Last Batch Run", readonly=True, copy=False)
     publication_ids = fields.One2many(
         "stock.channel.publication", "channel_id", string="Publications"
@@ -437,19 +455,34 @@ class StockChannel(models.Model):
     def action_retry_failed(self):
         """Requeue this channel's failed publication and reconciliation jobs."""
         self._check_manager()
-        jobs = self._failed_jobs()
-        jobs.requeue()
+        jobs = self._channel_jobs(states=["failed"])
+        # sudo(): requeuing writes queue.job, which only queue_job managers
+        # may write (a job's method and arguments are executed, so Channel
+        # Sync managers only read them). Narrow: exactly the failed jobs of
+        # the channels this manager just read through the record rules.
+        jobs.sudo().requeue()
         return self._notify(self.env._("%s failed job(s) requeued.", len(jobs)))
 
-    def _failed_jobs(self):
-        jobs = self.env["queue.job"].search(
-            [
-                ("model_name", "=", self._name),
-                ("method_name", "in", (PUBLISH_METHOD, "_reconcile")),
-                ("state", "=", "failed"),
-            ]
-        )
-        return jobs.filtered(lambda job: set(job.records.ids) & set(self.ids))
+    def _job_identity_keys(self):
+        """``{identity key: channel id}``: the one definition of "this
+        channel's jobs". Its publications (normal and forced) and its
+        reconciliation runs (scheduled and follow-up) are always enqueued
+        with these keys; health figures, Retry Failed, job links and
+        retention all select jobs through them."""
+        return {
+            key.format(id=channel_id): channel_id
+            for channel_id in self.ids
+            for key in CHANNEL_JOB_KEYS
+        }
+
+    def _channel_jobs(self, states=None):
+        """This channel's ``queue.job`` records, read as the current user (a
+        Channel Sync manager reads this addon's jobs through a record
+        rule)."""
+        domain = [("identity_key", "in", list(self._job_identity_keys()))]
+        if states:
+            domain.append(("state", "in", states))
+        return self.env["queue.job"].search(domain)
 
     def _check_manager(self):
         if not self.env.user.has_group(MANAGER_GROUP):
@@ -510,7 +543,7 @@ class StockChannel(models.Model):
             eta = debounce if delay is None else delay
             channel.with_delay(
                 description=self.env._("Publish stock to channel %s", code),
-                channel=f"{JOB_CHANNEL}.{code}",
+                max_retries=MARKETPLACE_MAX_RETRIES,
                 eta=max(eta or 0, 0),
                 identity_key=f"stock_channel_sync.publish.{channel_id}"
                 + (".force" if force else ""),
@@ -594,7 +627,7 @@ class StockChannel(models.Model):
     @api.model
     def _cron_gc_publications(self):
         """Retention: publications, move traces, resolved discrepancies and
-        this addon's finished or failed jobs older than
+        the channels' failed jobs (queue_job vacuums finished ones) older than
         ``stock_channel_sync.retention_days`` (default 90)."""
         days = int(
             self.env["ir.config_parameter"]
@@ -608,13 +641,10 @@ class StockChannel(models.Model):
             " resolved_at < (now() at time zone 'UTC') - make_interval(days => %s)",
             [days],
         )
-        jobs = self.env["queue.job"].search(
-            [
-                ("model_name", "=", self._name),
-                ("method_name", "in", (PUBLISH_METHOD, "_reconcile")),
-                ("state", "in", ("done", "failed", "cancelled")),
-                ("date_created", "<", fields.Datetime.now() - timedelta(days=days)),
-            ]
+        since = fields.Datetime.now() - timedelta(days=days)
+        channels = self.with_context(active_test=False).search([])
+        jobs = channels._channel_jobs(states=["failed"]).filtered(
+            lambda job: job.date_created < since
         )
         jobs.unlink()
         _logger.info("Retention: %s publications, %s jobs removed", removed, len(jobs))

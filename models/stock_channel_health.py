@@ -4,15 +4,6 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
-# Queue job identity keys that belong to one channel: its publications and
-# its reconciliation runs.
-CHANNEL_JOB_KEYS = (
-    "stock_channel_sync.publish.{id}",
-    "stock_channel_sync.publish.{id}.force",
-    "stock_channel_sync.reconcile.{id}",
-    "stock_channel_sync.reconcile.{id}.follow_up",
-)
-
 
 class StockChannel(models.Model):
     """Health figures, thresholds and alerts of a channel."""
@@ -181,11 +172,9 @@ class StockChannel(models.Model):
             cr.execute(query)
             for channel_id, *values in cr.fetchall():
                 figures[channel_id].update(zip(names, values, strict=True))
-        keys = {
-            key.format(id=channel_id): channel_id
-            for channel_id in ids
-            for key in CHANNEL_JOB_KEYS
-        }
+        # In SQL over the same keys as _channel_jobs: figures for every
+        # channel in one query, whatever the reader's queue_job rights.
+        keys = self._job_identity_keys()
         cr.execute(
             SQL(
                 """SELECT identity_key, COUNT(*) FROM queue_job

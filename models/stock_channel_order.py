@@ -1,20 +1,17 @@
-import json
-import uuid
-
-from psycopg2 import errorcodes
-from psycopg2.errors import LockNotAvailable, SerializationFailure
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..adapters import ADAPTERS
-from ..adapters.base import PermanentError, TransientError
-from ..services.payloads import InvalidOrder, validate_order, validate_reference
+from ..services import order_intake, shipments
+from ..services.order_intake import OUTCOME_STATUS, Outcome
+from ..services.retries import (
+    contention_delay,
+    is_contention,
+)
+from ..services.sale_order_builder import SaleOrderBuilder
 
-JOB_CHANNEL = "root.stock_channel_sync.orders"
 # Failures a retry cannot fix: the order goes to 'error' for a human.
 PERMANENT_ERRORS = (UserError, ValidationError, AccessError)
 
@@ -51,10 +48,16 @@ class StockChannelOrder(models.Model):
         required=True,
         default="received",
         index=True,
-        help="Received: accepted, its lines count as promised stock until its "
-        "sale order exists.",
+        help="Received or Error: accepted, its lines count as promised stock "
+        "until its sale order exists (an order in error is still owed to the "
+        "customer); Done: the sale order's moves carry the demand.",
     )
-    payload = fields.Text(help="The order as the channel sent it.")
+    payload = fields.Text(help="The order as the channel sent it, kept for audit.")
+    canonical_order = fields.Json(
+        readonly=True,
+        help="The order translated by the channel's adapter and validated at "
+        "intake: what processing reads, whatever the marketplace.",
+    )
     correlation_id = fields.Char(index=True)
     customer_name = fields.Char()
     customer_email = fields.Char()
@@ -76,294 +79,31 @@ class StockChannelOrder(models.Model):
     )
     shipment_message = fields.Text(readonly=True)
 
+    def write(self, vals):
+        res = super().write(vals)
+        if "state" in vals:
+            self._mark_state_change()
+        return res
+
+    def _mark_state_change(self):
+        """Every state change moves promised demand (it starts, stays or
+        stops counting, or the sale order's moves take over): mark the
+        listings of the orders' products on every sharing channel."""
+        for channel in self.channel_id:
+            orders = self.filtered(lambda o, c=channel: o.channel_id == c)
+            product_ids = set(orders.line_ids.product_id.ids)
+            if product_ids:
+                self._mark_promised(channel, product_ids)
+
     @api.model
     def _receive(self, channel, event, body):
-        """One authenticated order webhook of ``channel``: the JSON is
-        parsed once, then handled by ``event`` (an adapter's
-        ``order_event``). Returns ``(HTTP status, JSON answer)``; nothing is
-        written for an error answer."""
-        handlers = {
-            "create": self._intake,
-            "cancel": self._intake_cancellation,
-            "update": self._intake_update,
-        }
-        if event not in handlers:
-            return 400, {"error": "unsupported_event"}
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            return 400, {"error": "invalid_json"}
-        return handlers[event](channel, body, data)
-
-    @api.model
-    def _intake(self, channel, body, data):
-        """Accept one order: validate completely, store once; 202 (or 201
-        when processed at once) is the only answer that writes.
-
-        The hot path of a burst: a replay is answered from one query, and a
-        new order costs four statements plus its job. Marketplaces retry
-        every delivery, so most posts are replays."""
-        try:
-            order = validate_order(ADAPTERS[channel.adapter].to_canonical(data))
-            stored = self._stored_delivery(self.env.cr, channel, order["external_id"])
-            if stored:
-                return 200, stored
-            lines, currency = self._resolve(channel, order)
-        except InvalidOrder as exc:
-            return 422, {"error": "invalid_order", "details": exc.details}
-        order_id = self._insert_once(channel, order, currency, body)
-        if order_id is None:
-            # A concurrent delivery committed it after this request began:
-            # only a new snapshot sees it.
-            with self.env.registry.cursor() as cr:
-                return 200, self._stored_delivery(cr, channel, order["external_id"])
-        self._insert_lines(channel, order_id, lines)
-        self._mark_promised(channel, {line["product_id"] for line in lines})
-        record = self.with_company(channel.company_id).browse(order_id)
-        if channel.order_processing == "sync":
-            record._process()
-            return 201, dict(record._answer_status(), status="created")
-        record._delay_processing(order["external_id"])
-        return 202, {
-            "status": "accepted",
-            "external_id": order["external_id"],
-            "id": order_id,
-        }
-
-    @api.model
-    def _stored_delivery(self, cr, channel, external_id):
-        """The duplicate answer for an order already stored, or None."""
-        cr.execute(
-            SQL(
-                "SELECT id, state FROM stock_channel_order"
-                " WHERE channel_id = %s AND external_id = %s",
-                channel.id,
-                external_id,
-            )
-        )
-        row = cr.fetchone()
-        if not row:
-            return None
-        return {
-            "status": "duplicate",
-            "external_id": external_id,
-            "state": row[1],
-            "order": row[0],
-        }
-
-    @api.model
-    def _resolve(self, channel, order):
-        """Lines with products (through the channel's active listings, then
-        the internal reference of a storable product of the channel's
-        company) and the currency; every unknown at once. Two queries,
-        company filtered explicitly like the record rules would."""
-        company_id = channel.company_id.id
-        skus = [line["sku"] for line in order["lines"]]
-        self.env["stock.channel.listing"].flush_model()
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT s.sku, l.id, COALESCE(l.product_id, p.id),
-                       COALESCE(l.pack_size, 1.0)
-                  FROM unnest(%s::varchar[]) AS s(sku)
-             LEFT JOIN stock_channel_listing l
-                    ON l.channel_id = %s AND l.active AND l.external_sku = s.sku
-             LEFT JOIN LATERAL (
-                       SELECT pp.id
-                         FROM product_product pp
-                         JOIN product_template pt ON pt.id = pp.product_tmpl_id
-                        WHERE l.id IS NULL AND pp.default_code = s.sku
-                          AND pp.active AND pt.is_storable
-                          AND (pt.company_id IS NULL OR pt.company_id = %s)
-                     ORDER BY pp.id
-                        LIMIT 1) p ON TRUE
-                """,
-                skus,
-                channel.id,
-                company_id,
-            )
-        )
-        found = {sku: row for sku, *row in self.env.cr.fetchall()}
-        self.env.cr.execute(
-            SQL(
-                """SELECT (SELECT id FROM res_currency WHERE name = %s),
-                          (SELECT active FROM res_currency WHERE name = %s),
-                          EXISTS(SELECT FROM res_country WHERE code = %s)""",
-                order["currency"] or "",
-                order["currency"] or "",
-                order["shipping_address"].get("country_code") or "",
-            )
-        )
-        currency_id, currency_active, country_known = self.env.cr.fetchone()
-        errors, lines = [], []
-        for index, line in enumerate(order["lines"]):
-            listing_id, product_id, pack = found[line["sku"]]
-            if not product_id:
-                errors.append(
-                    {
-                        "field": f"lines[{index}].sku",
-                        "message": f"unknown SKU '{line['sku']}'",
-                    }
-                )
-                continue
-            lines.append(
-                {
-                    "listing_id": listing_id,
-                    "product_id": product_id,
-                    "sku": line["sku"],
-                    "channel_qty": line["quantity"],
-                    "product_qty": line["quantity"] * pack,
-                    "unit_price": line["unit_price"],
-                }
-            )
-        currency = channel.company_id.currency_id
-        if order["currency"]:
-            currency = self.env["res.currency"].browse(currency_id)
-            if not currency_active:
-                message = (
-                    "unknown currency '%s'"
-                    if not currency_id
-                    else "currency '%s' is not active in Odoo"
-                )
-                errors.append(
-                    {"field": "currency", "message": message % order["currency"]}
-                )
-        country = order["shipping_address"].get("country_code")
-        if country and not country_known:
-            errors.append(
-                {
-                    "field": "shipping_address.country_code",
-                    "message": f"unknown country '{country}'",
-                }
-            )
-        if errors:
-            raise InvalidOrder(errors)
-        return lines, currency
-
-    @api.model
-    def _insert_once(self, channel, order, currency, body, state="received"):
-        """INSERT ... ON CONFLICT DO NOTHING under the unique index: a
-        concurrent duplicate waits on the index. If the first delivery commits
-        after this transaction's snapshot, PostgreSQL reports a serialization
-        failure, which here means "stored by the other request" (and not
-        Odoo's retry of the whole request, which sleeps up to seconds).
-        Returns the new id or None."""
-        customer = order["customer"]
-        query = SQL(
-            """
-            INSERT INTO stock_channel_order
-                   (channel_id, company_id, external_id, state,
-                    shipment_state, payload, correlation_id, customer_name,
-                    customer_email, currency_id, create_uid, write_uid,
-                    create_date, write_date)
-            VALUES (%s, %s, %s, %s, 'none', %s, %s, %s, %s, %s,
-                    %s, %s,
-                    now() at time zone 'UTC', now() at time zone 'UTC')
-            ON CONFLICT (channel_id, external_id) DO NOTHING
-            RETURNING id
-            """,
-            channel.id,
-            channel.company_id.id,
-            order["external_id"],
-            state,
-            body.decode(),
-            uuid.uuid4().hex[:16],
-            customer.get("name") or customer.get("email"),
-            customer.get("email"),
-            currency.id,
-            self.env.uid,
-            self.env.uid,
-        )
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(query, log_exceptions=False)
-                row = self.env.cr.fetchone()
-        except SerializationFailure:
-            return None
-        return row[0] if row else None
-
-    @api.model
-    def _insert_lines(self, channel, order_id, lines):
-        """The resolved lines, in one statement."""
-        self.env.cr.execute(
-            SQL(
-                """INSERT INTO stock_channel_order_line
-                          (order_id, company_id, listing_id, product_id, sku,
-                           channel_qty, product_qty, unit_price, create_uid,
-                           write_uid, create_date, write_date)
-                   VALUES %s""",
-                SQL(", ").join(
-                    SQL(
-                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                        " now() at time zone 'UTC', now() at time zone 'UTC')",
-                        order_id,
-                        channel.company_id.id,
-                        line["listing_id"],
-                        line["product_id"],
-                        line["sku"],
-                        line["channel_qty"],
-                        line["product_qty"],
-                        line["unit_price"],
-                        self.env.uid,
-                        self.env.uid,
-                    )
-                    for line in lines
-                ),
-            )
-        )
-
-    @api.model
-    def _intake_update(self, channel, body, data):
-        """An order changed on the marketplace (WooCommerce's order.updated):
-        a cancellation is carried out, anything else is acknowledged and
-        ignored (Odoo owns the order from intake on)."""
-        if ADAPTERS[channel.adapter].is_cancelled(data):
-            return self._intake_cancellation(channel, body, data)
-        return 200, {"status": "ignored", "reason": "not a cancellation"}
-
-    @api.model
-    def _intake_cancellation(self, channel, body, data):
-        """The marketplace cancelled an order (Shopify's orders/cancelled).
-
-        Webhooks arrive in any order: the cancellation of an order not
-        received yet is stored as a cancelled order, so that its late
-        creation is a duplicate and never becomes a sale order. A
-        cancellation after shipping cannot be carried out here: it is
-        acknowledged (a refused webhook is retried for hours) and the
-        channel's responsible gets a to-do."""
-        try:
-            canonical = ADAPTERS[channel.adapter].to_canonical(data)
-            external_id = validate_reference(canonical)
-        except InvalidOrder as exc:
-            return 422, {"error": "invalid_order", "details": exc.details}
-        order = self.search(
-            [("channel_id", "=", channel.id), ("external_id", "=", external_id)]
-        )
-        if not order:
-            order_id = self._insert_once(
-                channel,
-                {
-                    "external_id": external_id,
-                    "customer": canonical.get("customer") or {},
-                },
-                channel.company_id.currency_id,
-                body,
-                state="cancelled",
-            )
-            if order_id is None:
-                # Its creation is being stored right now: ask for a retry.
-                return 409, {"error": "concurrent_delivery"}
-            return 200, dict(self.browse(order_id)._answer_status(), status="cancelled")
-        status, answer = order._cancel_from_channel()
-        if status == 409:
-            order._schedule_todo(
-                self.env._(
-                    "Order %s was cancelled on the channel after shipping", external_id
-                ),
-                self.env._("Arrange the return or refund with the customer."),
-            )
-            return 200, dict(order._answer_status(), status="already_shipped")
-        return status, answer
+        """One order webhook of ``channel`` whose signature the caller has
+        checked: ``(HTTP status, JSON answer)`` exactly as the order webhook
+        answers. For in-process callers (a sandbox's *Simulate Order*); the
+        intake itself is :func:`..services.order_intake.receive`, whose
+        outcomes the controller maps to HTTP codes."""
+        outcome = order_intake.receive(self, channel, event, body)
+        return OUTCOME_STATUS[outcome.kind], outcome.answer
 
     @api.model
     def _mark_promised(self, channel, product_ids):
@@ -408,7 +148,6 @@ class StockChannelOrder(models.Model):
         self.ensure_one()
         self.with_delay(
             description=self.env._("Confirm channel order %s", external_id),
-            channel=JOB_CHANNEL,
             identity_key=identity_key,
         )._process()
 
@@ -416,118 +155,70 @@ class StockChannelOrder(models.Model):
 
     @api.model
     def _enqueue_shipments(self, pickings):
-        """After delivery validation: one job per (channel order, picking),
-        run as the channel's technical user. Found in SQL: the stock user
-        validating needs no channel rights."""
-        if not pickings:
-            return
-        self.flush_model(["sale_order_id"])
-        pickings.flush_recordset(["state", "sale_id", "picking_type_id"])
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT o.id, p.id, c.user_id, o.company_id
-                  FROM stock_picking p
-                  JOIN stock_picking_type t ON t.id = p.picking_type_id
-                  JOIN stock_channel_order o ON o.sale_order_id = p.sale_id
-                  JOIN stock_channel c ON c.id = o.channel_id
-                 WHERE p.id = ANY(%s) AND p.state = 'done' AND t.code = 'outgoing'
-                """,
-                pickings.ids,
-            )
-        )
-        for order_id, picking_id, user_id, company_id in self.env.cr.fetchall():
-            order = self.with_user(user_id).with_company(company_id).browse(order_id)
-            order.shipment_state = "pending"
-            order.with_delay(
-                description=self.env._("Send shipment of %s", order.external_id),
-                channel=JOB_CHANNEL,
-                identity_key=f"stock_channel_sync.ship.{order_id}.{picking_id}",
-            )._send_shipment(picking_id)
+        """After delivery validation: one job per (channel order, picking)
+        (``services/shipments.py``)."""
+        shipments.enqueue(self.env, pickings)
 
     def _send_shipment(self, picking_id):
         """Job: tell the channel what shipped, with the tracking reference."""
         self.ensure_one()
-        picking = self.env["stock.picking"].browse(picking_id)
-        adapter = self.channel_id._get_adapter()
-        try:
-            outcome = adapter.push_shipment(
-                self._shipment_payload(picking), self.correlation_id or ""
-            )
-        except TransientError as exc:
-            raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
-        except PermanentError as exc:
-            # Its own transaction: the job's is rolled back when it fails.
-            with self.env.registry.cursor() as cr:
-                cr.execute(
+        return shipments.send(self, self.env["stock.picking"].browse(picking_id))
+
+    def _set_shipment_state(self, state, message=False):
+        """``pending`` when enqueued, ``sent`` with the channel's answer."""
+        self.write({"shipment_state": state, "shipment_message": message})
+
+    def _set_shipment_failed(self, message):
+        """In its own transaction: the job's is rolled back when it fails."""
+        self.ensure_one()
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                SQL(
                     "UPDATE stock_channel_order SET shipment_state = 'failed',"
                     " shipment_message = %s WHERE id = %s",
-                    [str(exc), self.id],
+                    message,
+                    self.id,
                 )
-            raise UserError(str(exc)) from exc
-        self.write({"shipment_state": "sent", "shipment_message": outcome.excerpt})
-        return f"shipment sent: HTTP {outcome.status}"
-
-    def _shipment_payload(self, picking):
-        shipped = {}
-        for move in picking.move_ids.filtered(lambda m: m.state == "done"):
-            shipped[move.product_id.id] = (
-                shipped.get(move.product_id.id, 0) + move.product_qty
             )
-        lines = []
-        # Several order lines may ship one product (units and cases of 6):
-        # fill them in order, each in its own channel unit.
-        for line in self.line_ids:
-            taken = min(shipped.get(line.product_id.id, 0), line.product_qty)
-            if taken > 0:
-                shipped[line.product_id.id] -= taken
-                pack = line.product_qty / line.channel_qty if line.channel_qty else 1
-                lines.append({"sku": line.sku, "quantity": taken / pack})
-        carrier = picking["carrier_id"].name if "carrier_id" in picking._fields else ""
-        tracking = (
-            picking["carrier_tracking_ref"]
-            if "carrier_tracking_ref" in picking._fields
-            else ""
-        )
-        return {
-            "external_id": self.external_id,
-            "carrier": carrier or "",
-            "tracking_ref": tracking or "",
-            "tracking_url": "",
-            "lines": lines,
-            "idempotency_key": "-".join(
-                (self.channel_id.code, self.external_id, str(picking.id))
-            ),
-        }
 
     def action_cancel(self):
         """Cancel from Odoo, with the same rules as the channel's request."""
         for order in self:
-            status, answer = order._cancel_from_channel()
-            if status == 409:
-                raise UserError(answer["message"])
+            outcome = order._cancel_from_channel()
+            if outcome.kind == "shipped":
+                raise UserError(outcome.answer["message"])
 
     def _cancel_from_channel(self):
-        """Cancel unless something shipped: ``(HTTP status, JSON answer)``."""
+        """Cancel unless something shipped: an :class:`Outcome`,
+        ``cancelled`` or ``shipped`` (refused)."""
         self.ensure_one()
         if self.state == "cancelled":
-            return 200, dict(self._answer_status(), status="cancelled")
+            return Outcome("cancelled", dict(self._answer_status(), status="cancelled"))
         sale = self.sale_order_id
         shipped = sale.picking_ids.filtered(
             lambda p: p.state == "done" and p.picking_type_code == "outgoing"
         )
         if shipped:
-            return 409, {
-                "error": "already_shipped",
-                "message": self.env._(
-                    "Order %s has shipped: it cannot be cancelled.", self.external_id
-                ),
-            }
+            return Outcome(
+                "shipped",
+                {
+                    "error": "already_shipped",
+                    "message": self.env._(
+                        "Order %s has shipped: it cannot be cancelled.",
+                        self.external_id,
+                    ),
+                },
+            )
         if sale and sale.state != "cancel":
-            sale._action_cancel()
+            # Odoo's public cancel (its checks and overrides), without the
+            # wizard meant for a salesperson: the marketplace already told
+            # the customer. A locked order (Sales setting) is unlocked first:
+            # the marketplace's cancellation wins over the lock.
+            if sale.locked:
+                sale.action_unlock()
+            sale.with_context(disable_cancel_warning=True).action_cancel()
         self.write({"state": "cancelled"})
-        self._mark_promised(self.channel_id, set(self.line_ids.product_id.ids))
-        return 200, dict(self._answer_status(), status="cancelled")
+        return Outcome("cancelled", dict(self._answer_status(), status="cancelled"))
 
     def action_reprocess(self):
         """After fixing the cause of an error: try again."""
@@ -537,29 +228,34 @@ class StockChannelOrder(models.Model):
         orders._enqueue_processing()
 
     def _process(self):
-        """Job: build the sale order and confirm it, all or nothing."""
+        """Job: build the sale order and confirm it, all or nothing.
+
+        Stock contention (serialization failures, deadlocks, locks not
+        available on hot quants) is not the order's fault: it is retried
+        without limit (``ignore_retry``: it never uses up the job's tries),
+        after a jittered delay that grows with the order's wait, so that no
+        order ends in a failed job because others confirmed the same SKUs
+        at the same moment. Anything else the order cannot fix sends it to
+        'error' with one to-do."""
         self.ensure_one()
         if self.state != "received":
             return f"nothing to do: {self.state}"
         try:
             with self.env.cr.savepoint():
                 sale = self._create_sale_order()
-        except (SerializationFailure, LockNotAvailable) as exc:
-            raise RetryableJobError(
-                "stock is busy: retrying", seconds=5, ignore_retry=False
-            ) from exc
         except PERMANENT_ERRORS as exc:
             self.write({"state": "error", "error_message": str(exc)})
             self._schedule_error_activity(str(exc))
             return f"error: {exc}"
         except Exception as exc:
-            if getattr(exc, "pgcode", None) in (
-                errorcodes.SERIALIZATION_FAILURE,
-                errorcodes.DEADLOCK_DETECTED,
-                errorcodes.LOCK_NOT_AVAILABLE,
-            ):
-                raise RetryableJobError("stock is busy: retrying", seconds=5) from exc
-            raise
+            if not is_contention(exc):
+                raise
+            waited = (fields.Datetime.now() - self.create_date).total_seconds()
+            raise RetryableJobError(
+                f"stock is busy ({type(exc).__name__}): retrying",
+                seconds=contention_delay(waited),
+                ignore_retry=True,
+            ) from exc
         self.write({"state": "done", "sale_order_id": sale.id})
         return f"created {sale.name}"
 
@@ -584,91 +280,4 @@ class StockChannelOrder(models.Model):
             )
 
     def _create_sale_order(self):
-        channel = self.channel_id
-        data = json.loads(self.payload)
-        partner = self._find_or_create_partner(data)
-        shipping = self._delivery_address(partner, data.get("shipping_address") or {})
-        vals = {
-            "partner_id": partner.id,
-            "partner_shipping_id": shipping.id,
-            "company_id": self.company_id.id,
-            "channel_id": channel.id,
-            "channel_external_id": self.external_id,
-            "client_order_ref": self.external_id,
-            "origin": f"{channel.code}:{self.external_id}",
-            "note": data.get("note") or False,
-            "order_line": [
-                (
-                    0,
-                    0,
-                    {
-                        "product_id": line.product_id.id,
-                        "product_uom_qty": line.product_qty,
-                        "price_unit": line._product_unit_price(),
-                    },
-                )
-                for line in self.line_ids
-            ],
-        }
-        if channel.team_id:
-            vals["team_id"] = channel.team_id.id
-        if channel.pricelist_id:
-            vals["pricelist_id"] = channel.pricelist_id.id
-        if channel.fiscal_position_id:
-            vals["fiscal_position_id"] = channel.fiscal_position_id.id
-        sale = self.env["sale.order"].create(vals)
-        if channel.auto_confirm:
-            sale.action_confirm()
-        return sale
-
-    def _find_or_create_partner(self, data):
-        customer = data.get("customer") or {}
-        email = (customer.get("email") or "").strip()
-        Partner = self.env["res.partner"]
-        partner = Partner
-        if email:
-            partner = Partner.search(
-                [
-                    ("email", "=ilike", email),
-                    ("company_id", "in", (False, self.company_id.id)),
-                    ("parent_id", "=", False),
-                ],
-                limit=1,
-            )
-        if not partner:
-            partner = Partner.create(
-                {
-                    "name": customer.get("name") or email,
-                    "email": email or False,
-                    "phone": customer.get("phone") or False,
-                    "company_id": self.company_id.id,
-                }
-            )
-        return partner
-
-    def _delivery_address(self, partner, address):
-        if not address or not (address.get("street") or address.get("city")):
-            return partner
-        country = self.env["res.country"].search(
-            [("code", "=", address.get("country_code") or "")], limit=1
-        )
-        state = self.env["res.country.state"].search(
-            [
-                ("code", "=", address.get("state_code") or ""),
-                ("country_id", "=", country.id),
-            ],
-            limit=1,
-        )
-        return self.env["res.partner"].create(
-            {
-                "type": "delivery",
-                "parent_id": partner.id,
-                "name": address.get("name") or partner.name,
-                "street": address.get("street") or False,
-                "street2": address.get("street2") or False,
-                "city": address.get("city") or False,
-                "zip": address.get("zip") or False,
-                "country_id": country.id or False,
-                "state_id": state.id or False,
-            }
-        )
+        return SaleOrderBuilder(self).build()

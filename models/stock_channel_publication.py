@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 
 class StockChannelPublication(models.Model):
@@ -46,8 +47,14 @@ class StockChannelPublication(models.Model):
 
     @api.model
     def _job_action(self, job_uuid):
-        """The queue job's form (publication or reconciliation run)."""
+        """The queue job's form (publication or reconciliation run). A
+        Channel Sync manager reads this addon's jobs through a record rule,
+        so the link works without queue_job rights."""
         job = self.env["queue.job"].search([("uuid", "=", job_uuid)], limit=1)
+        if not job:
+            raise UserError(
+                self.env._("The job %s no longer exists (retention).", job_uuid)
+            )
         return {
             "type": "ir.actions.act_window",
             "res_model": "queue.job",

@@ -7,7 +7,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters.base import PermanentError, TransientError
 from ..services.reconciler import Reconciler
-from .stock_channel import JOB_CHANNEL
+from ..services.retries import MARKETPLACE_MAX_RETRIES
 
 # After a run healed listings, one more run this much later checks that the
 # channel took the republished quantities (and resolves the rows) instead of
@@ -48,14 +48,14 @@ class StockChannel(models.Model):
         return self._channel_action("stock_channel_discrepancy_action")
 
     def _enqueue_reconciliation(self, eta=None, follow_up=False):
-        """One job per channel (identity key), as its technical user, on the
-        channel's own job channel like its publications."""
+        """One job per channel (identity key), as its technical user; its
+        job channel and retry pattern come from queue.job.function data."""
         for channel in self:
             channel.with_user(channel.user_id).with_company(
                 channel.company_id
             ).with_delay(
                 description=self.env._("Reconcile channel %s", channel.code),
-                channel=f"{JOB_CHANNEL}.{channel.code}",
+                max_retries=MARKETPLACE_MAX_RETRIES,
                 eta=eta,
                 # Its own key for the follow-up: Reconcile Now must not be
                 # folded into a run scheduled minutes ahead.

@@ -16,9 +16,10 @@ Definition (README.rst has a worked example), per listing:
   sellable locations and either leave the warehouse or feed a further move
   (the pick step of a multi-step delivery). Chained moves still ``waiting``
   are not counted: their demand is carried by the move they wait for;
-* minus promised demand: lines of accepted channel orders (state
-  ``received``) whose sale order does not exist yet, on every channel sharing
-  a warehouse with the order's channel;
+* minus promised demand: lines of accepted channel orders whose sale order
+  does not exist yet (``received``, ``error``, and again ``received`` while
+  reprocessing: the order is owed to the customer until it is done or
+  cancelled), on every channel sharing a warehouse with the order's channel;
 * incoming receipts are never counted: only quants are supply;
 * then the listing's safety-buffer rule, pack size and rounding
   (:func:`.buffer.apply_buffer`).
@@ -29,6 +30,10 @@ from typing import NamedTuple
 from odoo.tools import SQL
 
 from .buffer import BufferRule, RuleBook, apply_buffer
+
+# Channel order states whose lines are promised demand until their sale
+# order exists: an order in error is still owed to the customer.
+PROMISED_STATES = ("received", "error")
 
 # Models whose pending ORM writes the queries below must see.
 _READ_MODELS = (
@@ -258,10 +263,12 @@ class AtpEngine:
                               WHERE mine.channel_id = o.channel_id)
                   FROM stock_channel_order_line ol
                   JOIN stock_channel_order o ON o.id = ol.order_id
-                 WHERE o.state = 'received'
+                 WHERE o.state IN %s
+                   AND o.sale_order_id IS NULL
                    AND ol.product_id = ANY(%s::int[])
               GROUP BY ol.product_id, o.channel_id
                 """,
+                PROMISED_STATES,
                 product_array,
             )
         )

@@ -50,7 +50,7 @@ class Publisher(ChannelRun):
         self._clear_pending(unchanged)
         rows = {row[0]: row for row in snapshot}
         adapter = self.channel._get_adapter(session)
-        sent = 0
+        sent, kept = 0, []
         correlation_id = self._correlation_id(snapshot) or self.job_uuid
         for index in range(0, len(to_send), adapter.batch_limit):
             batch = to_send[index : index + adapter.batch_limit]
@@ -58,9 +58,13 @@ class Publisher(ChannelRun):
             try:
                 outcome = adapter.push_levels(batch, batch_id, correlation_id)
             except PermanentError as exc:
+                # The job's transaction is rolled back: the rows of the
+                # batches the marketplace already took are kept with the
+                # failed batch's.
                 raise PublicationFailed(
                     str(exc),
-                    self._audit(
+                    kept
+                    + self._audit(
                         batch, rows, batch_id, "failed", exc.status, exc.excerpt
                     ),
                 ) from exc
@@ -79,6 +83,7 @@ class Publisher(ChannelRun):
                         outcome.item_errors[item.listing_id],
                     )
             self.env["stock.channel.publication"].create(audit)
+            kept += audit
             self._mark_published(done, rows)
             sent += len(done)
         return f"{sent} sent, {len(unchanged)} unchanged"

@@ -1,38 +1,12 @@
-"""HMAC-SHA256 signatures, compared in constant time.
+"""HMAC-SHA256 signatures for services, controllers and tests.
 
-The generic webhook contract signs with hex digests (``sha256=<hex>``);
-Shopify and WooCommerce sign with base64 digests.
+The helpers live in :mod:`..adapters.signing` (adapters must not import
+services; services may import adapters): this module re-exports them.
 """
 
-import base64
-import hashlib
-import hmac
-
-
-def _digest(secret, body):
-    return hmac.new((secret or "").encode(), body, hashlib.sha256).digest()
-
-
-def sign_hex(secret, body):
-    return _digest(secret, body).hex()
-
-
-def sign_base64(secret, body):
-    return base64.b64encode(_digest(secret, body)).decode()
-
-
-def verify_hex(secret, body, header):
-    """True when ``header`` is ``sha256=<hex HMAC of body>``; never short-cuts
-    on the first differing byte."""
-    if not secret or not header:
-        return False
-    expected = "sha256=" + sign_hex(secret, body)
-    return hmac.compare_digest(expected.encode(), header.strip().encode())
-
-
-def verify_base64(secret, body, header):
-    if not secret or not header:
-        return False
-    return hmac.compare_digest(
-        sign_base64(secret, body).encode(), header.strip().encode()
-    )
+from ..adapters.signing import (  # noqa: F401
+    sign_base64,
+    sign_hex,
+    verify_base64,
+    verify_hex,
+)

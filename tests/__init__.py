@@ -17,3 +17,8 @@ from . import test_migrations
 from . import test_outbound
 from . import test_hostile_values
 from . import test_payload_fuzzing
+from . import test_native_orders
+from . import test_order_promise
+from . import test_job_retries
+from . import test_job_access
+from . import test_order_contention

@@ -1,4 +1,10 @@
-from odoo.tests import TransactionCase
+import json
+import uuid
+
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+from odoo.tests import TransactionCase, get_db_name, new_test_user
+from odoo.tools import SQL
 
 from ..services.atp import AtpEngine
 
@@ -156,3 +162,103 @@ class ChannelCase(TransactionCase):
             [listings.ids],
         )
         listings.invalidate_recordset()
+
+
+ROBOT_GROUPS = (
+    "stock.group_stock_user,sales_team.group_sale_salesman,"
+    "base.group_partner_manager,stock_channel_sync.group_channel_manager"
+)
+
+
+class OrderCase(ChannelCase):
+    """``ChannelCase`` with a technical user (``robot``) that runs the
+    channels' orders, 30 units of ``product`` in the main warehouse and no
+    dependency on demo data."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.robot = new_test_user(cls.env, login="order_robot", groups=ROBOT_GROUPS)
+        cls.channel.user_id = cls.robot
+        cls.channel_both.user_id = cls.robot
+        cls.env["stock.quant"]._update_available_quantity(
+            cls.product, cls.stock_main, 30
+        )
+
+    @classmethod
+    def _foreign_currency(cls, name="EUR"):
+        """An active currency other than the company's, EUR or else USD."""
+        if cls.company.currency_id.name == name:
+            name = "USD" if name != "USD" else "EUR"
+        currency = cls.env.ref(f"base.{name}")
+        currency.active = True
+        return currency
+
+    def _receive(self, channel, body, event="create"):
+        """What the order webhook does once the signature is checked."""
+        channel = channel.with_user(self.robot)
+        if not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        return channel.env["stock.channel.order"]._receive(channel, event, body)
+
+    def _channel_order(self, channel, external_id):
+        return self.env["stock.channel.order"].search(
+            [("channel_id", "=", channel.id), ("external_id", "=", str(external_id))]
+        )
+
+
+def create_committed_channel(prefix, with_listing=False):
+    """A channel committed on its own connection, for tests whose other
+    connections must see it (call before the test class's transaction
+    starts); returns its id, or ``(channel id, listing id)`` with a listing
+    of a new storable product."""
+    with Registry(get_db_name()).cursor() as cr:
+        env = api.Environment(
+            cr,
+            SUPERUSER_ID,
+            {"tracking_disable": True, "mail_create_nolog": True},
+        )
+        code = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        channel = env["stock.channel"].create({"name": code, "code": code})
+        if not with_listing:
+            return channel.id
+        product = env["product.product"].create(
+            {"name": code, "default_code": code.upper(), "is_storable": True}
+        )
+        listing = env["stock.channel.listing"].create(
+            {"channel_id": channel.id, "product_id": product.id}
+        )
+        return channel.id, listing.id
+
+
+def drop_committed_channel(channel_id):
+    """Remove what :func:`create_committed_channel` committed."""
+    with Registry(get_db_name()).cursor() as cr:
+        cr.execute(
+            SQL(
+                "SELECT product_id FROM stock_channel_listing WHERE channel_id = %s",
+                channel_id,
+            )
+        )
+        product_ids = [row[0] for row in cr.fetchall()]
+        for table in (
+            "stock_channel_order",
+            "stock_channel_listing_change",
+            "stock_channel_warehouse_rel",
+        ):
+            cr.execute(
+                SQL(
+                    "DELETE FROM %s WHERE channel_id = %s",
+                    SQL.identifier(table),
+                    channel_id,
+                )
+            )
+        cr.execute(SQL("DELETE FROM stock_channel WHERE id = %s", channel_id))
+        if product_ids:
+            cr.execute(
+                SQL(
+                    "DELETE FROM product_template WHERE id IN ("
+                    " SELECT product_tmpl_id FROM product_product WHERE id = ANY(%s))",
+                    product_ids,
+                )
+            )

@@ -1,4 +1,4 @@
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
 from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
@@ -280,3 +280,25 @@ class TestConstraints(ChannelCase):
             channel.warehouse_ids,
             self.env["stock.warehouse"].search([("company_id", "=", self.company.id)]),
         )
+
+
+@tagged("post_install", "-at_install")
+class TestChannelCompanyChecks(ChannelCase):
+    """Odoo's own company check on the channel's company-bound fields."""
+
+    def test_pricelist_of_another_company_refused(self):
+        """_check_company_auto: a pricelist or shipping product of another
+        company cannot be set on a channel."""
+        other = self.env["res.company"].create({"name": "Pricelist Co"})
+        pricelist = self.env["product.pricelist"].create(
+            {"name": "Other's", "company_id": other.id}
+        )
+        with self.assertRaises(UserError):
+            self.channel.pricelist_id = pricelist
+            self.channel.flush_recordset()
+        product = self.env["product.product"].create(
+            {"name": "Other's shipping", "type": "service", "company_id": other.id}
+        )
+        with self.assertRaises(UserError):
+            self.channel.shipping_product_id = product
+            self.channel.flush_recordset()

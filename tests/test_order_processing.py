@@ -10,7 +10,12 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
 from ..services.atp import AtpEngine
 from ..services.signatures import verify_hex
-from .common import ChannelCase
+from .common import (
+    ChannelCase,
+    OrderCase,
+    create_committed_channel,
+    drop_committed_channel,
+)
 from .marketplace import Marketplace, Reply
 
 ROBOT_GROUPS = (
@@ -65,17 +70,15 @@ class TestOrderProcessing(ChannelCase):
         )
 
     def test_intake_enqueues_one_processing_job(self):
-        """Async (default): 202 and one job on the orders job channel; a
+        """Async (default): 202 and one processing job; a
         fresh order needs no identity key (it is inserted once), Reprocess
         uses one so that clicking twice enqueues once."""
         with trap_jobs() as trap:
             status, _answer = self._intake()
             self.assertEqual(status, 202)
             trap.assert_jobs_count(1, only=self._order()._process)
-            trap.assert_enqueued_job(
-                self._order()._process,
-                properties={"channel": "root.stock_channel_sync.orders"},
-            )
+            # Its job channel comes from queue.job.function data
+            # (TestJobRetries), not from with_delay().
             processing = [
                 job for job in trap.enqueued_jobs if job.method_name == "_process"
             ]
@@ -90,67 +93,6 @@ class TestOrderProcessing(ChannelCase):
                     "identity_key": f"stock_channel_sync.process.{order.id}",
                 },
             )
-
-    @contextmanager
-    def _stored_by_another_request(self, channel, external_id):
-        """An order of ``channel`` committed by another connection after
-        this transaction's snapshot (so invisible to it); removed after."""
-        self.env.cr.execute("SELECT 1")  # this transaction's snapshot
-        with self.registry.cursor() as other:
-            other.execute(
-                "INSERT INTO stock_channel_order (channel_id, company_id,"
-                " external_id, state, shipment_state) VALUES (%s, %s, %s,"
-                " 'received', 'none') RETURNING id",
-                [channel.id, channel.company_id.id, external_id],
-            )
-            first_id = other.fetchone()[0]
-        try:
-            yield first_id
-        finally:
-            with self.registry.cursor() as other:
-                other.execute(
-                    "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
-                )
-
-    def test_concurrent_delivery_committed_meanwhile_is_a_duplicate(self):
-        """The first delivery commits after this request's snapshot: the
-        insert's serialization failure means "stored by the other request"
-        and is answered as a duplicate at once, without a second record."""
-        channel = self.env.ref("stock_channel_sync.demo_channel_webstore")
-        with self._stored_by_another_request(channel, "RACE-1") as first_id:
-            body = json.dumps(
-                {
-                    "external_id": "RACE-1",
-                    "customer": {"name": "Racer"},
-                    "lines": [{"sku": "CS-MOUSE", "quantity": 1, "unit_price": 1}],
-                }
-            ).encode()
-            Order = self.env["stock.channel.order"]
-            status, answer = Order._receive(channel, "create", body)
-            self.assertEqual(status, 200)
-            self.assertEqual(
-                answer,
-                {
-                    "status": "duplicate",
-                    "external_id": "RACE-1",
-                    "state": "received",
-                    "order": first_id,
-                },
-            )
-            self.assertFalse(Order.search([("external_id", "=", "RACE-1")]))
-
-    def test_cancellation_racing_its_creation_asks_for_a_retry(self):
-        """The order is stored by a concurrent request after this one's
-        snapshot: the cancellation cannot see it, so it answers 409
-        concurrent_delivery (the marketplace retries) and writes nothing."""
-        channel = self.env.ref("stock_channel_sync.demo_channel_webstore")
-        with self._stored_by_another_request(channel, "RACE-2"):
-            Order = self.env["stock.channel.order"]
-            status, answer = Order._receive(
-                channel, "cancel", json.dumps({"external_id": "RACE-2"}).encode()
-            )
-            self.assertEqual((status, answer), (409, {"error": "concurrent_delivery"}))
-            self.assertFalse(Order.search([("external_id", "=", "RACE-2")]))
 
     def test_process_creates_confirmed_sale_order(self):
         """Partner matched by email, delivery address, channel prices per
@@ -209,8 +151,11 @@ class TestOrderProcessing(ChannelCase):
         self.robot.groups_id |= self.env.ref("sales_team.group_sale_salesman")
         with trap_jobs() as trap:
             order.action_reprocess()
-            trap.assert_jobs_count(1)
-            trap.perform_enqueued_jobs()
+            # and the publications of the listings its state change marked
+            trap.assert_jobs_count(1, only=order._process)
+            for job in trap.enqueued_jobs:
+                if job.method_name == "_process":
+                    job.perform()
         self.assertEqual(order.state, "done")
         self.assertFalse(order.activity_ids)
         self.assertEqual(
@@ -252,8 +197,8 @@ class TestOrderProcessing(ChannelCase):
         before = self._atp(self.listing)
         self._intake()
         order = self._order()
-        status, answer = order._cancel_from_channel()
-        self.assertEqual((status, answer["state"]), (200, "cancelled"))
+        kind, answer = order._cancel_from_channel()
+        self.assertEqual((kind, answer["state"]), ("cancelled", "cancelled"))
         self.assertEqual(self._atp(self.listing), before)
 
         self._intake("5002")
@@ -262,8 +207,8 @@ class TestOrderProcessing(ChannelCase):
         picking = shipped.sale_order_id.picking_ids
         picking.move_ids.picked = True
         picking.button_validate()
-        status, answer = shipped._cancel_from_channel()
-        self.assertEqual(status, 409)
+        kind, answer = shipped._cancel_from_channel()
+        self.assertEqual(kind, "shipped")
         self.assertEqual(answer["error"], "already_shipped")
         self.assertEqual(shipped.state, "done")
 
@@ -300,6 +245,17 @@ class TestOrderProcessing(ChannelCase):
         self.assertEqual((status, answer["status"]), (200, "ignored"))
         self.assertFalse(self._order("1"))
 
+    def test_cancel_locked_sale_order_through_public_cancel(self):
+        """A locked confirmed sale order (Sales setting) is cancelled through
+        Odoo's public action_cancel, without the salesperson's wizard."""
+        self._intake()
+        order = self._order()
+        order.with_user(self.robot)._process()
+        order.sale_order_id.action_lock()
+        kind, answer = order._cancel_from_channel()
+        self.assertEqual((kind, answer["state"]), ("cancelled", "cancelled"))
+        self.assertEqual(order.sale_order_id.state, "cancel")
+
     def test_cancel_confirmed_order_cancels_sale_order(self):
         """Not shipped yet: the sale order is cancelled and stock released."""
         before = self._atp(self.listing)
@@ -309,6 +265,87 @@ class TestOrderProcessing(ChannelCase):
         order._cancel_from_channel()
         self.assertEqual(order.sale_order_id.state, "cancel")
         self.assertEqual(self._atp(self.listing), before)
+
+
+@tagged("post_install", "-at_install")
+class TestOrderRaces(OrderCase):
+    """Deliveries racing on another connection. The other connection must
+    see the channel, so it is committed before this class's transaction
+    begins (and removed after): no demo data needed."""
+
+    @classmethod
+    def setUpClass(cls):
+        channel_id = create_committed_channel("race")
+        cls.addClassCleanup(drop_committed_channel, channel_id)
+        super().setUpClass()
+        cls.race_channel = cls.env["stock.channel"].browse(channel_id)
+
+    @contextmanager
+    def _stored_by_another_request(self, channel, external_id):
+        """An order of ``channel`` committed by another connection after
+        this transaction's snapshot (so invisible to it); removed after."""
+        self.env.cr.execute("SELECT 1")  # this transaction's snapshot
+        with self.registry.cursor() as other:
+            other.execute(
+                "INSERT INTO stock_channel_order (channel_id, company_id,"
+                " external_id, state, shipment_state) VALUES (%s, %s, %s,"
+                " 'received', 'none') RETURNING id",
+                [channel.id, channel.company_id.id, external_id],
+            )
+            first_id = other.fetchone()[0]
+        try:
+            yield first_id
+        finally:
+            with self.registry.cursor() as other:
+                other.execute(
+                    "DELETE FROM stock_channel_order WHERE id = %s", [first_id]
+                )
+
+    def test_concurrent_delivery_committed_meanwhile_is_a_duplicate(self):
+        """The first delivery commits after this request's snapshot: the
+        insert's serialization failure means "stored by the other request"
+        and is answered as a duplicate at once, without a second record."""
+        channel = self.race_channel
+        with self._stored_by_another_request(channel, "RACE-1") as first_id:
+            body = json.dumps(
+                {
+                    "external_id": "RACE-1",
+                    "customer": {"name": "Racer"},
+                    "lines": [
+                        {
+                            "sku": self.product.default_code,
+                            "quantity": 1,
+                            "unit_price": 1,
+                        }
+                    ],
+                }
+            ).encode()
+            Order = self.env["stock.channel.order"]
+            status, answer = Order._receive(channel, "create", body)
+            self.assertEqual(status, 200)
+            self.assertEqual(
+                answer,
+                {
+                    "status": "duplicate",
+                    "external_id": "RACE-1",
+                    "state": "received",
+                    "order": first_id,
+                },
+            )
+            self.assertFalse(Order.search([("external_id", "=", "RACE-1")]))
+
+    def test_cancellation_racing_its_creation_asks_for_a_retry(self):
+        """The order is stored by a concurrent request after this one's
+        snapshot: the cancellation cannot see it, so it answers 409
+        concurrent_delivery (the marketplace retries) and writes nothing."""
+        channel = self.race_channel
+        with self._stored_by_another_request(channel, "RACE-2"):
+            Order = self.env["stock.channel.order"]
+            status, answer = Order._receive(
+                channel, "cancel", json.dumps({"external_id": "RACE-2"}).encode()
+            )
+            self.assertEqual((status, answer), (409, {"error": "concurrent_delivery"}))
+            self.assertFalse(Order.search([("external_id", "=", "RACE-2")]))
 
 
 @tagged("post_install", "-at_install")

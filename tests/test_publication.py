@@ -14,6 +14,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..adapters.shopify import gid
 from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
+from ..adapters.webhook import WebhookAdapter
 from ..services.publisher import Publisher
 from ..services.signatures import verify_hex
 from .common import ChannelCase
@@ -68,7 +69,6 @@ class TestScheduling(PublicationCase):
                 self.channel._publish_pending,
                 kwargs={"force": False},
                 properties={
-                    "channel": "root.stock_channel_sync.test-web",
                     "identity_key": f"stock_channel_sync.publish.{self.channel.id}",
                 },
             )
@@ -288,12 +288,18 @@ class TestFailures(PublicationCase):
 
     def test_failed_jobs_requeued(self):
         """Retry Failed requeues this channel's failed jobs only."""
-        job = self.channel.with_delay()._publish_pending()
-        other = self.channel_both.with_delay()._publish_pending()
-        records = self.env["queue.job"].search([("uuid", "in", [job.uuid, other.uuid])])
+        (self.channel | self.channel_both)._enqueue_publication(delay=0)
+        records = (self.channel | self.channel_both)._channel_jobs()
+        self.assertEqual(len(records), 2)
         records.write({"state": "failed"})
         self.channel.action_retry_failed()
-        self.assertEqual(records.sorted("id").mapped("state"), ["pending", "failed"])
+        self.assertEqual(
+            {job.identity_key: job.state for job in records},
+            {
+                f"stock_channel_sync.publish.{self.channel.id}": "pending",
+                f"stock_channel_sync.publish.{self.channel_both.id}": "failed",
+            },
+        )
 
 
 class TestAdapters(PublicationCase):
@@ -552,6 +558,80 @@ class TestAdapters(PublicationCase):
         self.listing.invalidate_recordset()
         self.assertTrue(self.listing.pending)
 
+    def test_woocommerce_malformed_reference_is_one_items_error(self):
+        """A non-numeric reference fails that listing only; the others of
+        the batch are sent and the job succeeds."""
+        self.channel.write(
+            {"adapter": "woocommerce", "api_key": "k", "api_secret": "s"}
+        )
+        self.listing.external_ref = "not-a-number"
+        other = self._create_listing(self.channel, self.product_b, external_ref="16")
+        self._set_stock(self.product_b, self.stock_main, 4)
+        self._flush_marks()
+        self.market.script.append(
+            Reply(body={"update": [{"id": 16, "stock_quantity": 4}]})
+        )
+        self._publish()
+        (request,) = self.market.received
+        self.assertEqual(request.json()["update"][0]["id"], 16)
+        self.assertEqual(other.publication_ids.state, "sent")
+        self.assertEqual(self.listing.publication_ids.state, "failed")
+        self.assertIn("numeric", self.listing.publication_ids.response_excerpt)
+        (self.listing | other).invalidate_recordset()
+        self.assertTrue(self.listing.pending)
+        self.assertFalse(other.pending)
+
+    def test_shopify_malformed_reference_is_one_items_error(self):
+        """A listing without a usable inventory item id fails alone."""
+        self.channel.write(
+            {"adapter": "shopify", "api_secret": "tok", "location_ref": "1"}
+        )
+        self.listing.external_ref = "SKU-NOT-AN-ID"
+        other = self._create_listing(
+            self.channel, self.product_b, external_ref="gid://shopify/InventoryItem/9"
+        )
+        self._set_stock(self.product_b, self.stock_main, 4)
+        self._flush_marks()
+        self.market.script.append(
+            Reply(body={"data": {"inventorySetQuantities": {"userErrors": []}}})
+        )
+        self._publish()
+        (request,) = self.market.received
+        quantities = request.json()["variables"]["input"]["quantities"]
+        self.assertEqual(
+            [q["inventoryItemId"] for q in quantities],
+            ["gid://shopify/InventoryItem/9"],
+        )
+        self.assertEqual(other.publication_ids.state, "sent")
+        self.assertEqual(self.listing.publication_ids.state, "failed")
+        self.listing.invalidate_recordset()
+        self.assertTrue(self.listing.pending)
+
+    def test_sent_batches_audit_survives_a_later_failure(self):
+        """Batch 1 is taken, batch 2 refused for good: the job fails, and
+        the audit keeps batch 1's sent rows with batch 2's failed ones."""
+        other = self._create_listing(self.channel, self.product_b)
+        self._set_stock(self.product_b, self.stock_main, 4)
+        self._flush_marks()
+        self.market.script += [Reply(), Reply(status=400, body={"error": "no"})]
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+        with patch.object(WebhookAdapter, "batch_limit", 1):
+            try:
+                self._publish()
+            except UserError:
+                pass
+            else:
+                self.fail("a 400 must fail the job")
+        self.assertEqual(len(self.market.received), 2)
+        rows = self.env["stock.channel.publication"].search(
+            [("listing_id", "in", (self.listing | other).ids)]
+        )
+        self.assertEqual(
+            {(row.listing_id, row.state) for row in rows},
+            {(self.listing, "sent"), (other, "failed")},
+        )
+
 
 class TestRetention(PublicationCase):
     """Old audit rows and finished jobs go away."""
@@ -568,8 +648,8 @@ class TestRetention(PublicationCase):
             " SET create_date = now() - interval '100 days' WHERE id = %s",
             [old.id],
         )
-        job = self.channel.with_delay()._publish_pending()
-        record = self.env["queue.job"].search([("uuid", "=", job.uuid)])
+        self.channel._enqueue_publication(delay=0)
+        record = self.channel._channel_jobs()
         self.env.cr.execute(
             "UPDATE queue_job SET state = 'failed',"
             " date_created = now() - interval '100 days' WHERE id = %s",

@@ -12,6 +12,7 @@ from ..adapters.shopify import ShopifyAdapter
 from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
 from ..adapters.webhook import WebhookAdapter
 from ..services.signatures import verify_hex
+from .common import create_committed_channel, drop_committed_channel
 from .marketplace import Reply
 from .test_publication import SECRET, PublicationCase
 
@@ -171,54 +172,6 @@ class TestReconciliation(ReconciliationCase):
         self.assertFalse(unknown.healed)
         self.assertFalse(self.listing.pending)
 
-    def test_published_during_the_read_back_is_not_a_discrepancy(self):
-        """A publication commits while the channel is being read: the
-        channel shows its quantity but this run's snapshot does not know
-        it was sent. No finding for that listing this run."""
-        listing = self.env.ref(
-            "stock_channel_sync.demo_listing_web_mouse", raise_if_not_found=False
-        )
-        if not listing:
-            self.skipTest("database installed without demo data")
-        channel = listing.channel_id
-        # Committed demo data: a sandbox channel, turned into a webhook one.
-        channel.write(
-            {
-                "adapter": "webhook",
-                "base_url": self.market.url,
-                "webhook_secret": SECRET,
-            }
-        )
-        self.env.cr.execute(
-            "DELETE FROM stock_channel_listing_change WHERE listing_id = %s",
-            [listing.id],
-        )
-        self.env["stock.channel.discrepancy"].search(
-            [("channel_id", "=", channel.id)]
-        ).unlink()
-        self.shown = {listing.external_sku: 40}  # ATP 33, never published
-
-        def publish_meanwhile(received):
-            with self.registry.cursor() as other:
-                other.execute(
-                    "UPDATE stock_channel_listing SET last_published_qty = 40,"
-                    " last_published_at = now() at time zone 'UTC' WHERE id = %s",
-                    [listing.id],
-                )
-            return self._respond(received)
-
-        self.market.responder = publish_meanwhile
-        try:
-            channel.with_context(job_uuid="recon-job-2")._reconcile()
-            self.assertFalse(self._open(listing))
-        finally:
-            with self.registry.cursor() as other:
-                other.execute(
-                    "UPDATE stock_channel_listing SET last_published_qty = 0,"
-                    " last_published_at = NULL WHERE id = %s",
-                    [listing.id],
-                )
-
     def test_read_back_is_paged(self):
         """Five listings, two per page: three requests, every SKU asked once."""
         listings = self.listing
@@ -288,9 +241,59 @@ class TestReconciliation(ReconciliationCase):
                 kwargs={"follow_up": False},
                 properties={
                     "identity_key": f"stock_channel_sync.reconcile.{self.channel.id}",
-                    "channel": f"root.stock_channel_sync.{self.channel.code}",
                 },
             )
+
+
+@tagged("post_install", "-at_install")
+class TestReconciliationRace(ReconciliationCase):
+    """A publication committed on another connection during a run. That
+    connection must see the listing: it is committed before this class's
+    transaction begins (and removed after), no demo data needed."""
+
+    @classmethod
+    def setUpClass(cls):
+        channel_id, listing_id = create_committed_channel("recon", with_listing=True)
+        cls.addClassCleanup(drop_committed_channel, channel_id)
+        super().setUpClass()
+        cls.committed_listing = cls.env["stock.channel.listing"].browse(listing_id)
+
+    def test_published_during_the_read_back_is_not_a_discrepancy(self):
+        """A publication commits while the channel is being read: the
+        channel shows its quantity but this run's snapshot does not know
+        it was sent. No finding for that listing this run."""
+        listing = self.committed_listing
+        channel = listing.channel_id
+        channel.write({"base_url": self.market.url, "webhook_secret": SECRET})
+        self.env.cr.execute(
+            "DELETE FROM stock_channel_listing_change WHERE listing_id = %s",
+            [listing.id],
+        )
+        self.env["stock.channel.discrepancy"].search(
+            [("channel_id", "=", channel.id)]
+        ).unlink()
+        self.shown = {listing.external_sku: 40}  # ATP 0, never published
+
+        def publish_meanwhile(received):
+            with self.registry.cursor() as other:
+                other.execute(
+                    "UPDATE stock_channel_listing SET last_published_qty = 40,"
+                    " last_published_at = now() at time zone 'UTC' WHERE id = %s",
+                    [listing.id],
+                )
+            return self._respond(received)
+
+        self.market.responder = publish_meanwhile
+        try:
+            channel.with_context(job_uuid="recon-job-2")._reconcile()
+            self.assertFalse(self._open(listing))
+        finally:
+            with self.registry.cursor() as other:
+                other.execute(
+                    "UPDATE stock_channel_listing SET last_published_qty = 0,"
+                    " last_published_at = NULL WHERE id = %s",
+                    [listing.id],
+                )
 
 
 class TestReadBackShapes(ReconciliationCase):

@@ -1,0 +1,353 @@
+"""Order intake: one authenticated order webhook of a channel, validated
+completely and stored once, promised at once.
+
+Returns an :class:`Outcome` (what happened, and the JSON answer), never an
+HTTP code: the controller maps outcomes to status codes. The same
+path serves every caller that hands over a marketplace's order body (the
+order webhook, a sandbox's simulated order, a pull).
+
+The hot path of a burst: a replay is answered from one query, and a new
+order costs four statements plus its job. Marketplaces retry every
+delivery, so most posts are replays.
+"""
+
+import json
+import uuid
+from typing import NamedTuple
+
+from psycopg2.errors import SerializationFailure
+
+from odoo.tools import SQL
+
+from ..adapters import ADAPTERS
+from .payloads import (
+    InvalidJson,
+    InvalidOrder,
+    parse_json,
+    validate_order,
+    validate_reference,
+)
+
+# How the order endpoints answer each outcome of the intake and of a
+# cancellation: the HTTP controller and in-process callers share it.
+OUTCOME_STATUS = {
+    "accepted": 202,  # stored, a job confirms it
+    "created": 201,  # stored and confirmed at once (sync channels)
+    "duplicate": 200,  # a replay: the stored order's state
+    "cancelled": 200,
+    "already_shipped": 200,  # a marketplace cancellation after shipping
+    "ignored": 200,  # an update that is not a cancellation
+    "invalid_json": 400,
+    "unsupported_event": 400,
+    "invalid_order": 422,
+    "concurrent_delivery": 409,  # being stored by a concurrent request
+    "shipped": 409,  # the cancel endpoint: refused, something shipped
+}
+
+
+class Outcome(NamedTuple):
+    """``kind``: what happened; ``answer``: the JSON to send back. The
+    HTTP controller maps kinds to status codes (:data:`OUTCOME_STATUS`).
+    Only ``accepted``, ``created``, ``duplicate``, ``cancelled``,
+    ``already_shipped`` and ``ignored`` ever wrote anything."""
+
+    kind: str
+    answer: dict
+
+
+def receive(orders, channel, event, body):
+    """``orders``: the ``stock.channel.order`` model as the channel's
+    technical user. ``event``: the adapter's ``order_event`` (create,
+    cancel, update). The JSON is parsed once."""
+    handlers = {"create": _create, "cancel": _cancellation, "update": _update}
+    if event not in handlers:
+        return Outcome("unsupported_event", {"error": "unsupported_event"})
+    try:
+        data = parse_json(body)
+    except InvalidJson:
+        return Outcome("invalid_json", {"error": "invalid_json"})
+    return handlers[event](orders, channel, body, data)
+
+
+def canonical(channel, data):
+    """The channel's native payload as the canonical order. A payload whose
+    shape the adapter cannot read (a list where an object belongs, ...) is an
+    invalid order, never a server error."""
+    try:
+        return ADAPTERS[channel.adapter].to_canonical(data)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        raise InvalidOrder(
+            [{"field": "", "message": f"not a {channel.adapter} order payload"}]
+        ) from exc
+
+
+def _create(orders, channel, body, data):
+    """Accept one order: validate completely, store once; nothing is
+    written unless the outcome is accepted or created."""
+    try:
+        order = validate_order(canonical(channel, data))
+        stored = stored_delivery(orders.env.cr, channel, order["external_id"])
+        if stored:
+            return Outcome("duplicate", stored)
+        lines, currency = resolve(orders.env, channel, order)
+    except InvalidOrder as exc:
+        return Outcome(
+            "invalid_order", {"error": "invalid_order", "details": exc.details}
+        )
+    order_id = insert_once(orders.env, channel, order, currency, body)
+    if order_id is None:
+        # A concurrent delivery committed it after this request began: only
+        # a new snapshot sees it.
+        with orders.env.registry.cursor() as cr:
+            return Outcome(
+                "duplicate", stored_delivery(cr, channel, order["external_id"])
+            )
+    insert_lines(orders.env, channel, order_id, lines)
+    orders._mark_promised(channel, {line["product_id"] for line in lines})
+    record = orders.with_company(channel.company_id).browse(order_id)
+    if channel.order_processing == "sync":
+        record._process()
+        return Outcome("created", dict(record._answer_status(), status="created"))
+    record._delay_processing(order["external_id"])
+    return Outcome(
+        "accepted",
+        {"status": "accepted", "external_id": order["external_id"], "id": order_id},
+    )
+
+
+def _update(orders, channel, body, data):
+    """An order changed on the marketplace (WooCommerce's order.updated): a
+    cancellation is carried out, anything else is acknowledged and ignored
+    (Odoo owns the order from intake on)."""
+    if ADAPTERS[channel.adapter].is_cancelled(data):
+        return _cancellation(orders, channel, body, data)
+    return Outcome("ignored", {"status": "ignored", "reason": "not a cancellation"})
+
+
+def _cancellation(orders, channel, body, data):
+    """The marketplace cancelled an order (Shopify's orders/cancelled).
+
+    Webhooks arrive in any order: the cancellation of an order not received
+    yet is stored as a cancelled order, so that its late creation is a
+    duplicate and never becomes a sale order. A cancellation after shipping
+    cannot be carried out here: it is acknowledged (a refused webhook is
+    retried for hours) and the channel's responsible gets a to-do."""
+    try:
+        translated = canonical(channel, data)
+        external_id = validate_reference(translated)
+    except InvalidOrder as exc:
+        return Outcome(
+            "invalid_order", {"error": "invalid_order", "details": exc.details}
+        )
+    order = orders.search(
+        [("channel_id", "=", channel.id), ("external_id", "=", external_id)]
+    )
+    if not order:
+        order_id = insert_once(
+            orders.env,
+            channel,
+            {"external_id": external_id, "customer": translated.get("customer") or {}},
+            channel.company_id.currency_id,
+            body,
+            state="cancelled",
+        )
+        if order_id is None:
+            # Its creation is being stored right now: ask for a retry.
+            return Outcome("concurrent_delivery", {"error": "concurrent_delivery"})
+        return Outcome(
+            "cancelled",
+            dict(orders.browse(order_id)._answer_status(), status="cancelled"),
+        )
+    outcome = order._cancel_from_channel()
+    if outcome.kind == "shipped":
+        order._schedule_todo(
+            orders.env._(
+                "Order %s was cancelled on the channel after shipping", external_id
+            ),
+            orders.env._("Arrange the return or refund with the customer."),
+        )
+        return Outcome(
+            "already_shipped", dict(order._answer_status(), status="already_shipped")
+        )
+    return outcome
+
+
+def stored_delivery(cr, channel, external_id):
+    """The duplicate answer for an order already stored, or None."""
+    cr.execute(
+        SQL(
+            "SELECT id, state FROM stock_channel_order"
+            " WHERE channel_id = %s AND external_id = %s",
+            channel.id,
+            external_id,
+        )
+    )
+    row = cr.fetchone()
+    if not row:
+        return None
+    return {
+        "status": "duplicate",
+        "external_id": external_id,
+        "state": row[1],
+        "order": row[0],
+    }
+
+
+def resolve(env, channel, order):
+    """Lines with products (through the channel's active listings, then the
+    internal reference of a storable product of the channel's company) and
+    the currency; every unknown at once (:class:`InvalidOrder`). Two
+    queries, company filtered explicitly like the record rules would."""
+    company_id = channel.company_id.id
+    skus = [line["sku"] for line in order["lines"]]
+    env["stock.channel.listing"].flush_model()
+    env.cr.execute(
+        SQL(
+            """
+            SELECT s.sku, l.id, COALESCE(l.product_id, p.id),
+                   COALESCE(l.pack_size, 1.0)
+              FROM unnest(%s::varchar[]) AS s(sku)
+         LEFT JOIN stock_channel_listing l
+                ON l.channel_id = %s AND l.active AND l.external_sku = s.sku
+         LEFT JOIN LATERAL (
+                   SELECT pp.id
+                     FROM product_product pp
+                     JOIN product_template pt ON pt.id = pp.product_tmpl_id
+                    WHERE l.id IS NULL AND pp.default_code = s.sku
+                      AND pp.active AND pt.is_storable
+                      AND (pt.company_id IS NULL OR pt.company_id = %s)
+                 ORDER BY pp.id
+                    LIMIT 1) p ON TRUE
+            """,
+            skus,
+            channel.id,
+            company_id,
+        )
+    )
+    found = {sku: row for sku, *row in env.cr.fetchall()}
+    env.cr.execute(
+        SQL(
+            """SELECT (SELECT id FROM res_currency WHERE name = %s),
+                      (SELECT active FROM res_currency WHERE name = %s),
+                      EXISTS(SELECT FROM res_country WHERE code = %s)""",
+            order["currency"] or "",
+            order["currency"] or "",
+            order["shipping_address"].get("country_code") or "",
+        )
+    )
+    currency_id, currency_active, country_known = env.cr.fetchone()
+    errors, lines = [], []
+    for index, line in enumerate(order["lines"]):
+        listing_id, product_id, pack = found[line["sku"]]
+        if not product_id:
+            errors.append(
+                {
+                    "field": f"lines[{index}].sku",
+                    "message": f"unknown SKU '{line['sku']}'",
+                }
+            )
+            continue
+        lines.append(
+            {
+                "listing_id": listing_id,
+                "product_id": product_id,
+                "sku": line["sku"],
+                "channel_qty": line["quantity"],
+                "product_qty": line["quantity"] * pack,
+                "unit_price": line["unit_price"],
+            }
+        )
+    currency = channel.company_id.currency_id
+    if order["currency"]:
+        currency = env["res.currency"].browse(currency_id)
+        if not currency_active:
+            message = (
+                "unknown currency '%s'"
+                if not currency_id
+                else "currency '%s' is not active in Odoo"
+            )
+            errors.append({"field": "currency", "message": message % order["currency"]})
+    country = order["shipping_address"].get("country_code")
+    if country and not country_known:
+        errors.append(
+            {
+                "field": "shipping_address.country_code",
+                "message": f"unknown country '{country}'",
+            }
+        )
+    if errors:
+        raise InvalidOrder(errors)
+    return lines, currency
+
+
+def insert_once(env, channel, order, currency, body, state="received"):
+    """INSERT ... ON CONFLICT DO NOTHING under the unique index: a concurrent
+    duplicate waits on the index. If the first delivery commits after this
+    transaction's snapshot, PostgreSQL reports a serialization failure,
+    which here means "stored by the other request" (and not Odoo's retry of
+    the whole request, which sleeps up to seconds). The canonical order is
+    stored next to the raw payload. Returns the new id or None."""
+    customer = order["customer"]
+    query = SQL(
+        """
+        INSERT INTO stock_channel_order
+               (channel_id, company_id, external_id, state,
+                shipment_state, payload, canonical_order, correlation_id,
+                customer_name, customer_email, currency_id, create_uid,
+                write_uid, create_date, write_date)
+        VALUES (%s, %s, %s, %s, 'none', %s, %s::jsonb, %s, %s, %s, %s,
+                %s, %s,
+                now() at time zone 'UTC', now() at time zone 'UTC')
+        ON CONFLICT (channel_id, external_id) DO NOTHING
+        RETURNING id
+        """,
+        channel.id,
+        channel.company_id.id,
+        order["external_id"],
+        state,
+        body.decode(),
+        json.dumps(order) if order.get("lines") else None,
+        uuid.uuid4().hex[:16],
+        customer.get("name") or customer.get("email"),
+        customer.get("email"),
+        currency.id,
+        env.uid,
+        env.uid,
+    )
+    try:
+        with env.cr.savepoint(flush=False):
+            env.cr.execute(query, log_exceptions=False)
+            row = env.cr.fetchone()
+    except SerializationFailure:
+        return None
+    return row[0] if row else None
+
+
+def insert_lines(env, channel, order_id, lines):
+    """The resolved lines, in one statement."""
+    env.cr.execute(
+        SQL(
+            """INSERT INTO stock_channel_order_line
+                      (order_id, company_id, listing_id, product_id, sku,
+                       channel_qty, product_qty, unit_price, create_uid,
+                       write_uid, create_date, write_date)
+               VALUES %s""",
+            SQL(", ").join(
+                SQL(
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                    " now() at time zone 'UTC', now() at time zone 'UTC')",
+                    order_id,
+                    channel.company_id.id,
+                    line["listing_id"],
+                    line["product_id"],
+                    line["sku"],
+                    line["channel_qty"],
+                    line["product_qty"],
+                    line["unit_price"],
+                    env.uid,
+                    env.uid,
+                )
+                for line in lines
+            ),
+        )
+    )

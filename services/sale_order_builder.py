@@ -1,0 +1,214 @@
+"""Canonical order -> sale order, whatever the marketplace.
+
+Reads only the canonical order stored at intake (``canonical_order``), never
+the marketplace's raw payload, so that a Shopify, WooCommerce or generic
+order carries the same data onto the sale order: customer and invoice
+partner, delivery contact, currency and pricelist, unit prices, shipping
+line, the channel's warehouse, customer reference and note.
+"""
+
+import json
+
+from odoo.exceptions import UserError
+from odoo.tools import email_normalize, plaintext2html
+
+from ..adapters import ADAPTERS
+from .payloads import validate_order
+
+# Delivery contact fields compared to reuse an identical address.
+ADDRESS_FIELDS = (
+    "name",
+    "street",
+    "street2",
+    "city",
+    "zip",
+    "country_id",
+    "state_id",
+    "phone",
+)
+
+
+def canonical_of(order):
+    """The order's canonical form; orders stored before the canonical order
+    was kept are translated from their raw payload once more."""
+    if order.canonical_order:
+        return order.canonical_order
+    data = json.loads(order.payload or "{}")
+    return validate_order(ADAPTERS[order.channel_id.adapter].to_canonical(data))
+
+
+class SaleOrderBuilder:
+    """Builds (and confirms, if the channel says so) the sale order of one
+    ``stock.channel.order``, as the channel's technical user."""
+
+    def __init__(self, order):
+        order.ensure_one()
+        self.order = order
+        self.env = order.env
+        self.channel = order.channel_id
+        self.company = order.company_id
+
+    def build(self):
+        data = canonical_of(self.order)
+        partner = self.customer(data.get("customer") or {})
+        shipping = self.delivery_contact(partner, data.get("shipping_address") or {})
+        currency = self.order.currency_id or self.company.currency_id
+        pricelist = self.pricelist(currency)
+        channel = self.channel
+        lines = [
+            {
+                "product_id": line.product_id.id,
+                "product_uom_qty": line.product_qty,
+                "price_unit": line._product_unit_price(),
+            }
+            for line in self.order.line_ids
+        ]
+        shipping_line = self.shipping_line(data.get("shipping_amount") or 0)
+        if shipping_line:
+            lines.append(shipping_line)
+        vals = {
+            "partner_id": partner.id,
+            "partner_invoice_id": partner.id,
+            "partner_shipping_id": shipping.id,
+            "company_id": self.company.id,
+            "channel_id": channel.id,
+            "channel_external_id": self.order.external_id,
+            "client_order_ref": self.order.external_id,
+            "origin": f"{channel.code}:{self.order.external_id}",
+            "note": plaintext2html(data["note"]) if data.get("note") else False,
+            "order_line": [(0, 0, line) for line in lines],
+        }
+        if channel.warehouse_ids:
+            vals["warehouse_id"] = channel.warehouse_ids[:1].id
+        if pricelist:
+            vals["pricelist_id"] = pricelist.id
+        if channel.team_id:
+            vals["team_id"] = channel.team_id.id
+        if channel.fiscal_position_id:
+            vals["fiscal_position_id"] = channel.fiscal_position_id.id
+        sale = self.env["sale.order"].create(vals)
+        if sale.currency_id != currency:
+            raise self._missing_pricelist(currency)
+        if channel.auto_confirm:
+            sale.action_confirm()
+        return sale
+
+    # -- parties -------------------------------------------------------------
+
+    def customer(self, customer):
+        """The company's (or a shared) contact with this normalized email,
+        own commercial entity (no parent: an order is never booked on
+        another company's contact); created otherwise."""
+        Partner = self.env["res.partner"]
+        email = email_normalize(customer.get("email") or "")
+        if email:
+            partner = Partner.search(
+                [
+                    ("email_normalized", "=", email),
+                    ("parent_id", "=", False),
+                    ("company_id", "in", (False, self.company.id)),
+                ],
+                order="id",
+                limit=1,
+            )
+            if partner:
+                return partner
+        return Partner.create(
+            {
+                "name": customer.get("name") or customer.get("email"),
+                "email": (customer.get("email") or "").strip() or False,
+                "phone": customer.get("phone") or False,
+                "company_id": self.company.id,
+            }
+        )
+
+    def delivery_contact(self, partner, address):
+        """A delivery contact under ``partner``, reused when one with the
+        same address exists; the partner itself without a street or city."""
+        if not (address.get("street") or address.get("city")):
+            return partner
+        country = self.env["res.country"].search(
+            [("code", "=", address.get("country_code") or "")], limit=1
+        )
+        state = self.env["res.country.state"]
+        if country and address.get("state_code"):
+            state = state.search(
+                [
+                    ("code", "=", address["state_code"]),
+                    ("country_id", "=", country.id),
+                ],
+                limit=1,
+            )
+        vals = {
+            "name": address.get("name") or partner.name,
+            "street": address.get("street") or False,
+            "street2": address.get("street2") or False,
+            "city": address.get("city") or False,
+            "zip": address.get("zip") or False,
+            "country_id": country.id or False,
+            "state_id": state.id or False,
+            "phone": address.get("phone") or False,
+        }
+        for contact in partner.child_ids.filtered(lambda c: c.type == "delivery"):
+            current = {
+                name: contact[name].id if name.endswith("_id") else contact[name]
+                for name in ADDRESS_FIELDS
+            }
+            if current == vals:
+                return contact
+        return self.env["res.partner"].create(
+            dict(vals, type="delivery", parent_id=partner.id)
+        )
+
+    # -- money ---------------------------------------------------------------
+
+    def pricelist(self, currency):
+        """The channel's pricelist when it is in the order's currency, else
+        a pricelist of the company in that currency; none is needed in the
+        company's currency (the customer's default applies)."""
+        pricelist = self.channel.pricelist_id
+        if pricelist and pricelist.currency_id == currency:
+            return pricelist
+        pricelist = self.env["product.pricelist"].search(
+            [
+                ("currency_id", "=", currency.id),
+                ("company_id", "in", (False, self.company.id)),
+            ],
+            order="sequence, id",
+            limit=1,
+        )
+        if not pricelist and currency != self.company.currency_id:
+            raise self._missing_pricelist(currency)
+        return pricelist
+
+    def _missing_pricelist(self, currency):
+        return UserError(
+            self.env._(
+                "Order %(order)s is in %(currency)s but no pricelist of "
+                "%(company)s is in %(currency)s: create a pricelist in "
+                "%(currency)s (Sales > Products > Pricelists), then reprocess.",
+                order=self.order.external_id,
+                currency=currency.name,
+                company=self.company.name,
+            )
+        )
+
+    def shipping_line(self, amount):
+        """The channel's shipping product at the order's shipping amount."""
+        if not amount:
+            return None
+        product = self.channel.shipping_product_id
+        if not product:
+            raise UserError(
+                self.env._(
+                    "Order %(order)s charges shipping but channel %(channel)s "
+                    "has no shipping product.",
+                    order=self.order.external_id,
+                    channel=self.channel.display_name,
+                )
+            )
+        return {
+            "product_id": product.id,
+            "product_uom_qty": 1,
+            "price_unit": amount,
+        }
