@@ -2,6 +2,7 @@
 classification, and redaction of secrets from what is stored."""
 
 import base64
+import math
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -15,7 +16,7 @@ from .outbound import (
     parse_retry_after,
     read_capped,
 )
-from .signing import verify_hex
+from .signing import check_request, verify_base64
 
 ADAPTERS = {}
 
@@ -123,6 +124,16 @@ def to_number(value):
         return value
 
 
+def whole_number(value):
+    """A quantity read back from a channel as an int, or None when it is not
+    a finite whole JSON number (a hostile or broken answer)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value)
+
+
 def full_name(party):
     """``first_name last_name`` of a marketplace customer or address."""
     return " ".join(filter(None, [party.get("first_name"), party.get("last_name")]))
@@ -149,32 +160,45 @@ class Adapter:
     """Pushes quantities to one marketplace, and reads its order webhooks."""
 
     code = None
+    # The header naming an order webhook's topic (None: orders only).
+    topic_header = None
     batch_limit = 100
     read_page_size = 100
 
     @classmethod
-    def verify_order_request(cls, secret, headers, body):
-        """True when the order request is signed with ``secret``: the generic
-        contract's hex HMAC of the raw body, compared in constant time."""
-        return verify_hex(secret, body, headers.get("X-Channel-Signature", ""))
+    def verify_order_request(cls, secrets, request):
+        """None when the order request (a :class:`.signing.SignedRequest`)
+        is signed with one of ``secrets``, else the reason, for the log only.
+        The generic contract: signature v2 (method, path, time and body)."""
+        return check_request(secrets, request)
 
     @classmethod
-    def order_event(cls, headers):
-        """What an authenticated order webhook asks: ``"create"`` (a new
-        order), ``"cancel"`` (the marketplace cancelled it), ``"update"`` (it
-        changed: only a cancellation is acted on, see :meth:`is_cancelled`)
-        or None (a topic this addon does not handle)."""
+    def delivery_id(cls, headers):
+        """The marketplace's id of this delivery, stable across its retries
+        (deduplicated for 48 h), or None when it has none."""
+        return None
+
+    @classmethod
+    def order_action(cls, topic, data):
+        """What an authenticated order webhook asks, decided by its signed
+        payload, never by an unsigned header alone: ``"create"``,
+        ``"cancel"``, ``"ignore"``, or None for a topic this addon does not
+        handle. ``topic`` is the delivery's topic header (None when the
+        marketplace sends none)."""
         return "create"
-
-    @classmethod
-    def is_cancelled(cls, data):
-        """Whether an updated order's payload says it was cancelled."""
-        return False
 
     @classmethod
     def to_canonical(cls, data):
         """The marketplace's order payload as the canonical order."""
         return data
+
+    @staticmethod
+    def verify_body(secrets, request, header):
+        """Shopify's and WooCommerce's signature: base64 HMAC of the raw body
+        in ``header``; None when one of ``secrets`` signed it."""
+        given = request.headers.get(header, "")
+        matches = [verify_base64(secret, request.body, given) for secret in secrets]
+        return None if any(matches) else "bad_signature"
 
     def __init__(self, config, session):
         self.config = config

@@ -21,7 +21,6 @@ from .base import (
     register,
 )
 from .shopify_versions import OLDEST_VERSION, resolve
-from .signing import verify_base64
 
 SET_QUANTITIES = """
 mutation SetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
@@ -109,23 +108,33 @@ MAX_PACING_WAIT = 10
 @register
 class ShopifyAdapter(Adapter):
     code = "shopify"
+    topic_header = "X-Shopify-Topic"
     batch_limit = 250
     read_page_size = 250  # nodes(ids:) takes at most 250 ids
     # (points available, restore rate per second, last query's cost, when)
     _bucket = None
 
     @classmethod
-    def verify_order_request(cls, secret, headers, body):
+    def verify_order_request(cls, secrets, request):
         """Shopify's own webhook signature: base64 HMAC of the raw body with
         the app's secret."""
-        return verify_base64(secret, body, headers.get("X-Shopify-Hmac-Sha256", ""))
+        return cls.verify_body(secrets, request, "X-Shopify-Hmac-Sha256")
 
     @classmethod
-    def order_event(cls, headers):
-        """Both topics carry the whole order; point them at the same URL."""
-        return {"orders/create": "create", "orders/cancelled": "cancel"}.get(
-            headers.get("X-Shopify-Topic")
-        )
+    def delivery_id(cls, headers):
+        """Stable across Shopify's retries of one delivery."""
+        return headers.get("X-Shopify-Webhook-Id") or headers.get("X-Shopify-Event-Id")
+
+    @classmethod
+    def order_action(cls, topic, data):
+        """``orders/create`` and ``orders/cancelled`` both carry the whole
+        order: the topic header is not signed, so a cancellation is carried
+        out only when the signed order has ``cancelled_at``; otherwise the
+        delivery is an order to store (a duplicate when known)."""
+        if topic not in ("orders/create", "orders/cancelled", "orders/updated"):
+            return None
+        cancelled = isinstance(data, dict) and data.get("cancelled_at")
+        return "cancel" if cancelled else "create"
 
     @classmethod
     def to_canonical(cls, data):

@@ -1,13 +1,63 @@
 """HMAC-SHA256 signatures, compared in constant time.
 
-The generic webhook contract signs with hex digests (``sha256=<hex>``);
-Shopify and WooCommerce sign with base64 digests. Plain Python, importable
-by adapters (which import nothing from services) and by the benchmarks.
+The generic contract signs every request, both directions, with *signature
+v2*: ``X-Channel-Timestamp: <unix seconds>`` and ``X-Channel-Signature:
+sha256=<hex>`` of ``"<timestamp>\n<METHOD>\n<path>\n"`` followed by the
+raw body (empty for a GET); ``<path>`` includes the query string when there
+is one. A timestamp more than :data:`MAX_SKEW` seconds from the receiver's
+clock is refused, so a captured request cannot be replayed later, nor
+turned into another method or path. Shopify and WooCommerce sign the body
+with base64 digests. Plain Python, importable by adapters (which import
+nothing from services) and by the benchmarks.
 """
 
 import base64
 import hashlib
 import hmac
+import time
+from dataclasses import dataclass
+
+MAX_SKEW = 300
+TIMESTAMP_HEADER = "X-Channel-Timestamp"
+SIGNATURE_HEADER = "X-Channel-Signature"
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What a receiver checks: the method, the path (with its query string),
+    the headers and the raw body."""
+
+    method: str
+    path: str
+    headers: object
+    body: bytes = b""
+
+
+def signed_message(timestamp, method, path, body=b""):
+    return f"{timestamp}\n{method.upper()}\n{path}\n".encode() + (body or b"")
+
+
+def sign_request(secret, method, path, body=b"", timestamp=None):
+    """The two headers of a signature-v2 request."""
+    stamp = str(int(time.time() if timestamp is None else timestamp))
+    digest = sign_hex(secret, signed_message(stamp, method, path, body))
+    return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: f"sha256={digest}"}
+
+
+def check_request(secrets, request, now=None):
+    """``None`` when ``request`` is signed (signature v2) with one of
+    ``secrets`` within the allowed clock skew, else the reason, for the log
+    only: ``missing_timestamp``, ``stale_timestamp`` or ``bad_signature``."""
+    stamp = (request.headers.get(TIMESTAMP_HEADER) or "").strip()
+    if not stamp.isdigit() or len(stamp) > 12:
+        return "missing_timestamp"
+    if abs((time.time() if now is None else now) - int(stamp)) > MAX_SKEW:
+        return "stale_timestamp"
+    message = signed_message(stamp, request.method, request.path, request.body)
+    header = request.headers.get(SIGNATURE_HEADER, "")
+    # Every secret is compared, in constant time each.
+    matches = [verify_hex(secret, message, header) for secret in secrets]
+    return None if any(matches) else "bad_signature"
 
 
 def _digest(secret, body):

@@ -5,8 +5,8 @@ import json
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit
 
-from .base import Adapter, Outcome, register
-from .signing import sign_hex
+from .base import Adapter, Outcome, register, whole_number
+from .signing import sign_request
 
 
 @register
@@ -27,19 +27,27 @@ class WebhookAdapter(Adapter):
 
     def _post_signed(self, path, payload, correlation_id, idempotency_key):
         body = json.dumps(payload, separators=(",", ":")).encode()
-        response = self.request(
+        response = self._signed(
             "POST",
             self.config.base_url.rstrip("/") + path,
-            data=body,
-            headers={
+            body,
+            {
                 "Content-Type": "application/json",
                 "Idempotency-Key": idempotency_key,
                 "X-Correlation-Id": correlation_id,
-                "X-Channel-Signature": "sha256="
-                + sign_hex(self.config.webhook_secret, body),
             },
         )
         return Outcome(response.status_code, self.redact(response.text))
+
+    def _signed(self, method, url, body, headers):
+        """A request signed with signature v2 (method, path with its query,
+        time, body), so the receiver can refuse a replay."""
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        signature = sign_request(self.config.webhook_secret, method, path, body)
+        return self.request(
+            method, url, data=body or None, headers={**headers, **signature}
+        )
 
     def push_levels(self, items, batch_id, correlation_id):
         return self._post_signed(
@@ -57,27 +65,21 @@ class WebhookAdapter(Adapter):
         )
 
     def _read_page(self, refs, correlation_id):
-        """``GET {base_url}/inventory?skus=a,b`` signed over its path and
-        query, answering ``{"items": [{"sku", "quantity"}]}``."""
+        """``GET {base_url}/inventory?skus=a,b`` (signature v2), answering
+        ``{"items": [{"sku", "quantity"}]}``; an entry whose quantity is not
+        a whole number is left out (unknown on the channel)."""
         url = (
             self.config.base_url.rstrip("/")
             + "/inventory?"
             + urlencode({"skus": ",".join(ref.sku for ref in refs)})
         )
-        parts = urlsplit(url)
-        signed = f"{parts.path}?{parts.query}".encode()
-        response = self.request(
-            "GET",
-            url,
-            headers={
-                "X-Correlation-Id": correlation_id,
-                "X-Channel-Signature": "sha256="
-                + sign_hex(self.config.webhook_secret, signed),
-            },
-        )
+        response = self._signed("GET", url, b"", {"X-Correlation-Id": correlation_id})
         by_sku = {ref.sku: ref.listing_id for ref in refs}
-        return {
-            by_sku[entry["sku"]]: int(entry["quantity"])
-            for entry in self.json_of(response).get("items") or []
-            if entry.get("sku") in by_sku and entry.get("quantity") is not None
-        }
+        items = self.json_of(response).get("items")
+        levels = {}
+        for entry in items if isinstance(items, list) else []:
+            if isinstance(entry, dict) and entry.get("sku") in by_sku:
+                quantity = whole_number(entry.get("quantity"))
+                if quantity is not None:
+                    levels[by_sku[entry["sku"]]] = quantity
+        return levels

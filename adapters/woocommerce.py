@@ -13,35 +13,36 @@ from .base import (
     full_name,
     register,
 )
-from .signing import verify_base64
 
 
 @register
 class WooCommerceAdapter(Adapter):
     code = "woocommerce"
+    topic_header = "X-WC-Webhook-Topic"
     batch_limit = 100  # WooCommerce's own limit per batch request
     read_page_size = 100  # and per_page's maximum
 
     @classmethod
-    def verify_order_request(cls, secret, headers, body):
+    def verify_order_request(cls, secrets, request):
         """WooCommerce's webhook signature: base64 HMAC of the raw body with
         the webhook secret. (Its delivery id changes on every send: duplicates
         are recognised by the order id.)"""
-        return verify_base64(secret, body, headers.get("X-WC-Webhook-Signature", ""))
+        return cls.verify_body(secrets, request, "X-WC-Webhook-Signature")
 
     @classmethod
-    def order_event(cls, headers):
-        """Order created, updated (acted on when cancelled) or deleted
-        (trashed: a cancellation). Without a topic header: a creation."""
-        return {
-            "order.created": "create",
-            "order.updated": "update",
-            "order.deleted": "cancel",
-        }.get(headers.get("X-WC-Webhook-Topic") or "order.created")
-
-    @classmethod
-    def is_cancelled(cls, data):
-        return isinstance(data, dict) and data.get("status") == "cancelled"
+    def order_action(cls, topic, data):
+        """The signed order's status decides, not the unsigned topic header:
+        ``cancelled`` or ``trash`` cancels; otherwise a creation is stored
+        and an update acknowledged (Odoo owns the order from intake on). A
+        deletion whose payload carries no such status (WooCommerce sends
+        only the id) is acknowledged and not acted on."""
+        topic = topic or "order.created"
+        if topic not in ("order.created", "order.updated", "order.deleted"):
+            return None
+        status = data.get("status") if isinstance(data, dict) else None
+        if status in ("cancelled", "trash"):
+            return "cancel"
+        return "create" if topic == "order.created" else "ignore"
 
     @staticmethod
     def is_ping(body):

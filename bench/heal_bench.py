@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import server  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "adapters"))
-from signing import verify_hex  # noqa: E402
+from signing import SignedRequest, check_request  # noqa: E402
 
 DB = "scs_bench_heal"
 PORT = 8399
@@ -46,10 +46,9 @@ class Marketplace(server.LoopbackServer):
         market = self
 
         class Handler(server.JsonHandler):
-            def _check(self, signed):
-                if not verify_hex(
-                    SECRET, signed, self.headers.get("X-Channel-Signature", "")
-                ):
+            def _check(self, body):
+                signed = SignedRequest(self.command, self.path, self.headers, body)
+                if check_request([SECRET], signed) is not None:
                     market.bad_signatures += 1
 
             def do_POST(self):
@@ -61,7 +60,7 @@ class Marketplace(server.LoopbackServer):
                 self.answer({})
 
             def do_GET(self):
-                self._check(self.path.encode())
+                self._check(b"")
                 skus = parse_qs(urlsplit(self.path).query)["skus"][0].split(",")
                 with market.lock:
                     items = [

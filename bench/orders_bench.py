@@ -20,6 +20,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg2
 import requests
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import server  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "adapters"))
-from signing import sign_hex  # noqa: E402
+from signing import sign_request  # noqa: E402
 
 DB = "scs_bench_orders"
 PORT = 8398
@@ -93,7 +94,7 @@ def intake(count, url):
         response = session.post(
             url,
             data=body,
-            headers={"X-Channel-Signature": "sha256=" + sign_hex(SECRET, body)},
+            headers=sign_request(SECRET, "POST", urlsplit(url).path, body),
             timeout=120,
         )
         return response.status_code, time.perf_counter() - started

@@ -1,14 +1,22 @@
 """Thin HTTP entry points for marketplace orders: authenticate, parse,
 delegate to ``stock.channel.order``, answer. No business logic here."""
 
+import logging
+import secrets
+
+from werkzeug.exceptions import RequestEntityTooLarge
+
 from odoo import http
 from odoo.http import request
 
 from ..adapters import ADAPTERS
+from ..adapters.signing import SignedRequest
 from ..adapters.woocommerce import WooCommerceAdapter
 from ..services import order_intake
 from ..services.order_intake import OUTCOME_STATUS
 from ..services.payloads import MAX_BODY
+
+_logger = logging.getLogger(__name__)
 
 
 def channel_route(path, method):
@@ -20,34 +28,54 @@ def channel_route(path, method):
         methods=[method],
         csrf=False,
         save_session=False,
+        # Enforced before the body is read, chunked bodies included.
+        max_content_length=MAX_BODY,
     )
 
 
 class ChannelOrderController(http.Controller):
-    def _authenticated_channel(self, code, signed, native=True):
-        """The active channel with this code whose secret signs ``signed``,
-        the way its adapter's marketplace signs.
+    def _authenticated_channel(self, code, body, native=True):
+        """The active channel with this code whose secret (or previous
+        secret, during a rotation) signs this request the way its adapter's
+        marketplace signs; None when none does.
 
-        The only ``sudo()``: finding the channel and reading its secret before
-        anything is trusted. Codes are unique per company, so several channels
-        may share one; the signature tells them apart. Returns the channel as
-        its technical user, None when no signature matches, False when no
-        channel has this code. ``native=False``: the generic contract's
-        signature whatever the adapter (status and cancel requests).
+        The only ``sudo()``: finding the channel and reading its secrets
+        before anything is trusted. Codes are unique per company, so several
+        channels may share one; the signature tells them apart. An unknown
+        code is checked against a throw-away secret, so that it costs and
+        answers the same as a bad signature. ``native=False``: the generic
+        contract's signature whatever the adapter (status and cancel).
         """
-        headers = request.httprequest.headers
+        httprequest = request.httprequest
+        environ = httprequest.environ
+        # The path as sent, percent-escapes and query string included.
+        path = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        signed = SignedRequest(
+            httprequest.method,
+            path or httprequest.full_path.rstrip("?"),
+            httprequest.headers,
+            body,
+        )
         channels_sudo = (
             request.env["stock.channel"]
             .sudo()
             .search([("code", "=", code), ("active", "=", True)])
         )
+        reasons = []
         for channel_sudo in channels_sudo:
             adapter = ADAPTERS[channel_sudo.adapter if native else "webhook"]
-            if adapter.verify_order_request(
-                channel_sudo.webhook_secret, headers, signed
-            ):
+            reason = adapter.verify_order_request(
+                channel_sudo._inbound_secrets(), signed
+            )
+            if reason is None:
                 return channel_sudo._as_technical_user()
-        return None if channels_sudo else False
+            reasons.append(reason)
+        if not channels_sudo:
+            ADAPTERS["webhook"].verify_order_request([secrets.token_hex(16)], signed)
+            reasons.append("unknown_channel")
+        # The reason stays here: the caller learns only invalid_signature.
+        _logger.info("Order request to channel %r refused: %s", code, reasons)
+        return None
 
     def _is_woocommerce_ping(self, code, body):
         """WooCommerce checks a new webhook with an unsigned form post."""
@@ -70,25 +98,35 @@ class ChannelOrderController(http.Controller):
     def _error(self, status, error):
         return request.make_json_response({"error": error}, status=status)
 
+    def _body(self):
+        """The raw body, read once up to the route's limit (also for a
+        chunked body, whose length is not announced); None when larger."""
+        try:
+            # Cached: Odoo replays the request after a serialization failure.
+            return request.httprequest.get_data()
+        except RequestEntityTooLarge:
+            return None
+
     @channel_route("/stock_channel_sync/<string:code>/orders", "POST")
     def post_order(self, code, **_kwargs):
-        length = request.httprequest.content_length or 0
-        if length > MAX_BODY:
-            return self._error(413, "payload_too_large")
-        # Cached: Odoo replays the request after a serialization failure.
-        body = request.httprequest.get_data()
-        if len(body) > MAX_BODY:
+        body = self._body()
+        if body is None:
             return self._error(413, "payload_too_large")
         if self._is_woocommerce_ping(code, body):
             return request.make_json_response({"status": "ok"})
         channel = self._authenticated_channel(code, body)
-        if channel is False:
-            return self._error(404, "unknown_channel")
         if channel is None:
             return self._error(401, "invalid_signature")
         orders = request.env["stock.channel.order"].with_env(channel.env)
-        event = ADAPTERS[channel.adapter].order_event(request.httprequest.headers)
-        outcome = order_intake.receive(orders, channel, event, body)
+        adapter = ADAPTERS[channel.adapter]
+        headers = request.httprequest.headers
+        outcome = order_intake.receive(
+            orders,
+            channel,
+            headers.get(adapter.topic_header) if adapter.topic_header else "create",
+            body,
+            delivery_id=adapter.delivery_id(headers),
+        )
         return self._answer(outcome)
 
     def _answer(self, outcome):
@@ -98,12 +136,11 @@ class ChannelOrderController(http.Controller):
 
     def _signed_order(self, code, external_id):
         """(order, error response): the channel's order named in a request
-        whose path is signed."""
-        channel = self._authenticated_channel(
-            code, request.httprequest.path.encode(), native=False
-        )
-        if channel is False:
-            return None, self._error(404, "unknown_channel")
+        signed with the generic contract (method, path, time, body)."""
+        body = self._body()
+        if body is None:
+            return None, self._error(413, "payload_too_large")
+        channel = self._authenticated_channel(code, body, native=False)
         if channel is None:
             return None, self._error(401, "invalid_signature")
         order = channel.env["stock.channel.order"].search(
@@ -117,7 +154,6 @@ class ChannelOrderController(http.Controller):
         "/stock_channel_sync/<string:code>/orders/<string:external_id>/cancel", "POST"
     )
     def cancel_order(self, code, external_id, **_kwargs):
-        # Signed over the path, like the status request.
         order, error = self._signed_order(code, external_id)
         if error:
             return error
@@ -127,7 +163,6 @@ class ChannelOrderController(http.Controller):
         "/stock_channel_sync/<string:code>/orders/<string:external_id>", "GET"
     )
     def get_order(self, code, external_id, **_kwargs):
-        # The GET has no body: its path is what is signed.
         order, error = self._signed_order(code, external_id)
         if error:
             return error

@@ -12,6 +12,7 @@ from . import stock_channel_move_trace
 from . import stock_channel_reconciliation
 from . import stock_channel_health
 from . import stock_channel_sandbox_shelf
+from . import stock_channel_delivery
 from . import stock_channel_sandbox_shipment
 from . import stock_location
 from . import stock_quant
@@ -20,3 +21,4 @@ from . import stock_picking
 from . import product_product
 from . import product_template
 from . import sale_order
+from . import ir_http

@@ -165,6 +165,26 @@ class StockChannel(models.Model):
         "channel posts. A strong random one is generated for a new channel; "
         "Shopify and WooCommerce channels take the marketplace's own.",
     )
+    previous_webhook_secret = fields.Char(
+        groups=MANAGER_GROUP,
+        copy=False,
+        readonly=True,
+        help="The secret replaced by the last rotation: inbound requests signed "
+        "with it are still accepted until Previous Secret Valid Until.",
+    )
+    previous_secret_valid_until = fields.Datetime(
+        groups=MANAGER_GROUP,
+        copy=False,
+        readonly=True,
+        help="Until then requests signed with the previous secret are accepted, "
+        "so the marketplace can be switched to the new one without downtime.",
+    )
+    secret_overlap_hours = fields.Integer(
+        string="Rotation Overlap",
+        default=24,
+        groups=MANAGER_GROUP,
+        help="Hours the previous webhook secret stays valid after Rotate Secret.",
+    )
     warehouse_ids = fields.Many2many(
         "stock.warehouse",
         "stock_channel_warehouse_rel",
@@ -366,6 +386,13 @@ class StockChannel(models.Model):
                         problem=problem,
                     )
                 )
+
+    @api.constrains("secret_overlap_hours")
+    def _check_secret_overlap(self):
+        if any(not 0 <= c.sudo().secret_overlap_hours <= 24 * 30 for c in self):
+            raise ValidationError(
+                self.env._("The rotation overlap is between 0 and 720 hours.")
+            )
 
     @api.constrains("request_timeout")
     def _check_request_timeout(self):
@@ -588,6 +615,49 @@ class StockChannel(models.Model):
             .get_param(outbound.ALLOWED_HOSTS_PARAM, "")
         )
 
+    def action_rotate_secret(self):
+        """Generate a strong new webhook secret, shown once; the previous one
+        stays valid for the overlap, so requests signed by a marketplace not
+        yet switched over are still accepted. Outbound requests sign with the
+        new one at once."""
+        self.ensure_one()
+        self._check_manager()
+        new = secrets.token_urlsafe(32)
+        until = fields.Datetime.now() + timedelta(hours=self.secret_overlap_hours)
+        self.write(
+            {
+                "previous_webhook_secret": self.webhook_secret,
+                "previous_secret_valid_until": until,
+                "webhook_secret": new,
+            }
+        )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("New webhook secret (shown once)"),
+                "message": self.env._(
+                    "%(secret)s\nThe previous secret is accepted until %(until)s "
+                    "(UTC).",
+                    secret=new,
+                    until=fields.Datetime.to_string(until),
+                ),
+                "type": "warning",
+                "sticky": True,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    def _inbound_secrets(self):
+        """The secrets an inbound request may be signed with: the current
+        one, and the previous one during a rotation's overlap."""
+        self.ensure_one()
+        valid = [self.webhook_secret]
+        until = self.previous_secret_valid_until
+        if self.previous_webhook_secret and until and until > fields.Datetime.now():
+            valid.append(self.previous_webhook_secret)
+        return [secret for secret in valid if secret]
+
     def _get_adapter(self, session=None):
         """This channel's adapter. ``session`` replaces the HTTP session (the
         tests' and benchmarks' hook); a sandbox channel talks to its shelf."""
@@ -636,6 +706,7 @@ class StockChannel(models.Model):
         )
         removed = self.env["stock.channel.publication"]._gc_publications(days)
         self.env["stock.channel.move.trace"]._gc(days)
+        self.env["stock.channel.delivery"]._gc()
         self.env.cr.execute(
             "DELETE FROM stock_channel_discrepancy WHERE state = 'resolved' AND"
             " resolved_at < (now() at time zone 'UTC') - make_interval(days => %s)",

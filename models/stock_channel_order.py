@@ -96,13 +96,14 @@ class StockChannelOrder(models.Model):
                 self._mark_promised(channel, product_ids)
 
     @api.model
-    def _receive(self, channel, event, body):
-        """One order webhook of ``channel`` whose signature the caller has
-        checked: ``(HTTP status, JSON answer)`` exactly as the order webhook
-        answers. For in-process callers (a sandbox's *Simulate Order*); the
-        intake itself is :func:`..services.order_intake.receive`, whose
-        outcomes the controller maps to HTTP codes."""
-        outcome = order_intake.receive(self, channel, event, body)
+    def _receive(self, channel, action, body):
+        """An order body of ``channel`` from a trusted in-process caller (a
+        sandbox's *Simulate Order*) that says what it is: ``action`` is
+        ``create``, ``cancel`` or ``update``. ``(HTTP status, JSON answer)``
+        exactly as the order webhook answers. Marketplaces' webhooks go
+        through :func:`..services.order_intake.receive`, which decides the
+        action from the signed payload."""
+        outcome = order_intake.handle(self, channel, action, body)
         return OUTCOME_STATUS[outcome.kind], outcome.answer
 
     @api.model

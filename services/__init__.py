@@ -1,3 +1,2 @@
 from . import atp
 from . import buffer
-from . import signatures

@@ -55,18 +55,79 @@ class Outcome(NamedTuple):
     answer: dict
 
 
-def receive(orders, channel, event, body):
+def receive(orders, channel, topic, body, delivery_id=None):
     """``orders``: the ``stock.channel.order`` model as the channel's
-    technical user. ``event``: the adapter's ``order_event`` (create,
-    cancel, update). The JSON is parsed once."""
-    handlers = {"create": _create, "cancel": _cancellation, "update": _update}
-    if event not in handlers:
+    technical user. ``topic``: the delivery's topic header, if any; what is
+    done is decided by the adapter from the signed payload
+    (``order_action``). ``delivery_id``: the marketplace's id of the
+    delivery, answered as a duplicate when seen in the last 48 hours. The
+    JSON is parsed once."""
+    adapter = ADAPTERS[channel.adapter]
+    if adapter.order_action(topic, None) is None:
         return Outcome("unsupported_event", {"error": "unsupported_event"})
+    if delivery_id and _seen_delivery(orders.env.cr, channel, delivery_id):
+        return Outcome("duplicate", {"status": "duplicate", "delivery": delivery_id})
     try:
         data = parse_json(body)
     except InvalidJson:
         return Outcome("invalid_json", {"error": "invalid_json"})
-    return handlers[event](orders, channel, body, data)
+    outcome = ACTIONS[adapter.order_action(topic, data)](orders, channel, body, data)
+    if delivery_id and outcome.kind in WRITTEN:
+        _remember_delivery(orders.env.cr, channel, delivery_id)
+    return outcome
+
+
+def handle(orders, channel, action, body):
+    """For trusted in-process callers that know what they hand over (a
+    sandbox's simulated order, a pulled order): ``action`` is ``create``,
+    ``cancel`` or ``update`` (acknowledged, nothing done)."""
+    try:
+        data = parse_json(body)
+    except InvalidJson:
+        return Outcome("invalid_json", {"error": "invalid_json"})
+    if action not in ACTIONS:
+        return Outcome("unsupported_event", {"error": "unsupported_event"})
+    return ACTIONS[action](orders, channel, body, data)
+
+
+# Outcomes after which a redelivery must change nothing.
+WRITTEN = {
+    "accepted",
+    "created",
+    "duplicate",
+    "cancelled",
+    "already_shipped",
+    "ignored",
+}
+
+
+def _seen_delivery(cr, channel, delivery_id):
+    cr.execute(
+        SQL(
+            "SELECT 1 FROM stock_channel_delivery"
+            " WHERE channel_id = %s AND delivery_id = %s",
+            channel.id,
+            delivery_id[:128],
+        )
+    )
+    return bool(cr.fetchone())
+
+
+def _remember_delivery(cr, channel, delivery_id):
+    """Kept 48 hours (``stock.channel.delivery``'s retention)."""
+    cr.execute(
+        SQL(
+            """
+            INSERT INTO stock_channel_delivery
+                   (channel_id, company_id, delivery_id, received_at)
+            VALUES (%s, %s, %s, now() at time zone 'UTC')
+            ON CONFLICT (channel_id, delivery_id) DO NOTHING
+            """,
+            channel.id,
+            channel.company_id.id,
+            delivery_id[:128],
+        )
+    )
 
 
 def canonical(channel, data):
@@ -115,12 +176,10 @@ def _create(orders, channel, body, data):
     )
 
 
-def _update(orders, channel, body, data):
-    """An order changed on the marketplace (WooCommerce's order.updated): a
-    cancellation is carried out, anything else is acknowledged and ignored
-    (Odoo owns the order from intake on)."""
-    if ADAPTERS[channel.adapter].is_cancelled(data):
-        return _cancellation(orders, channel, body, data)
+def _ignore(orders, channel, body, data):
+    """An update that is not a cancellation (Odoo owns the order from
+    intake on), or a deletion whose payload does not say it was cancelled:
+    acknowledged, nothing done."""
     return Outcome("ignored", {"status": "ignored", "reason": "not a cancellation"})
 
 
@@ -351,3 +410,11 @@ def insert_lines(env, channel, order_id, lines):
             ),
         )
     )
+
+
+ACTIONS = {
+    "create": _create,
+    "cancel": _cancellation,
+    "ignore": _ignore,
+    "update": _ignore,
+}

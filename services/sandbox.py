@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from odoo.tools import SQL
 
 from ..adapters.base import ADAPTERS
-from .signatures import sign_hex
+from ..adapters.signing import SignedRequest, sign_request
 
 
 class SandboxShelf:
@@ -126,7 +126,8 @@ def post_simulated_order(channel, body, secret):
     """Sign ``body`` like a marketplace and hand it to the intake exactly as
     the HTTP controller does: signature check, then ``_receive``. Returns
     ``(status, answer)``; ``channel`` runs as its technical user."""
-    headers = {"X-Channel-Signature": "sha256=" + sign_hex(secret, body)}
-    if not ADAPTERS[channel.adapter].verify_order_request(secret, headers, body):
+    path = f"/stock_channel_sync/{channel.code}/orders"
+    signed = SignedRequest("POST", path, sign_request(secret, "POST", path, body), body)
+    if ADAPTERS[channel.adapter].verify_order_request([secret], signed) is not None:
         return 401, {"error": "invalid_signature"}
     return channel.env["stock.channel.order"]._receive(channel, "create", body)

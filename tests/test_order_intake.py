@@ -8,8 +8,8 @@ from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..adapters import ADAPTERS
+from ..adapters.signing import sign_base64, sign_request
 from ..services.atp import AtpEngine
-from ..services.signatures import sign_base64, sign_hex
 
 SECRET = "order-secret-42"
 
@@ -100,15 +100,16 @@ class TestOrderIntake(HttpCase):
         return order
 
     def _post(self, payload, code="intake", secret=SECRET, signature=None):
+        """POST an order, signed with signature v2 unless ``signature`` is
+        given (then sent as is, with a current timestamp)."""
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        path = f"/stock_channel_sync/{code}/orders"
         headers = {"Content-Type": "application/json"}
-        if signature is None and secret:
-            signature = "sha256=" + sign_hex(secret, body)
+        if secret or signature:
+            headers.update(sign_request(secret or "x", "POST", path, body))
         if signature:
             headers["X-Channel-Signature"] = signature
-        return self.url_open(
-            f"/stock_channel_sync/{code}/orders", data=body, headers=headers
-        )
+        return self.url_open(path, data=body, headers=headers)
 
     def _orders(self):
         return self.env["stock.channel.order"].search(
@@ -157,7 +158,9 @@ class TestOrderIntake(HttpCase):
         """Four deliveries of one order at once: one record, one 202."""
         statuses = []
         body = json.dumps(self._order("2002")).encode()
-        headers = {"X-Channel-Signature": "sha256=" + sign_hex(SECRET, body)}
+        headers = sign_request(
+            SECRET, "POST", "/stock_channel_sync/intake/orders", body
+        )
         url = self.base_url() + "/stock_channel_sync/intake/orders"
 
         def post():
@@ -205,12 +208,14 @@ class TestOrderIntake(HttpCase):
         )
 
     def test_unknown_or_inactive_channel(self):
-        """404 for a code nobody has, and for an archived channel."""
+        """A code nobody has, and an archived channel, answer exactly like a
+        bad signature (401 invalid_signature): the caller cannot probe which
+        channels exist."""
         self._assert_nothing_stored(
-            self._post(self._order(), code="nope"), 404, "unknown_channel"
+            self._post(self._order(), code="nope"), 401, "invalid_signature"
         )
         self.channel.action_archive()
-        self._assert_nothing_stored(self._post(self._order()), 404, "unknown_channel")
+        self._assert_nothing_stored(self._post(self._order()), 401, "invalid_signature")
 
     def test_invalid_json(self):
         """Not JSON: 400."""
@@ -296,17 +301,14 @@ class TestOrderIntake(HttpCase):
         """GET signed over its path answers the order's state."""
         self._post(self._order())
         path = "/stock_channel_sync/intake/orders/1001"
-        signature = "sha256=" + sign_hex(SECRET, path.encode())
-        response = self.url_open(path, headers={"X-Channel-Signature": signature})
+        response = self.url_open(path, headers=sign_request(SECRET, "GET", path))
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json()["state"], "received")
         self.assertEqual(self.url_open(path).status_code, 401)
         missing = "/stock_channel_sync/intake/orders/404"
         response = self.url_open(
             missing,
-            headers={
-                "X-Channel-Signature": "sha256=" + sign_hex(SECRET, missing.encode())
-            },
+            headers=sign_request(SECRET, "GET", missing),
         )
         self.assertEqual(response.status_code, 404)
         self.assertEqual(response.json()["error"], "unknown_order")
@@ -319,9 +321,7 @@ class TestOrderIntake(HttpCase):
         response = self.url_open(
             path,
             data=b"{}",
-            headers={
-                "X-Channel-Signature": "sha256=" + sign_hex(SECRET, path.encode())
-            },
+            headers=sign_request(SECRET, "POST", path, b"{}"),
         )
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json()["state"], "cancelled")
@@ -422,24 +422,24 @@ class TestNativeOrderWebhooks(HttpCase):
         self.assertEqual(canonical["shipping_address"]["street"], "Rue 1")
         self.assertEqual(canonical["shipping_amount"], 4.0)
 
-    def _shopify_order(self, order_id=450789470):
+    def _shopify_order(self, order_id=450789470, cancelled=False):
         return json.dumps(
             {
                 "id": order_id,
+                "cancelled_at": "2026-11-23T10:00:00Z" if cancelled else None,
                 "customer": {"first_name": "Di", "last_name": "Can"},
                 "line_items": [{"id": 1, "sku": "LAMP-1", "quantity": 1, "price": "9"}],
             }
         ).encode()
 
-    def _shopify_post(self, topic, body):
-        return self._post(
-            "shop",
-            body,
-            {
-                "X-Shopify-Topic": topic,
-                "X-Shopify-Hmac-Sha256": sign_base64("shpss_1", body),
-            },
-        )
+    def _shopify_post(self, topic, body, webhook_id=None):
+        headers = {
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": sign_base64("shpss_1", body),
+        }
+        if webhook_id:
+            headers["X-Shopify-Webhook-Id"] = webhook_id
+        return self._post("shop", body, headers)
 
     def test_shopify_cancellation(self):
         """orders/cancelled on a received order cancels it and releases its
@@ -447,14 +447,15 @@ class TestNativeOrderWebhooks(HttpCase):
         body = self._shopify_order()
         self.assertEqual(self._shopify_post("orders/create", body).status_code, 202)
         order = self._orders(self.shop)
+        cancelled = self._shopify_order(cancelled=True)
         forged = self._post(
             "shop",
-            body,
+            cancelled,
             {"X-Shopify-Topic": "orders/cancelled", "X-Shopify-Hmac-Sha256": "AAAA"},
         )
         self.assertEqual(forged.status_code, 401)
         self.assertEqual(order.state, "received")
-        response = self._shopify_post("orders/cancelled", body)
+        response = self._shopify_post("orders/cancelled", cancelled)
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json()["status"], "cancelled")
         order.invalidate_recordset()
@@ -465,7 +466,9 @@ class TestNativeOrderWebhooks(HttpCase):
         kept, and the late creation is a duplicate that never becomes a sale
         order nor a promise."""
         body = self._shopify_order(450789471)
-        response = self._shopify_post("orders/cancelled", body)
+        response = self._shopify_post(
+            "orders/cancelled", self._shopify_order(450789471, cancelled=True)
+        )
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json()["state"], "cancelled")
         with trap_jobs() as trap:
@@ -479,6 +482,46 @@ class TestNativeOrderWebhooks(HttpCase):
         self.assertEqual(len(order), 1)
         self.assertFalse(order.line_ids)
 
+    def test_shopify_topic_swap_cancels_nothing(self):
+        """A captured orders/create delivery re-sent under the unsigned topic
+        orders/cancelled: the signed order has no cancelled_at, so nothing
+        is cancelled, before or after the real order arrives."""
+        body = self._shopify_order(450789472)
+        swapped = self._shopify_post("orders/cancelled", body)
+        self.assertEqual(swapped.status_code, 202)
+        order = self._orders(self.shop)
+        self.assertEqual(order.state, "received")
+        again = self._shopify_post("orders/cancelled", body)
+        self.assertEqual(again.json()["status"], "duplicate")
+        order.invalidate_recordset()
+        self.assertEqual(order.state, "received")
+
+    def test_shopify_delivery_replayed(self):
+        """A delivery id seen in the last 48 hours is answered as a
+        duplicate and changes nothing, whatever it now carries."""
+        body = self._shopify_order(450789473)
+        first = self._shopify_post("orders/create", body, webhook_id="wh-1")
+        self.assertEqual(first.status_code, 202)
+        replay = self._shopify_post(
+            "orders/cancelled",
+            self._shopify_order(450789473, cancelled=True),
+            webhook_id="wh-1",
+        )
+        self.assertEqual(replay.status_code, 200)
+        self.assertEqual(replay.json(), {"status": "duplicate", "delivery": "wh-1"})
+        self.assertEqual(self._orders(self.shop).state, "received")
+        deliveries = self.env["stock.channel.delivery"].search(
+            [("channel_id", "=", self.shop.id)]
+        )
+        self.assertEqual(deliveries.mapped("delivery_id"), ["wh-1"])
+        # Retention: forgotten after 48 hours.
+        self.env.cr.execute(
+            "UPDATE stock_channel_delivery SET received_at = received_at"
+            " - interval '49 hours' WHERE channel_id = %s",
+            [self.shop.id],
+        )
+        self.assertEqual(self.env["stock.channel.delivery"]._gc(), 1)
+
     def _woo_post(self, topic, data):
         body = json.dumps(data).encode()
         return self._post(
@@ -491,8 +534,10 @@ class TestNativeOrderWebhooks(HttpCase):
         )
 
     def test_woocommerce_update_cancellation_and_deletion(self):
-        """order.updated is acted on only when the status is cancelled;
-        order.deleted cancels; another topic is a 400."""
+        """The signed status decides: order.updated is acted on only when the
+        status is cancelled; order.deleted cancels when its payload says
+        trash or cancelled, and is acknowledged without effect when it
+        carries only the id; another topic is a 400."""
         order = {
             "id": 731,
             "status": "processing",
@@ -512,7 +557,10 @@ class TestNativeOrderWebhooks(HttpCase):
         self.assertEqual(cancelled.json()["status"], "cancelled")
         stored.invalidate_recordset()
         self.assertEqual(stored.state, "cancelled")
-        deleted = self._woo_post("order.deleted", {"id": 732})
+        bare = self._woo_post("order.deleted", {"id": 732})
+        self.assertEqual((bare.status_code, bare.json()["status"]), (200, "ignored"))
+        self.assertEqual(len(self._orders(self.woo)), 1)
+        deleted = self._woo_post("order.deleted", {"id": 732, "status": "trash"})
         self.assertEqual(
             (deleted.status_code, deleted.json()["state"]), (200, "cancelled")
         )
