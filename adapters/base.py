@@ -60,10 +60,28 @@ class ChannelConfig:
     api_version: str = ""
     location_ref: str = ""
     timeout: float = 30.0
+    # Amazon SP-API: the seller account, its marketplaces, Login with Amazon.
+    seller_id: str = ""
+    marketplace_ids: tuple = ()
+    lwa_client_id: str = ""
+    lwa_client_secret: str = ""
+    lwa_refresh_token: str = ""
+    lwa_token_url: str = ""
+    feed_threshold: int = 0
 
     @property
     def secrets(self):
-        return [s for s in (self.api_key, self.api_secret, self.webhook_secret) if s]
+        return [
+            s
+            for s in (
+                self.api_key,
+                self.api_secret,
+                self.webhook_secret,
+                self.lwa_client_secret,
+                self.lwa_refresh_token,
+            )
+            if s
+        ]
 
 
 @dataclass
@@ -75,6 +93,7 @@ class Item:
     external_ref: str
     quantity: int
     previous: int | None
+    product_type: str = ""
 
 
 @dataclass(frozen=True)
