@@ -50,6 +50,9 @@ LISTINGS_PATH = "/listings/2021-08-01/items/"
 FEEDS_PATH = "/feeds/2021-06-30/"
 FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
 FEED_MAX_MESSAGES = 25000
+# Changed quantities from which one feed beats one PATCH each (README.rst,
+# "Amazon": measured with bench/amazon_bench.py).
+DEFAULT_FEED_THRESHOLD = 500
 # (requests per second, burst) of each operation, from Amazon's usage plans.
 RATES = {
     "patchListingsItem": (5.0, 5),
