@@ -13,3 +13,4 @@ from . import test_backend_views
 from . import test_sandbox
 from . import test_onboarding_tour
 from . import test_shopify_versions
+from . import test_amazon

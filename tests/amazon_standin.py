@@ -147,6 +147,8 @@ class AmazonStandIn:
             self.reject.clear()
             self.last_status.clear()
             self.buckets.clear()
+            self.documents.clear()
+            self.feeds.clear()
             self.throttled = 0
             self.token_requests = 0
 
