@@ -176,6 +176,7 @@ class AmazonAdapter(Adapter):
     def __init__(self, config, session):
         super().__init__(config, session)
         self.stats = {"requests": 0, "throttled": 0, "retried": 0, "tokens": 0}
+        self.tokens_used = set()  # redacted even after being replaced
 
     # -- configuration -------------------------------------------------------
 
@@ -210,9 +211,11 @@ class AmazonAdapter(Adapter):
         with _TOKEN_LOCK:
             cached = _TOKENS.get(key)
             if cached and cached[0] != stale and cached[1] > time.monotonic():
+                self.tokens_used.add(cached[0])
                 return cached[0]
             token, expires_in = self._exchange_refresh_token()
             _TOKENS[key] = (token, time.monotonic() + expires_in - TOKEN_MARGIN)
+            self.tokens_used.add(token)
             return token
 
     def _exchange_refresh_token(self):
@@ -257,8 +260,8 @@ class AmazonAdapter(Adapter):
         """Secrets and the cached access token replaced."""
         text = text or ""
         cached = _TOKENS.get(self._token_key())
-        if cached:
-            text = text.replace(cached[0], "***")
+        for token in self.tokens_used | ({cached[0]} if cached else set()):
+            text = text.replace(token, "***")
         return super().redact(text)
 
     # -- calls ---------------------------------------------------------------

@@ -161,6 +161,9 @@ class Adapter:
     code = None
     batch_limit = 100
     read_page_size = 100
+    # The publisher looks each listing's marketplace details up once
+    # (``lookup_listings``) before sending it (Amazon's product type).
+    needs_listing_details = False
 
     @classmethod
     def verify_order_request(cls, secret, headers, body):
@@ -195,6 +198,11 @@ class Adapter:
         :class:`Outcome` or raise :class:`TransientError` /
         :class:`PermanentError`."""
         raise NotImplementedError
+
+    def use_feed(self, count):
+        """Whether ``count`` quantities go through one asynchronous bulk feed
+        (``submit_feed`` / ``feed_result``) rather than ``push_levels``."""
+        return False
 
     def push_shipment(self, shipment, correlation_id):
         """Tell the channel an order shipped. ``shipment`` is a dict:

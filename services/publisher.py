@@ -55,7 +55,7 @@ class Publisher(ChannelRun):
         adapter = self.channel._get_adapter(session)
         sent = 0
         correlation_id = self._correlation_id(snapshot) or self.job_uuid
-        if getattr(adapter, "needs_listing_details", False):
+        if adapter.needs_listing_details:
             to_send, skipped = self._listing_details(adapter, to_send, rows)
             self._clear_pending(skipped)
             unchanged += skipped

@@ -1,6 +1,7 @@
 import json
+from unittest.mock import patch
 
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -202,6 +203,20 @@ class TestAmazonPublication(AmazonCase):
         )
         self.assertEqual(bucket.rate, 2.0)
 
+    def test_throttled_without_end_retries_the_job(self):
+        """Amazon throttling every request: after the retries allowed in a
+        row the job is retried later, nothing is dropped."""
+        self.amz_listings.amazon_product_type = "SHIRT"
+        self.amazon.limits["patchListingsItem"] = (0.0001, 0)
+        with (
+            patch.object(amazon, "THROTTLE_RETRIES", 3),
+            self.assertRaises(RetryableJobError),
+        ):
+            self._publish()
+        self.assertEqual(self.amazon.count("patchListingsItem"), 4)
+        self.assertEqual(len(self.amz_listings.filtered("pending")), 4)
+        self.assertFalse(self._publications())
+
     def test_documented_rate_is_never_exceeded(self):
         """Twelve PATCHes at the documented 5/s, burst 5: no 429 at all."""
         for index in range(8):
@@ -294,6 +309,25 @@ class TestAmazonFeed(AmazonCase):
             self.amz._check_listings_feed(feed_ref)
         self.assertEqual(set(self.amz_listings.mapped("feed_ref")), {feed_ref})
         self.assertFalse(self._publications())
+
+    def test_fatal_feed_leaves_every_listing_pending(self):
+        """A feed Amazon could not process: every listing of it stays
+        pending, with a failed row saying so, and may be sent again."""
+        _summary, feed_ref = self._submit()
+        for feed in self.amazon.feeds.values():
+            feed["document"] = b"not json"
+        summary = self.amz._check_listings_feed(feed_ref)
+        self.assertIn("FATAL: 0 published, 4 refused", summary)
+        failed = self._publications("failed")
+        self.assertEqual(len(failed), 4)
+        self.assertIn("FATAL", failed[0].response_excerpt)
+        self.assertEqual(len(self.amz_listings.filtered("pending")), 4)
+        self.assertFalse(self.amz_listings.filtered("feed_ref"))
+
+    def test_negative_threshold_refused(self):
+        """The feed threshold cannot be negative (0: never a feed)."""
+        with self.assertRaises(ValidationError):
+            self.amz.amazon_feed_threshold = -1
 
     def test_below_the_threshold_patches(self):
         """Fewer changes than the threshold go through PATCH."""
