@@ -67,6 +67,8 @@ RATES = {
 TOKEN_MARGIN = 60
 # 429 answers in a row waited out before the run gives up (and is retried).
 THROTTLE_RETRIES = 20
+# Seconds added to every wait for a slot (see TokenBucket.take).
+PACING_MARGIN = 0.02
 SEARCH_PAGE = 20  # searchListingsItems: at most 20 identifiers per request
 # Feed processing states that are not final.
 FEED_PENDING = ("IN_QUEUE", "IN_PROGRESS")
@@ -110,6 +112,10 @@ class TokenBucket:
             self.tokens -= 1
             wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
         if wait:
+            # A little late rather than early: requests reach the marketplace
+            # with varying delays, and its bucket counts their arrival. The
+            # schedule itself stays on the rate (reservations, not send times).
+            wait += PACING_MARGIN
             self.sleep(wait)
         return wait
 
