@@ -324,6 +324,19 @@ class TestAmazonFeed(AmazonCase):
         self.assertEqual(len(self.amz_listings.filtered("pending")), 4)
         self.assertFalse(self.amz_listings.filtered("feed_ref"))
 
+    def test_failed_follow_up_counts_on_the_channel_health(self):
+        """A feed follow-up that gave up shows as a failed job of its
+        channel, and Retry Failed requeues it."""
+        job = self.amz.with_delay(
+            identity_key=f"stock_channel_sync.feed.{self.amz.id}.77"
+        )._check_listings_feed("77")
+        record = self.env["queue.job"].search([("uuid", "=", job.uuid)])
+        record.state = "failed"
+        self.amz.invalidate_recordset()
+        self.assertEqual(self.amz.failed_job_count, 1)
+        self.amz.action_retry_failed()
+        self.assertEqual(record.state, "pending")
+
     def test_negative_threshold_refused(self):
         """The feed threshold cannot be negative (0: never a feed)."""
         with self.assertRaises(ValidationError):
