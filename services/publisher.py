@@ -59,11 +59,7 @@ class Publisher(ChannelRun):
             to_send, skipped = self._listing_details(adapter, to_send, rows)
             self._clear_pending(skipped)
             unchanged += skipped
-        if (
-            to_send
-            and getattr(adapter, "use_feed", None)
-            and adapter.use_feed(len(to_send))
-        ):
+        if to_send and adapter.use_feed(len(to_send)):
             return self._submit_feed(adapter, to_send, rows, correlation_id) + (
                 f", {len(unchanged)} unchanged or not published to"
             )
@@ -347,7 +343,9 @@ class Publisher(ChannelRun):
                 """
                 UPDATE stock_channel_listing l
                    SET last_published_qty = sent.qty,
-                       last_published_at = now() at time zone 'UTC'
+                       last_published_at = now() at time zone 'UTC',
+                       -- published: no feed of it (a forgotten one) counts
+                       feed_ref = NULL
                   FROM unnest(%s::int[], %s::int[]) AS sent(id, qty)
                  WHERE l.id = sent.id
                 """,
@@ -356,7 +354,7 @@ class Publisher(ChannelRun):
             )
         )
         self.env["stock.channel.listing"].invalidate_model(
-            ["last_published_qty", "last_published_at"]
+            ["last_published_qty", "last_published_at", "feed_ref"]
         )
         self._clear_pending([(i.listing_id, rows[i.listing_id][1]) for i in items])
 
