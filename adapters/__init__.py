@@ -11,4 +11,5 @@ from . import webhook
 from . import shopify
 from . import woocommerce
 from . import sandbox
+from . import amazon
 from .base import ADAPTERS, Adapter, PermanentError, TransientError, get_adapter

@@ -72,13 +72,31 @@ class ChannelConfig:
     timeout: float = 30.0
     # Hosts called over plain http or at private addresses (see outbound.py).
     allowed_hosts: tuple = ()
+    # Amazon SP-API: the seller account, its marketplaces, Login with Amazon.
+    seller_id: str = ""
+    marketplace_ids: tuple = ()
+    lwa_client_id: str = ""
+    lwa_client_secret: str = field(default="", repr=False)
+    lwa_refresh_token: str = field(default="", repr=False)
+    lwa_token_url: str = ""
+    feed_threshold: int = 0
 
     @property
     def secrets(self):
         """Every form in which a secret of this channel may appear in what
         is sent or answered: as is, URL-encoded, and WooCommerce's HTTP
         Basic credentials (base64 of ``key:secret``)."""
-        plain = [s for s in (self.api_key, self.api_secret, self.webhook_secret) if s]
+        plain = [
+            s
+            for s in (
+                self.api_key,
+                self.api_secret,
+                self.webhook_secret,
+                self.lwa_client_secret,
+                self.lwa_refresh_token,
+            )
+            if s
+        ]
         forms = set(plain) | {quote(s, safe="") for s in plain}
         if self.api_key and self.api_secret:
             pair = f"{self.api_key}:{self.api_secret}".encode()
@@ -96,6 +114,7 @@ class Item:
     external_ref: str
     quantity: int
     previous: int | None
+    product_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,6 +183,9 @@ class Adapter:
     topic_header = None
     batch_limit = 100
     read_page_size = 100
+    # The publisher looks each listing's marketplace details up once
+    # (``lookup_listings``) before sending it (Amazon's product type).
+    needs_listing_details = False
 
     @classmethod
     def verify_order_request(cls, secrets, request):
@@ -209,6 +231,11 @@ class Adapter:
         :class:`Outcome` or raise :class:`TransientError` /
         :class:`PermanentError`."""
         raise NotImplementedError
+
+    def use_feed(self, count):
+        """Whether ``count`` quantities go through one asynchronous bulk feed
+        (``submit_feed`` / ``feed_result``) rather than ``push_levels``."""
+        return False
 
     def push_shipment(self, shipment, correlation_id):
         """Tell the channel an order shipped. ``shipment`` is a dict:

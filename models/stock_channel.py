@@ -9,7 +9,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..adapters import outbound, shopify_versions
+from ..adapters import amazon, outbound, shopify_versions
 from ..adapters.base import ChannelConfig, TransientError, get_adapter
 from ..services.publisher import PublicationFailed, Publisher
 from ..services.retries import MARKETPLACE_MAX_RETRIES
@@ -27,6 +27,9 @@ CHANNEL_JOB_KEYS = (
     "stock_channel_sync.reconcile.{id}",
     "stock_channel_sync.reconcile.{id}.follow_up",
 )
+# Seconds between two looks at a feed being processed, and how many looks.
+FEED_POLL_SECONDS = 60
+FEED_POLL_TRIES = 120
 
 
 class StockChannel(models.Model):
@@ -66,6 +69,7 @@ class StockChannel(models.Model):
             ("webhook", "Generic webhook"),
             ("shopify", "Shopify"),
             ("woocommerce", "WooCommerce"),
+            ("amazon", "Amazon (SP-API)"),
             ("sandbox", "Sandbox (no network)"),
         ],
         required=True,
@@ -73,9 +77,11 @@ class StockChannel(models.Model):
         help="How this channel is talked to. 'Generic webhook' follows the JSON "
         "contract documented in the module README; Shopify uses the Admin "
         "GraphQL API (access token in API Secret); WooCommerce the REST API v3 "
-        "(consumer key and secret). 'Sandbox' needs no marketplace: what is "
-        "published lands on the channel's shelf in Odoo, and Simulate Order "
-        "posts signed orders through the real intake, to try everything out.",
+        "(consumer key and secret); Amazon the Selling Partner API (seller "
+        "account, marketplaces, Login with Amazon credentials). 'Sandbox' needs "
+        "no marketplace: what is published lands on the channel's shelf in "
+        "Odoo, and Simulate Order posts signed orders through the real intake, "
+        "to try everything out.",
     )
     api_version = fields.Char(
         string="API Version",
@@ -185,6 +191,61 @@ class StockChannel(models.Model):
         groups=MANAGER_GROUP,
         help="Hours the previous webhook secret stays valid after Rotate Secret.",
     )
+    amazon_seller_id = fields.Char(
+        string="Seller ID",
+        help="Amazon: the seller account's merchant token (Seller Central, "
+        "Settings, Account Info, Merchant Token).",
+    )
+    amazon_marketplace_ids = fields.Char(
+        string="Marketplace IDs",
+        help="Amazon: the marketplaces to publish in, comma-separated, e.g. "
+        "ATVPDKIKX0DER (United States) or A1PA6795UKMFR9,A13V1IB3VIYZZH "
+        "(Germany, France). Quantities are sent to each; product types and "
+        "quantities are read in the first.",
+    )
+    amazon_region = fields.Selection(
+        [("na", "North America"), ("eu", "Europe"), ("fe", "Far East")],
+        string="Region",
+        default="na",
+        help="Amazon: the Selling Partner API region of the marketplaces; it "
+        "gives the endpoint.",
+    )
+    amazon_endpoint = fields.Char(
+        string="SP-API Endpoint",
+        compute="_compute_amazon_endpoint",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="Amazon: the region's Selling Partner API endpoint; change it only "
+        "for a sandbox or a test stand-in.",
+    )
+    amazon_feed_threshold = fields.Integer(
+        string="Feed From",
+        default=amazon.DEFAULT_FEED_THRESHOLD,
+        help="Amazon: from this many changed quantities in one run, they go in "
+        "one JSON_LISTINGS_FEED (one request for all, applied when Amazon has "
+        "processed it, usually minutes); fewer are sent one PATCH each (5 per "
+        "second, accepted at once). 0 never uses a feed.",
+    )
+    lwa_client_id = fields.Char(
+        string="LWA Client ID", groups=MANAGER_GROUP, copy=False
+    )
+    lwa_client_secret = fields.Char(
+        string="LWA Client Secret", groups=MANAGER_GROUP, copy=False
+    )
+    lwa_refresh_token = fields.Char(
+        string="LWA Refresh Token",
+        groups=MANAGER_GROUP,
+        copy=False,
+        help="Amazon: the refresh token the seller's authorisation of the "
+        "application gave. Exchanged for one-hour access tokens that are kept "
+        "in memory only.",
+    )
+    lwa_token_url = fields.Char(
+        string="LWA Token URL",
+        default=amazon.DEFAULT_TOKEN_URL,
+        help="Amazon: the Login with Amazon token endpoint.",
+    )
     warehouse_ids = fields.Many2many(
         "stock.warehouse",
         "stock_channel_warehouse_rel",
@@ -259,6 +320,11 @@ class StockChannel(models.Model):
             channel.listing_count, channel.pending_listing_count = counts.get(
                 channel.id, (0, 0)
             )
+
+    @api.depends("amazon_region")
+    def _compute_amazon_endpoint(self):
+        for channel in self:
+            channel.amazon_endpoint = amazon.REGIONS.get(channel.amazon_region or "na")
 
     @api.constrains("code")
     def _check_code(self):
@@ -373,19 +439,28 @@ class StockChannel(models.Model):
         for channel in self:
             channel.failed_publication_count = counts.get(channel.id, 0)
 
-    @api.constrains("base_url", "adapter")
+    @api.constrains("base_url", "adapter", "amazon_endpoint", "lwa_token_url")
     def _check_base_url(self):
+        """Every URL the channel calls: https, unless its host is listed in
+        stock_channel_sync.allowed_http_hosts (see adapters/outbound.py)."""
         allowed = self._allowed_http_hosts()
-        for channel in self.filtered(lambda c: c.base_url and c.adapter != "sandbox"):
-            problem = outbound.url_problem(channel.base_url, allowed)
-            if problem:
-                raise ValidationError(
-                    self.env._(
-                        "The base URL of channel %(channel)s is refused: %(problem)s.",
-                        channel=channel.display_name,
-                        problem=problem,
+        for channel in self.filtered(lambda c: c.adapter != "sandbox"):
+            urls = {"Base URL": channel.base_url}
+            if channel.adapter == "amazon":
+                urls["SP-API Endpoint"] = channel.amazon_endpoint
+                urls["LWA Token URL"] = channel.lwa_token_url
+            for label, url in urls.items():
+                problem = url and outbound.url_problem(url, allowed)
+                if problem:
+                    raise ValidationError(
+                        self.env._(
+                            "The %(field)s of channel %(channel)s is refused: "
+                            "%(problem)s.",
+                            field=label,
+                            channel=channel.display_name,
+                            problem=problem,
+                        )
                     )
-                )
 
     @api.constrains("secret_overlap_hours")
     def _check_secret_overlap(self):
@@ -411,6 +486,13 @@ class StockChannel(models.Model):
         if any(channel.batch_interval < 1 for channel in self):
             raise ValidationError(
                 self.env._("The batch interval is at least one minute.")
+            )
+
+    @api.constrains("amazon_feed_threshold")
+    def _check_amazon_feed_threshold(self):
+        if any(channel.amazon_feed_threshold < 0 for channel in self):
+            raise ValidationError(
+                self.env._("The Amazon feed threshold cannot be negative.")
             )
 
     def write(self, vals):
@@ -507,6 +589,13 @@ class StockChannel(models.Model):
         Channel Sync manager reads this addon's jobs through a record
         rule)."""
         domain = [("identity_key", "in", list(self._job_identity_keys()))]
+        for channel_id in self.ids:
+            # An Amazon feed's follow-up job is keyed by its feed too.
+            domain = [
+                "|",
+                ("identity_key", "=like", f"stock_channel_sync.feed.{channel_id}.%"),
+                *domain,
+            ]
         if states:
             domain.append(("state", "in", states))
         return self.env["queue.job"].search(domain)
@@ -586,17 +675,50 @@ class StockChannel(models.Model):
             # A 429's Retry-After wins over the retry pattern's backoff.
             raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
         except PublicationFailed as exc:
-            self._keep_audit(exc.audit)
+            if exc.audit:
+                self._keep_audit(exc.audit)
             raise UserError(str(exc)) from exc
+
+    def _enqueue_feed_check(self, feed_ref, delay=FEED_POLL_SECONDS):
+        """The follow-up of a submitted feed: look at it until it is
+        processed (each look that finds it unfinished is a retry)."""
+        self.ensure_one()
+        self.with_delay(
+            description=self.env._(
+                "Check feed %(feed)s of channel %(code)s", feed=feed_ref, code=self.code
+            ),
+            eta=delay,
+            max_retries=FEED_POLL_TRIES,
+            identity_key=f"stock_channel_sync.feed.{self.id}.{feed_ref}",
+        )._check_listings_feed(feed_ref)
+
+    def _check_listings_feed(self, feed_ref):
+        """Job: when the marketplace has processed feed ``feed_ref``, publish
+        its accepted listings and audit the refused ones (they stay
+        pending); until then, retry later."""
+        self.ensure_one()
+        job_uuid = self.env.context.get("job_uuid")
+        try:
+            summary = Publisher(self, job_uuid).check_feed(feed_ref)
+        except TransientError as exc:
+            raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
+        if summary is None:
+            raise RetryableJobError(
+                self.env._("Feed %s is still being processed.", feed_ref),
+                seconds=FEED_POLL_SECONDS,
+                ignore_retry=False,
+            )
+        return summary
 
     def _adapter_config(self):
         """What an adapter needs of this channel, credentials included (the
         caller runs as the technical user, a manager)."""
         self.ensure_one()
+        is_amazon = self.adapter == "amazon"
         return ChannelConfig(
             code=self.code,
             adapter=self.adapter,
-            base_url=self.base_url or "",
+            base_url=(self.amazon_endpoint if is_amazon else self.base_url) or "",
             api_key=self.api_key or "",
             api_secret=self.api_secret or "",
             webhook_secret=self.webhook_secret or "",
@@ -604,6 +726,17 @@ class StockChannel(models.Model):
             location_ref=self.location_ref or "",
             timeout=self.request_timeout or 30,
             allowed_hosts=self._allowed_http_hosts(),
+            seller_id=(self.amazon_seller_id or "").strip(),
+            marketplace_ids=tuple(
+                m.strip()
+                for m in (self.amazon_marketplace_ids or "").split(",")
+                if m.strip()
+            ),
+            lwa_client_id=self.lwa_client_id or "",
+            lwa_client_secret=self.lwa_client_secret or "",
+            lwa_refresh_token=self.lwa_refresh_token or "",
+            lwa_token_url=self.lwa_token_url or amazon.DEFAULT_TOKEN_URL,
+            feed_threshold=self.amazon_feed_threshold if is_amazon else 0,
         )
 
     def _allowed_http_hosts(self):

@@ -53,7 +53,8 @@ class StockChannel(models.Model):
     failed_job_count = fields.Integer(
         string="Failed Jobs",
         compute="_compute_health",
-        help="Failed publication and reconciliation jobs of this channel.",
+        help="Failed publication, reconciliation and feed follow-up jobs of "
+        "this channel.",
     )
     open_discrepancy_count = fields.Integer(
         string="Open Discrepancies", compute="_compute_health"
@@ -185,6 +186,24 @@ class StockChannel(models.Model):
         )
         for key, count in cr.fetchall():
             channel_figures = figures[keys[key]]
+            channel_figures["failed_job_count"] = (
+                channel_figures.get("failed_job_count", 0) + count
+            )
+        # Feed follow-ups have one key per feed: stock_channel_sync.feed.<id>.<ref>
+        cr.execute(
+            SQL(
+                """SELECT split_part(identity_key, '.', 3)::int, COUNT(*)
+                     FROM queue_job
+                    WHERE state = 'failed'
+                      AND split_part(identity_key, '.', 1) = 'stock_channel_sync'
+                      AND split_part(identity_key, '.', 2) = 'feed'
+                      AND split_part(identity_key, '.', 3) = ANY(%s)
+                 GROUP BY 1""",
+                [str(channel_id) for channel_id in ids],
+            )
+        )
+        for channel_id, count in cr.fetchall():
+            channel_figures = figures[channel_id]
             channel_figures["failed_job_count"] = (
                 channel_figures.get("failed_job_count", 0) + count
             )

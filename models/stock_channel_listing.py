@@ -110,6 +110,33 @@ class StockChannelListing(models.Model):
     publication_ids = fields.One2many(
         "stock.channel.publication", "listing_id", string="Publications"
     )
+    channel_adapter = fields.Selection(related="channel_id.adapter")
+    amazon_product_type = fields.Char(
+        string="Amazon Product Type",
+        copy=False,
+        help="The product type Amazon files this SKU under, which every "
+        "quantity update must name. Looked up from Amazon before the first "
+        "publication and kept; clear it if the listing changes type.",
+    )
+    amazon_fba = fields.Boolean(
+        string="Fulfilled by Amazon",
+        copy=False,
+        help="The offer is fulfilled by Amazon (FBA): its stock is in Amazon's "
+        "warehouses and Amazon counts it, so it is never published to (nor "
+        "reconciled). Set when Amazon shows no merchant-fulfilled quantity for "
+        "the SKU; tick it to leave an offer alone.",
+    )
+    feed_ref = fields.Char(
+        string="Feed in Progress",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="The marketplace feed carrying this listing's quantity, while it "
+        "is processed: the listing is not sent again until its result is in.",
+    )
+    feed_qty = fields.Integer(readonly=True, copy=False)
+    feed_change_id = fields.Integer(readonly=True, copy=False)
+    feed_submitted_at = fields.Datetime(readonly=True, copy=False)
 
     def init(self):
         # Stock marking looks listings up by (product, channel).

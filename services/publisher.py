@@ -9,7 +9,7 @@ state.
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from odoo.tools import SQL
 
@@ -18,6 +18,9 @@ from .atp import AtpEngine, id_array
 from .channel_run import ChannelRun
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
+# A feed whose result has not come back after this long is forgotten: its
+# listings are sent again.
+FEED_STALE = timedelta(hours=6)
 
 
 class PublicationFailed(Exception):
@@ -52,6 +55,14 @@ class Publisher(ChannelRun):
         adapter = self.channel._get_adapter(session)
         sent, kept = 0, []
         correlation_id = self._correlation_id(snapshot) or self.job_uuid
+        if adapter.needs_listing_details:
+            to_send, skipped = self._listing_details(adapter, to_send, rows)
+            self._clear_pending(skipped)
+            unchanged += skipped
+        if to_send and adapter.use_feed(len(to_send)):
+            return self._submit_feed(adapter, to_send, rows, correlation_id) + (
+                f", {len(unchanged)} unchanged or not published to"
+            )
         for index in range(0, len(to_send), adapter.batch_limit):
             batch = to_send[index : index + adapter.batch_limit]
             batch_id = self._batch_id(index, batch)
@@ -92,14 +103,17 @@ class Publisher(ChannelRun):
 
     def _snapshot(self):
         """Rows (listing, newest change id, oldest change time, its
-        correlation id, last published qty and time, SKU, reference, forced)."""
+        correlation id, last published qty and time, SKU, reference, forced,
+        Amazon product type, FBA) of the pending listings, but those in a
+        feed the marketplace is processing."""
         self.env["stock.channel.listing"].flush_model()
         self.cr.execute(
             SQL(
                 """
                 SELECT l.id, ch.last_change, ch.since, ch.correlation_id,
                        l.last_published_qty, l.last_published_at, l.external_sku,
-                       l.external_ref, ch.forced
+                       l.external_ref, ch.forced, l.amazon_product_type,
+                       l.amazon_fba
                   FROM (SELECT listing_id, MAX(id) AS last_change,
                                MIN(changed_at) AS since, bool_or(force) AS forced,
                                (array_agg(correlation_id ORDER BY id))[1]
@@ -108,12 +122,184 @@ class Publisher(ChannelRun):
                          WHERE channel_id = %s
                       GROUP BY listing_id) ch
                   JOIN stock_channel_listing l ON l.id = ch.listing_id
+                 WHERE l.feed_ref IS NULL
+                    OR l.feed_submitted_at < %s
               ORDER BY l.id
                 """,
                 self.channel.id,
+                datetime.utcnow() - FEED_STALE,
             )
         )
         return self.cr.fetchall()
+
+    def _listing_details(self, adapter, items, rows):
+        """What the marketplace needs to know of each listing (Amazon: its
+        product type), looked up once for the listings that lack it and
+        stored; listings the marketplace fulfils itself (FBA) are left out.
+        Return (items to send, (listing, change) pairs left out)."""
+        missing = []
+        for item in items:
+            item.product_type = rows[item.listing_id][9] or ""
+            if not item.product_type and not rows[item.listing_id][10]:
+                missing.append(item)
+        fba = {item.listing_id for item in items if rows[item.listing_id][10]}
+        if missing:
+            try:
+                details = adapter.lookup_listings([i.sku for i in missing])
+            except PermanentError as exc:
+                raise PublicationFailed(str(exc), []) from exc
+            found = [i for i in missing if i.sku in details]
+            for item in found:
+                item.product_type = details[item.sku].product_type
+                if details[item.sku].fba:
+                    fba.add(item.listing_id)
+            if found:
+                self.cr.execute(
+                    SQL(
+                        """
+                        UPDATE stock_channel_listing l
+                           SET amazon_product_type = NULLIF(found.product_type, ''),
+                               amazon_fba = found.fba
+                          FROM unnest(%s::int[], %s::varchar[], %s::bool[])
+                               AS found(id, product_type, fba)
+                         WHERE l.id = found.id
+                        """,
+                        id_array(i.listing_id for i in found),
+                        [i.product_type for i in found],
+                        [i.listing_id in fba for i in found],
+                    )
+                )
+                self.env["stock.channel.listing"].invalidate_model(
+                    ["amazon_product_type", "amazon_fba"]
+                )
+        return (
+            [i for i in items if i.listing_id not in fba],
+            [
+                (i.listing_id, rows[i.listing_id][1])
+                for i in items
+                if i.listing_id in fba
+            ],
+        )
+
+    def _submit_feed(self, adapter, items, rows, correlation_id):
+        """Send ``items`` in one feed; their listings wait for its result
+        (:meth:`check_feed`, a follow-up job). Listings the marketplace does
+        not know are audited as failed at once and stay pending."""
+        unknown = [i for i in items if not i.product_type]
+        items = [i for i in items if i.product_type]
+        audit = self._audit(
+            unknown, rows, "", "failed", 0, "SKU not found on the marketplace"
+        )
+        if not items:
+            self.env["stock.channel.publication"].create(audit)
+            return f"0 sent, {len(unknown)} unknown on the marketplace"
+        try:
+            feed_ref = adapter.submit_feed(items, correlation_id)
+        except PermanentError as exc:
+            raise PublicationFailed(
+                str(exc),
+                audit + self._audit(items, rows, "", "failed", exc.status, exc.excerpt),
+            ) from exc
+        self.env["stock.channel.publication"].create(audit)
+        self.env["stock.channel.listing"].flush_model()
+        self.cr.execute(
+            SQL(
+                """
+                UPDATE stock_channel_listing l
+                   SET feed_ref = %s, feed_qty = sent.qty,
+                       feed_change_id = sent.change,
+                       feed_submitted_at = now() at time zone 'UTC'
+                  FROM unnest(%s::int[], %s::int[], %s::int[]) AS sent(id, qty, change)
+                 WHERE l.id = sent.id
+                """,
+                feed_ref,
+                id_array(i.listing_id for i in items),
+                id_array(i.quantity for i in items),
+                id_array(rows[i.listing_id][1] for i in items),
+            )
+        )
+        self.env["stock.channel.listing"].invalidate_model(
+            ["feed_ref", "feed_qty", "feed_change_id", "feed_submitted_at"]
+        )
+        self.channel._enqueue_feed_check(feed_ref)
+        return f"{len(items)} submitted in feed {feed_ref}"
+
+    def check_feed(self, feed_ref, session=None):
+        """The result of feed ``feed_ref``: None while the marketplace is
+        processing it; else its accepted listings are published (their
+        changes up to the submitted one cleared), its refused ones audited
+        with the reason and left pending. Return a short summary."""
+        adapter = self.channel._get_adapter(session)
+        result = adapter.feed_result(feed_ref, self.job_uuid)
+        if result is None:
+            return None
+        self.env["stock.channel.listing"].flush_model()
+        self.cr.execute(
+            SQL(
+                """
+                SELECT l.id, l.feed_change_id, ch.since, ch.correlation_id,
+                       l.last_published_qty, l.last_published_at, l.external_sku,
+                       l.feed_qty
+                  FROM stock_channel_listing l
+             LEFT JOIN LATERAL (
+                        SELECT MIN(changed_at) AS since,
+                               (array_agg(correlation_id ORDER BY id))[1]
+                                   AS correlation_id
+                          FROM stock_channel_listing_change c
+                         WHERE c.listing_id = l.id AND c.id <= l.feed_change_id
+                       ) ch ON TRUE
+                 WHERE l.channel_id = %s AND l.feed_ref = %s
+              ORDER BY l.id
+                """,
+                self.channel.id,
+                feed_ref,
+            )
+        )
+        rows = {row[0]: row for row in self.cr.fetchall()}
+        items = [
+            Item(row[0], row[6], "", row[7], row[4] if row[5] else None)
+            for row in rows.values()
+        ]
+        if result.failed:
+            errors = {item.listing_id: result.failed for item in items}
+        else:
+            errors = {
+                item.listing_id: result.errors[item.listing_id]
+                for item in items
+                if item.listing_id in result.errors
+            }
+        accepted = [i for i in items if i.listing_id not in errors]
+        audit = self._audit(accepted, rows, feed_ref, "sent", 200, result.excerpt)
+        for item in items:
+            if item.listing_id in errors:
+                audit += self._audit(
+                    [item], rows, feed_ref, "failed", 200, errors[item.listing_id]
+                )
+        self.env["stock.channel.publication"].create(audit)
+        self._mark_published(accepted, rows)
+        self.cr.execute(
+            SQL(
+                "UPDATE stock_channel_listing SET feed_ref = NULL"
+                " WHERE channel_id = %s AND feed_ref = %s",
+                self.channel.id,
+                feed_ref,
+            )
+        )
+        self.env["stock.channel.listing"].invalidate_model(["feed_ref"])
+        # Changes that came while the feed was processed wait for no one.
+        self.cr.execute(
+            SQL(
+                "SELECT 1 FROM stock_channel_listing_change"
+                " WHERE listing_id = ANY(%s::int[]) LIMIT 1",
+                id_array(i.listing_id for i in accepted),
+            )
+        )
+        if self.cr.fetchone():
+            self.channel._enqueue_publication(delay=0)
+        return (
+            f"feed {feed_ref} {result.status}: {len(accepted)} published, "
+            f"{len(errors)} refused"
+        )
 
     def _batch_id(self, index, batch):
         """Stable for the same job, batch position and content: a retried job
@@ -162,7 +348,9 @@ class Publisher(ChannelRun):
                 """
                 UPDATE stock_channel_listing l
                    SET last_published_qty = sent.qty,
-                       last_published_at = now() at time zone 'UTC'
+                       last_published_at = now() at time zone 'UTC',
+                       -- published: no feed of it (a forgotten one) counts
+                       feed_ref = NULL
                   FROM unnest(%s::int[], %s::int[]) AS sent(id, qty)
                  WHERE l.id = sent.id
                 """,
@@ -171,7 +359,7 @@ class Publisher(ChannelRun):
             )
         )
         self.env["stock.channel.listing"].invalidate_model(
-            ["last_published_qty", "last_published_at"]
+            ["last_published_qty", "last_published_at", "feed_ref"]
         )
         self._clear_pending([(i.listing_id, rows[i.listing_id][1]) for i in items])
 

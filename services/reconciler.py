@@ -121,6 +121,8 @@ class Reconciler(ChannelRun):
                                 WHERE ch.listing_id = l.id)
                   FROM stock_channel_listing l
                  WHERE l.channel_id = %s AND l.active
+                   -- Amazon-fulfilled offers are Amazon's stock, not ours.
+                   AND NOT COALESCE(l.amazon_fba, FALSE)
               ORDER BY l.id
                 """,
                 self.channel.id,

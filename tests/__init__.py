@@ -23,3 +23,4 @@ from . import test_job_retries
 from . import test_job_access
 from . import test_order_contention
 from . import test_hostile_requests
+from . import test_amazon

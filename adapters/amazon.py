@@ -1,0 +1,546 @@
+"""Amazon Selling Partner API: one seller account is one channel.
+
+A thin client on ``requests`` (see README.rst for why not
+``python-amazon-sp-api``):
+
+* Login with Amazon: the refresh token is exchanged for a one-hour access
+  token, cached in the process per channel and client id until a minute
+  before it expires, and exchanged again once when an answer is 401. The
+  token is never stored: not in a row, not in a log, and it is redacted from
+  every excerpt.
+* Every operation is paced by a token bucket with its documented rate and
+  burst, shared by the process per endpoint, seller and operation; the rate
+  follows the ``x-amzn-RateLimit-Limit`` header Amazon answers with. A 429 is
+  waited out and the request sent again; after :data:`THROTTLE_RETRIES` of
+  them in a row the run fails with a transient error, so the job is retried
+  later and the listings stay pending: a throttled request is never dropped.
+* Quantities: ``patchListingsItem`` (one request per SKU and marketplace) for
+  small batches, one ``JSON_LISTINGS_FEED`` per marketplace for large ones
+  (:meth:`AmazonAdapter.use_feed`). Both send a ``merge`` of
+  ``/attributes/fulfillment_availability`` with the ``DEFAULT`` (merchant)
+  fulfillment channel, which needs the listing's product type: looked up once
+  through ``searchListingsItems``, which also tells Amazon-fulfilled (FBA)
+  offers apart. FBA stock is Amazon's: it is never published to.
+* Read-back: ``searchListingsItems`` (20 SKUs per request), the ``DEFAULT``
+  fulfillment availability of each.
+"""
+
+import gzip
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from .base import (
+    Adapter,
+    Outcome,
+    PermanentError,
+    TransientError,
+    register,
+)
+
+REGIONS = {
+    "na": "https://sellingpartnerapi-na.amazon.com",
+    "eu": "https://sellingpartnerapi-eu.amazon.com",
+    "fe": "https://sellingpartnerapi-fe.amazon.com",
+}
+DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+LISTINGS_PATH = "/listings/2021-08-01/items/"
+FEEDS_PATH = "/feeds/2021-06-30/"
+FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
+FEED_MAX_MESSAGES = 25000
+# Changed quantities from which one feed beats one PATCH each (README.rst,
+# "Amazon": measured with bench/amazon_bench.py).
+DEFAULT_FEED_THRESHOLD = 500
+# (requests per second, burst) of each operation, from Amazon's usage plans.
+RATES = {
+    "patchListingsItem": (5.0, 5),
+    "getListingsItem": (5.0, 10),
+    "searchListingsItems": (5.0, 5),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
+}
+# Seconds before its expiry an access token is exchanged again.
+TOKEN_MARGIN = 60
+# 429 answers in a row waited out before the run gives up (and is retried).
+THROTTLE_RETRIES = 20
+# Seconds added to every wait for a slot (see TokenBucket.take).
+PACING_MARGIN = 0.02
+SEARCH_PAGE = 20  # searchListingsItems: at most 20 identifiers per request
+# Feed processing states that are not final.
+FEED_PENDING = ("IN_QUEUE", "IN_PROGRESS")
+
+_TOKENS = {}  # (channel code, client id) -> (access token, monotonic expiry)
+_TOKEN_LOCK = threading.Lock()
+_BUCKETS = {}  # (endpoint, seller id, operation) -> TokenBucket
+_BUCKET_LOCK = threading.Lock()
+
+
+def reset_process_state():
+    """Forget cached access tokens and rate buckets (tests, benchmark)."""
+    with _TOKEN_LOCK:
+        _TOKENS.clear()
+    with _BUCKET_LOCK:
+        _BUCKETS.clear()
+
+
+class TokenBucket:
+    """``rate`` requests per second with bursts of ``burst``. :meth:`take`
+    reserves the next slot under a lock and sleeps outside it, so threads of
+    one process share the seller's allowance without exceeding it."""
+
+    def __init__(self, rate, burst, clock=time.monotonic, sleep=time.sleep):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.clock = clock
+        self.sleep = sleep
+        self.stamp = clock()
+        self.lock = threading.Lock()
+
+    def _refill(self, now):
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take(self):
+        """Wait until one request may be sent; return the seconds waited."""
+        with self.lock:
+            self._refill(self.clock())
+            self.tokens -= 1
+            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
+        if wait:
+            # A little late rather than early: requests reach the marketplace
+            # with varying delays, and its bucket counts their arrival. The
+            # schedule itself stays on the rate (reservations, not send times).
+            wait += PACING_MARGIN
+            self.sleep(wait)
+        return wait
+
+    def drain(self):
+        """The marketplace said 429: its bucket is empty, so is ours."""
+        with self.lock:
+            self._refill(self.clock())
+            self.tokens = min(self.tokens, 0.0)
+
+    def set_rate(self, rate):
+        """The rate Amazon says it applies (``x-amzn-RateLimit-Limit``)."""
+        if rate > 0 and rate != self.rate:
+            with self.lock:
+                self._refill(self.clock())
+                self.rate = rate
+
+
+def bucket_for(endpoint, seller_id, operation):
+    key = (endpoint, seller_id, operation)
+    with _BUCKET_LOCK:
+        if key not in _BUCKETS:
+            _BUCKETS[key] = TokenBucket(*RATES[operation])
+        return _BUCKETS[key]
+
+
+@dataclass
+class ListingDetails:
+    """What Amazon says of one SKU: its product type, whether Amazon fulfils
+    it (FBA) and the merchant-fulfilled quantity it shows."""
+
+    product_type: str
+    fba: bool
+    quantity: int | None
+
+
+@dataclass
+class FeedResult:
+    """A finished feed: ``errors`` by message id (the listing id); ``failed``
+    is the reason when the whole feed was refused."""
+
+    status: str
+    errors: dict = field(default_factory=dict)
+    failed: str = ""
+    excerpt: str = ""
+
+
+def availability_patch(quantity):
+    return [
+        {
+            "op": "merge",
+            "path": "/attributes/fulfillment_availability",
+            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}],
+        }
+    ]
+
+
+@register
+class AmazonAdapter(Adapter):
+    code = "amazon"
+    batch_limit = 20  # PATCH requests per audited batch: 4 s at 5/s
+    read_page_size = SEARCH_PAGE
+    needs_listing_details = True
+
+    def __init__(self, config, session):
+        super().__init__(config, session)
+        self.stats = {"requests": 0, "throttled": 0, "retried": 0, "tokens": 0}
+        self.tokens_used = set()  # redacted even after being replaced
+
+    # -- configuration -------------------------------------------------------
+
+    @property
+    def endpoint(self):
+        return self.config.base_url.rstrip("/")
+
+    @property
+    def marketplaces(self):
+        if not self.config.seller_id or not self.config.marketplace_ids:
+            raise PermanentError(
+                "amazon: the channel needs a seller id and at least one "
+                "marketplace id"
+            )
+        return self.config.marketplace_ids
+
+    def use_feed(self, count):
+        """Whether ``count`` quantities go through one feed rather than one
+        PATCH each (the channel's threshold; 0 never uses feeds)."""
+        threshold = self.config.feed_threshold
+        return bool(threshold) and count >= threshold
+
+    # -- Login with Amazon ---------------------------------------------------
+
+    def _token_key(self):
+        return (self.config.code, self.config.lwa_client_id)
+
+    def access_token(self, stale=None):
+        """A valid access token; ``stale`` is one the API refused (401): it
+        is exchanged again unless another thread already did."""
+        key = self._token_key()
+        with _TOKEN_LOCK:
+            cached = _TOKENS.get(key)
+            if cached and cached[0] != stale and cached[1] > time.monotonic():
+                self.tokens_used.add(cached[0])
+                return cached[0]
+            token, expires_in = self._exchange_refresh_token()
+            _TOKENS[key] = (token, time.monotonic() + expires_in - TOKEN_MARGIN)
+            self.tokens_used.add(token)
+            return token
+
+    def _exchange_refresh_token(self):
+        config = self.config
+        if not (
+            config.lwa_client_id
+            and config.lwa_client_secret
+            and config.lwa_refresh_token
+        ):
+            raise PermanentError(
+                "amazon: the channel needs its Login with Amazon client id, "
+                "client secret and refresh token"
+            )
+        self.stats["tokens"] += 1
+        try:
+            response = self.request(
+                "POST",
+                config.lwa_token_url or DEFAULT_TOKEN_URL,
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": config.lwa_refresh_token,
+                    "client_id": config.lwa_client_id,
+                    "client_secret": config.lwa_client_secret,
+                },
+            )
+        except PermanentError as exc:
+            raise PermanentError(
+                f"amazon: Login with Amazon refused the credentials "
+                f"(HTTP {exc.status}): {exc.excerpt}",
+                status=exc.status,
+                excerpt=exc.excerpt,
+            ) from exc
+        data = self.json_of(response)
+        if not data.get("access_token"):
+            raise PermanentError(
+                "amazon: Login with Amazon answered without an access token",
+                status=response.status_code,
+            )
+        return data["access_token"], int(data.get("expires_in") or 3600)
+
+    def redact(self, text):
+        """Secrets and the cached access token replaced."""
+        text = text or ""
+        cached = _TOKENS.get(self._token_key())
+        for token in self.tokens_used | ({cached[0]} if cached else set()):
+            text = text.replace(token, "***")
+        return super().redact(text)
+
+    # -- calls ---------------------------------------------------------------
+
+    def call(self, operation, method, path, correlation_id="", **kwargs):
+        """One SP-API operation, paced by its bucket, throttling waited out,
+        the access token exchanged again once on 401."""
+        bucket = bucket_for(self.endpoint, self.config.seller_id, operation)
+        token, refreshed, throttled = self.access_token(), False, 0
+        while True:
+            bucket.take()
+            self.stats["requests"] += 1
+            headers = {"x-amz-access-token": token, "Accept": "application/json"}
+            if correlation_id:
+                headers["X-Correlation-Id"] = correlation_id
+            try:
+                response = self.request(
+                    method, self.endpoint + path, headers=headers, **kwargs
+                )
+            except TransientError as exc:
+                if exc.status != 429:
+                    raise
+                self.stats["throttled"] += 1
+                throttled += 1
+                if throttled > THROTTLE_RETRIES:
+                    raise
+                bucket.drain()
+                if exc.retry_after:
+                    time.sleep(exc.retry_after)
+                self.stats["retried"] += 1
+                continue
+            except PermanentError as exc:
+                if exc.status != 401 or refreshed:
+                    raise
+                token, refreshed = self.access_token(stale=token), True
+                continue
+            limit = response.headers.get("x-amzn-RateLimit-Limit")
+            if limit:
+                try:
+                    bucket.set_rate(float(limit))
+                except ValueError:
+                    pass
+            return response
+
+    def _sku_path(self, sku):
+        return f"{LISTINGS_PATH}{quote(self.config.seller_id, safe='')}/" + quote(
+            sku, safe=""
+        )
+
+    # -- listing details and read-back ---------------------------------------
+
+    def lookup_listings(self, skus, correlation_id=""):
+        """``{sku: ListingDetails}`` of the SKUs Amazon knows, 20 per
+        ``searchListingsItems`` request, in the first marketplace."""
+        found = {}
+        for index in range(0, len(skus), SEARCH_PAGE):
+            found.update(
+                self._search(skus[index : index + SEARCH_PAGE], correlation_id)
+            )
+        return found
+
+    def _search(self, skus, correlation_id):
+        response = self.call(
+            "searchListingsItems",
+            "GET",
+            LISTINGS_PATH + quote(self.config.seller_id, safe=""),
+            correlation_id,
+            params={
+                "marketplaceIds": self.marketplaces[0],
+                "identifiers": ",".join(skus),
+                "identifiersType": "SKU",
+                "includedData": "summaries,fulfillmentAvailability",
+                "pageSize": SEARCH_PAGE,
+            },
+        )
+        found = {}
+        for entry in self.json_of(response).get("items") or []:
+            sku = entry.get("sku")
+            if sku not in skus:
+                continue
+            summaries = entry.get("summaries") or [{}]
+            channels = {
+                a.get("fulfillmentChannelCode"): a.get("quantity")
+                for a in entry.get("fulfillmentAvailability") or []
+            }
+            default = channels.get("DEFAULT")
+            found[sku] = ListingDetails(
+                product_type=summaries[0].get("productType") or "",
+                fba="DEFAULT" not in channels and bool(channels),
+                quantity=int(default) if default is not None else None,
+            )
+        return found
+
+    def _read_page(self, refs, correlation_id):
+        """The merchant-fulfilled quantity Amazon shows for each SKU."""
+        found = self._search([ref.sku for ref in refs], correlation_id)
+        return {
+            ref.listing_id: found[ref.sku].quantity
+            for ref in refs
+            if ref.sku in found and found[ref.sku].quantity is not None
+        }
+
+    # -- publication: one PATCH per SKU --------------------------------------
+
+    def push_levels(self, items, batch_id, correlation_id):
+        """``patchListingsItem`` for each item and marketplace. A refusal of
+        one SKU (4xx other than 401/403/429, or an ``INVALID`` answer) is that
+        listing's error; the others go on."""
+        item_errors, status, excerpt = {}, 200, ""
+        for item in items:
+            if not item.product_type:
+                item_errors[item.listing_id] = (
+                    f"amazon: SKU {item.sku} not found in the seller's listings "
+                    "(no product type)"
+                )
+                continue
+            for marketplace in self.marketplaces:
+                try:
+                    response = self.call(
+                        "patchListingsItem",
+                        "PATCH",
+                        self._sku_path(item.sku),
+                        correlation_id,
+                        params={"marketplaceIds": marketplace, "issueLocale": "en_US"},
+                        json={
+                            "productType": item.product_type,
+                            "patches": availability_patch(item.quantity),
+                        },
+                    )
+                except PermanentError as exc:
+                    if exc.status in (None, 401, 403):
+                        raise
+                    item_errors[item.listing_id] = exc.excerpt or str(exc)
+                    break
+                data = self.json_of(response)
+                status, excerpt = response.status_code, self.redact(response.text)
+                if data.get("status") != "ACCEPTED":
+                    item_errors[item.listing_id] = self.redact(
+                        "; ".join(
+                            i.get("message") or i.get("code") or ""
+                            for i in data.get("issues") or []
+                        )
+                        or f"amazon: {data.get('status') or 'no status'}"
+                    )
+                    break
+        return Outcome(status, excerpt, item_errors)
+
+    # -- publication: one feed for many --------------------------------------
+
+    def feed_document(self, items):
+        """The ``JSON_LISTINGS_FEED`` body: one message per item, its
+        ``messageId`` the listing id (unique in the feed)."""
+        return {
+            "header": {
+                "sellerId": self.config.seller_id,
+                "version": "2.0",
+                "issueLocale": "en_US",
+            },
+            "messages": [
+                {
+                    "messageId": item.listing_id,
+                    "sku": item.sku,
+                    "operationType": "PATCH",
+                    "productType": item.product_type,
+                    "patches": availability_patch(item.quantity),
+                }
+                for item in items
+            ],
+        }
+
+    def submit_feed(self, items, correlation_id=""):
+        """Create, upload and submit one feed per marketplace; return the
+        feed ids joined by commas (what :meth:`feed_result` takes)."""
+        if len(items) > FEED_MAX_MESSAGES:
+            raise PermanentError(
+                f"amazon: {len(items)} messages exceed a feed's " f"{FEED_MAX_MESSAGES}"
+            )
+        body = json.dumps(self.feed_document(items)).encode()
+        feed_ids = []
+        for marketplace in self.marketplaces:
+            document = self.json_of(
+                self.call(
+                    "createFeedDocument",
+                    "POST",
+                    FEEDS_PATH + "documents",
+                    correlation_id,
+                    json={"contentType": FEED_CONTENT_TYPE},
+                )
+            )
+            # A pre-signed URL: no access token, no pacing.
+            self.stats["requests"] += 1
+            self.request(
+                "PUT",
+                document["url"],
+                data=body,
+                headers={"Content-Type": FEED_CONTENT_TYPE},
+            )
+            feed = self.json_of(
+                self.call(
+                    "createFeed",
+                    "POST",
+                    FEEDS_PATH + "feeds",
+                    correlation_id,
+                    json={
+                        "feedType": "JSON_LISTINGS_FEED",
+                        "marketplaceIds": [marketplace],
+                        "inputFeedDocumentId": document["feedDocumentId"],
+                    },
+                )
+            )
+            feed_ids.append(str(feed["feedId"]))
+        return ",".join(feed_ids)
+
+    def feed_result(self, feed_ref, correlation_id=""):
+        """None while a feed of ``feed_ref`` is processing; else the
+        :class:`FeedResult` of all of them (a message refused in one
+        marketplace is refused)."""
+        result = FeedResult("DONE")
+        for feed_id in feed_ref.split(","):
+            feed = self.json_of(
+                self.call(
+                    "getFeed",
+                    "GET",
+                    f"{FEEDS_PATH}feeds/{quote(feed_id, safe='')}",
+                    correlation_id,
+                )
+            )
+            status = feed.get("processingStatus")
+            if status in FEED_PENDING:
+                return None
+            document_id = feed.get("resultFeedDocumentId")
+            report = (
+                self._feed_report(document_id, correlation_id) if document_id else {}
+            )
+            issues = [
+                issue
+                for issue in report.get("issues") or []
+                if issue.get("severity") == "ERROR"
+            ]
+            if status != "DONE":
+                # Not processed: every message of it stays unpublished.
+                result.status = status or "UNKNOWN"
+                reasons = "; ".join(i.get("message") or "" for i in issues[:3])
+                result.failed = self.redact(
+                    f"amazon: feed {feed_id} {result.status}"
+                    + (f": {reasons}" if reasons else "")
+                )
+                continue
+            result.excerpt = self.redact(json.dumps(report.get("summary") or {}))
+            for issue in issues:
+                if "messageId" in issue:
+                    message = issue.get("message") or issue.get("code") or ""
+                    result.errors[int(issue["messageId"])] = self.redact(message)
+        return result
+
+    def _feed_report(self, document_id, correlation_id):
+        document = self.json_of(
+            self.call(
+                "getFeedDocument",
+                "GET",
+                f"{FEEDS_PATH}documents/{quote(document_id, safe='')}",
+                correlation_id,
+            )
+        )
+        self.stats["requests"] += 1
+        content = self.request("GET", document["url"]).content
+        if document.get("compressionAlgorithm") == "GZIP":
+            content = gzip.decompress(content)
+        try:
+            report = json.loads(content)
+        except ValueError as exc:
+            raise PermanentError(
+                "amazon: the feed's processing report is not JSON",
+                excerpt=self.redact(content[:200].decode(errors="replace")),
+            ) from exc
+        return report if isinstance(report, dict) else {}

@@ -1,0 +1,497 @@
+"""A local Selling Partner API on 127.0.0.1: Login with Amazon, Listings Items
+(get, search, patch) and Feeds (document, upload, feed, processing report),
+each operation behind a token bucket with Amazon's documented rate and burst.
+
+A request beyond the limit gets a 429; every answer carries
+``x-amzn-RateLimit-Limit``. The stand-in keeps, per request identity, the
+status of the last answer: :meth:`AmazonStandIn.unretried_throttles` counts
+the throttled requests the client never sent again. Plain Python (no Odoo):
+the benchmark uses it too.
+"""
+
+import gzip
+import hashlib
+import itertools
+import json
+import secrets
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+# (requests per second, burst), as Amazon documents them.
+LIMITS = {
+    "token": (1000.0, 1000),
+    "patchListingsItem": (5.0, 5),
+    "getListingsItem": (5.0, 10),
+    "searchListingsItems": (5.0, 5),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
+}
+LISTINGS = "/listings/2021-08-01/items/"
+FEEDS = "/feeds/2021-06-30/"
+
+
+class Bucket:
+    def __init__(self, rate, burst):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def allow(self):
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class AmazonStandIn:
+    """``listings``: SKU -> {"productType", "fba", "quantity"}."""
+
+    def __init__(
+        self,
+        seller_id="SELLER1",
+        client_id="amzn1.application-oa2-client.test",
+        client_secret="lwa-secret-0123456789",
+        refresh_token="Atzr|refresh-0123456789",
+        feed_delay=0.0,
+        limits=None,
+    ):
+        self.seller_id = seller_id
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.refresh_token = refresh_token
+        self.feed_delay = feed_delay
+        self.limits = dict(LIMITS, **(limits or {}))
+        self.lock = threading.Lock()
+        self.listings = {}
+        self.reject = {}  # SKU -> message a feed or patch refuses it with
+        self.script = []  # (status, body) answered to the next API requests
+        self.tokens = set()
+        self.token_requests = 0
+        self.requests = []  # (operation, method, path)
+        self.patches = []  # (sku, marketplace, body)
+        self.throttled = 0
+        self.last_status = {}  # request identity -> last status answered
+        self.documents = {}  # document id -> bytes uploaded / report
+        self.feeds = {}  # feed id -> dict
+        self.buckets = {}
+        self.ids = itertools.count(1)
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                result = super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return result
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, payload, headers = stand_in.handle(
+                    self.command, self.path, dict(self.headers), body
+                )
+                if not isinstance(payload, bytes):
+                    payload = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = do_PUT = do_PATCH = _handle
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # -- life ----------------------------------------------------------------
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def token_url(self):
+        return self.url + "/auth/o2/token"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self):
+        """Forget requests and counters (listings and tokens stay)."""
+        with self.lock:
+            self.requests.clear()
+            self.patches.clear()
+            self.script.clear()
+            self.reject.clear()
+            self.last_status.clear()
+            self.buckets.clear()
+            self.documents.clear()
+            self.feeds.clear()
+            self.throttled = 0
+            self.token_requests = 0
+
+    def add_listings(self, skus, product_type="PRODUCT", fba=False, quantity=0):
+        for sku in skus:
+            self.listings[sku] = {
+                "productType": product_type,
+                "fba": fba,
+                "quantity": quantity,
+            }
+
+    def expire_tokens(self):
+        """Every access token issued so far is refused from now on (401)."""
+        with self.lock:
+            self.tokens.clear()
+
+    def unretried_throttles(self):
+        """Throttled requests the client never sent again successfully."""
+        return sum(1 for status in self.last_status.values() if status == 429)
+
+    def count(self, operation):
+        return sum(1 for r in self.requests if r[0] == operation)
+
+    # -- dispatch ------------------------------------------------------------
+
+    def _operation(self, method, path):
+        if path == "/auth/o2/token":
+            return "token"
+        if path.startswith(LISTINGS):
+            parts = path[len(LISTINGS) :].split("/")
+            if len(parts) == 1:
+                return "searchListingsItems"
+            return "patchListingsItem" if method == "PATCH" else "getListingsItem"
+        if path == FEEDS + "documents":
+            return "createFeedDocument"
+        if path.startswith(FEEDS + "documents/"):
+            return "getFeedDocument"
+        if path == FEEDS + "feeds":
+            return "createFeed"
+        if path.startswith(FEEDS + "feeds/"):
+            return "getFeed"
+        if path.startswith("/upload/"):
+            return "upload"
+        if path.startswith("/download/"):
+            return "download"
+        return None
+
+    def handle(self, method, raw_path, headers, body):
+        split = urlsplit(raw_path)
+        path, query = split.path, parse_qs(split.query)
+        operation = self._operation(method, path)
+        with self.lock:
+            self.requests.append((operation, method, raw_path))
+            identity = (
+                operation,
+                method,
+                raw_path,
+                hashlib.sha256(body).hexdigest() if method == "POST" else "",
+            )
+            if operation is None:
+                return 404, {"errors": [{"code": "NotFound"}]}, {}
+            rate = self.limits.get(operation)
+            rate_headers = {"x-amzn-RateLimit-Limit": str(rate[0])} if rate else {}
+            if operation == "token":
+                return self._token(body)
+            if operation not in ("upload", "download"):
+                if headers.get("x-amz-access-token") not in self.tokens:
+                    status = 401
+                    self.last_status[identity] = status
+                    return status, {"errors": [{"code": "Unauthorized"}]}, {}
+                bucket = self.buckets.setdefault(operation, Bucket(*rate))
+                if not bucket.allow():
+                    self.throttled += 1
+                    self.last_status[identity] = 429
+                    return (
+                        429,
+                        {
+                            "errors": [
+                                {
+                                    "code": "QuotaExceeded",
+                                    "message": "You exceeded your quota for "
+                                    "the requested resource.",
+                                }
+                            ]
+                        },
+                        rate_headers,
+                    )
+                if self.script:
+                    status, payload = self.script.pop(0)
+                    self.last_status[identity] = status
+                    return status, payload, rate_headers
+            status, payload = getattr(self, "_" + operation)(path, query, body)
+            self.last_status[identity] = status
+            return status, payload, rate_headers
+
+    # -- Login with Amazon ---------------------------------------------------
+
+    def _token(self, body):
+        self.token_requests += 1
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        if (
+            form.get("grant_type") != "refresh_token"
+            or form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
+            or form.get("refresh_token") != self.refresh_token
+        ):
+            return 401, {"error": "invalid_client"}, {}
+        token = "Atza|" + secrets.token_urlsafe(24)
+        self.tokens.add(token)
+        return (
+            200,
+            {
+                "access_token": token,
+                "refresh_token": self.refresh_token,
+                "token_type": "bearer",
+                "expires_in": 3600,
+            },
+            {},
+        )
+
+    # -- Listings Items ------------------------------------------------------
+
+    def _check_seller(self, seller):
+        return unquote(seller) == self.seller_id
+
+    def _item(self, sku, data):
+        return {
+            "sku": sku,
+            "summaries": [
+                {"marketplaceId": "ATVPDKIKX0DER", "productType": data["productType"]}
+            ],
+            "fulfillmentAvailability": [
+                {"fulfillmentChannelCode": "AMAZON_NA", "quantity": data["quantity"]}
+                if data["fba"]
+                else {"fulfillmentChannelCode": "DEFAULT", "quantity": data["quantity"]}
+            ],
+        }
+
+    def _searchListingsItems(self, path, query, body):
+        seller = path[len(LISTINGS) :]
+        skus = (query.get("identifiers") or [""])[0].split(",")
+        if (
+            not self._check_seller(seller)
+            or (query.get("identifiersType") or [""])[0] != "SKU"
+            or len(skus) > 20
+            or not query.get("marketplaceIds")
+        ):
+            return 400, {"errors": [{"code": "InvalidInput"}]}
+        items = [self._item(s, self.listings[s]) for s in skus if s in self.listings]
+        return 200, {"numberOfResults": len(items), "items": items}
+
+    def _getListingsItem(self, path, query, body):
+        seller, sku = path[len(LISTINGS) :].split("/", 1)
+        sku = unquote(sku)
+        if not self._check_seller(seller) or sku not in self.listings:
+            return 404, {"errors": [{"code": "NOT_FOUND"}]}
+        return 200, self._item(sku, self.listings[sku])
+
+    def _validate(self, sku, product_type, patches):
+        """Amazon's checks of one quantity patch: issues, empty when fine."""
+        data = self.listings.get(sku)
+        if data is None:
+            return [{"code": "4000001", "message": f"SKU {sku} not found"}]
+        if product_type != data["productType"]:
+            return [{"code": "4000002", "message": "productType does not match"}]
+        if sku in self.reject:
+            return [{"code": "8541", "message": self.reject[sku]}]
+        for patch in patches or [None]:
+            if (
+                not isinstance(patch, dict)
+                or patch.get("op") != "merge"
+                or patch.get("path") != "/attributes/fulfillment_availability"
+            ):
+                return [{"code": "4000003", "message": "unsupported patch"}]
+            for value in patch.get("value") or [None]:
+                if not isinstance(value, dict) or not value.get(
+                    "fulfillment_channel_code"
+                ):
+                    return [
+                        {
+                            "code": "4000004",
+                            "message": "fulfillment_channel_code is required",
+                        }
+                    ]
+                quantity = value.get("quantity")
+                if not isinstance(quantity, int) or quantity < 0:
+                    return [{"code": "4000005", "message": "invalid quantity"}]
+                if data["fba"] and value["fulfillment_channel_code"] == "DEFAULT":
+                    return [
+                        {
+                            "code": "4000006",
+                            "message": "the offer is fulfilled by Amazon",
+                        }
+                    ]
+        return []
+
+    def _apply(self, sku, patches):
+        for patch in patches:
+            for value in patch["value"]:
+                self.listings[sku]["quantity"] = value["quantity"]
+
+    def _patchListingsItem(self, path, query, body):
+        seller, sku = path[len(LISTINGS) :].split("/", 1)
+        sku = unquote(sku)
+        marketplaces = query.get("marketplaceIds") or []
+        if not self._check_seller(seller) or len(marketplaces) != 1:
+            return 400, {"errors": [{"code": "InvalidInput"}]}
+        data = json.loads(body or b"{}")
+        self.patches.append((sku, marketplaces[0], data))
+        issues = self._validate(sku, data.get("productType"), data.get("patches"))
+        if issues:
+            for issue in issues:
+                issue["severity"] = "ERROR"
+            return 200, {"sku": sku, "status": "INVALID", "issues": issues}
+        self._apply(sku, data["patches"])
+        return 200, {
+            "sku": sku,
+            "status": "ACCEPTED",
+            "submissionId": f"sub-{next(self.ids)}",
+            "issues": [],
+        }
+
+    # -- Feeds ---------------------------------------------------------------
+
+    def _createFeedDocument(self, path, query, body):
+        content_type = json.loads(body or b"{}").get("contentType")
+        if not content_type:
+            return 400, {"errors": [{"code": "InvalidInput"}]}
+        document_id = f"doc-{next(self.ids)}"
+        self.documents[document_id] = None
+        return 201, {
+            "feedDocumentId": document_id,
+            "url": f"{self.url}/upload/{document_id}",
+        }
+
+    def _upload(self, path, query, body):
+        document_id = path.rsplit("/", 1)[1]
+        if document_id not in self.documents:
+            return 403, b"<Error>AccessDenied</Error>"
+        self.documents[document_id] = body
+        return 200, b""
+
+    def _createFeed(self, path, query, body):
+        data = json.loads(body or b"{}")
+        document = self.documents.get(data.get("inputFeedDocumentId"))
+        if (
+            data.get("feedType") != "JSON_LISTINGS_FEED"
+            or len(data.get("marketplaceIds") or []) != 1
+            or document is None
+        ):
+            return 400, {"errors": [{"code": "InvalidInput"}]}
+        feed_id = str(next(self.ids))
+        self.feeds[feed_id] = {
+            "document": document,
+            "ready_at": time.monotonic() + self.feed_delay,
+            "status": "IN_QUEUE",
+            "report": None,
+            "messages": 0,
+        }
+        return 202, {"feedId": feed_id}
+
+    def _process(self, feed):
+        """Apply the feed's messages; the processing report lists the
+        refused ones by ``messageId``."""
+        try:
+            content = json.loads(feed["document"])
+            header = content["header"]
+            messages = content["messages"]
+        except (ValueError, KeyError, TypeError):
+            feed["status"] = "FATAL"
+            return
+        if header.get("sellerId") != self.seller_id or header.get("version") != "2.0":
+            feed["status"] = "FATAL"
+            return
+        issues, accepted = [], 0
+        for message in messages:
+            found = []
+            if message.get("operationType") != "PATCH":
+                found = [{"code": "4000007", "message": "unsupported operation"}]
+            else:
+                found = self._validate(
+                    message.get("sku"),
+                    message.get("productType"),
+                    message.get("patches"),
+                )
+            if found:
+                for issue in found:
+                    issues.append(
+                        dict(issue, messageId=message["messageId"], severity="ERROR")
+                    )
+            else:
+                self._apply(message["sku"], message["patches"])
+                accepted += 1
+        report_id = f"report-{next(self.ids)}"
+        self.documents[report_id] = gzip.compress(
+            json.dumps(
+                {
+                    "header": {"sellerId": self.seller_id, "version": "2.0"},
+                    "issues": issues,
+                    "summary": {
+                        "errors": len(issues),
+                        "warnings": 0,
+                        "messagesProcessed": len(messages),
+                        "messagesAccepted": accepted,
+                        "messagesInvalid": len(messages) - accepted,
+                    },
+                }
+            ).encode()
+        )
+        feed["status"], feed["report"] = "DONE", report_id
+        feed["messages"] = len(messages)
+
+    def _getFeed(self, path, query, body):
+        feed_id = path.rsplit("/", 1)[1]
+        feed = self.feeds.get(feed_id)
+        if feed is None:
+            return 404, {"errors": [{"code": "NotFound"}]}
+        if feed["status"] == "IN_QUEUE" and time.monotonic() >= feed["ready_at"]:
+            self._process(feed)
+        answer = {
+            "feedId": feed_id,
+            "feedType": "JSON_LISTINGS_FEED",
+            "processingStatus": feed["status"]
+            if feed["status"] != "IN_QUEUE"
+            else "IN_PROGRESS",
+        }
+        if feed["report"]:
+            answer["resultFeedDocumentId"] = feed["report"]
+        return 200, answer
+
+    def _getFeedDocument(self, path, query, body):
+        document_id = path.rsplit("/", 1)[1]
+        if document_id not in self.documents:
+            return 404, {"errors": [{"code": "NotFound"}]}
+        return 200, {
+            "feedDocumentId": document_id,
+            "url": f"{self.url}/download/{document_id}",
+            "compressionAlgorithm": "GZIP",
+        }
+
+    def _download(self, path, query, body):
+        document_id = path.rsplit("/", 1)[1]
+        content = self.documents.get(document_id)
+        if content is None:
+            return 404, b""
+        return 200, content
