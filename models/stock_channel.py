@@ -97,12 +97,13 @@ class StockChannel(models.Model):
     user_id = fields.Many2one(
         "res.users",
         string="Technical User",
-        required=True,
-        default=lambda self: self.env.user,
-        help="Publication jobs and orders run as this user. It reads the "
-        "credentials, writes the audit, the orders, customers and sale orders: "
-        "give it Channel Sync: Manager, Sales: User, Inventory: User and "
-        "Contact Creation, in this company only.",
+        domain="[('share', '=', False), ('company_ids', 'in', company_id)]",
+        help="Publication jobs and orders run as this user (no default: choose "
+        "one before activating the channel). It reads the credentials, writes "
+        "the audit, the orders, customers and sale orders: an active internal "
+        "user of this company with Channel Sync: Manager, Sales: User, "
+        "Inventory: User and Contact Creation, never an administrator nor "
+        "OdooBot.",
     )
     request_timeout = fields.Integer(
         default=30,
@@ -461,6 +462,43 @@ class StockChannel(models.Model):
                             problem=problem,
                         )
                     )
+
+    @api.constrains("user_id", "active", "company_id")
+    def _check_technical_user(self):
+        """Least privilege: jobs and orders never run as a superuser or an
+        administrator, whose rights would skip every access rule."""
+        for channel in self:
+            user = channel.user_id.sudo()
+            if not user:
+                if channel.active:
+                    raise ValidationError(
+                        self.env._(
+                            "Channel %s needs a technical user before it is " "active.",
+                            channel.display_name,
+                        )
+                    )
+                continue
+            problem = None
+            if user == self.env.ref("base.user_root") or user._is_superuser():
+                problem = self.env._("OdooBot runs with every access rule skipped")
+            elif not user.active or user.share:
+                problem = self.env._("it must be an active internal user")
+            elif user.has_group("base.group_system") or user.has_group(
+                "base.group_erp_manager"
+            ):
+                problem = self.env._("administrators may not be technical users")
+            elif channel.company_id not in user.company_ids:
+                problem = self.env._("it must belong to the channel's company")
+            if problem:
+                raise ValidationError(
+                    self.env._(
+                        "%(user)s cannot be the technical user of channel "
+                        "%(channel)s: %(problem)s.",
+                        user=user.display_name,
+                        channel=channel.display_name,
+                        problem=problem,
+                    )
+                )
 
     @api.constrains("secret_overlap_hours")
     def _check_secret_overlap(self):

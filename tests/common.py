@@ -8,6 +8,21 @@ from odoo.tools import SQL
 
 from ..services.atp import AtpEngine
 
+# What a channel's technical user needs, and no more (no administrator).
+TECHNICAL_USER_GROUPS = (
+    "base.group_user,stock.group_stock_user,sales_team.group_sale_salesman,"
+    "base.group_partner_manager,stock_channel_sync.group_channel_manager"
+)
+
+
+def technical_user(env, login="scs_technical_user"):
+    """An internal user fit to be a channel's technical user (shared by the
+    tests of one database, created once)."""
+    user = (
+        env["res.users"].with_context(active_test=False).search([("login", "=", login)])
+    )
+    return user or new_test_user(env, login=login, groups=TECHNICAL_USER_GROUPS)
+
 
 class ChannelCase(TransactionCase):
     """Two warehouses, a category tree, storable products and two channels:
@@ -69,6 +84,7 @@ class ChannelCase(TransactionCase):
                 "name": code.title(),
                 "code": code,
                 "warehouse_ids": [(6, 0, warehouses.ids)],
+                "user_id": technical_user(cls.env).id,
                 **vals,
             }
         )
@@ -219,7 +235,13 @@ def create_committed_channel(prefix, with_listing=False):
             {"tracking_disable": True, "mail_create_nolog": True},
         )
         code = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        channel = env["stock.channel"].create({"name": code, "code": code})
+        channel = env["stock.channel"].create(
+            {
+                "name": code,
+                "code": code,
+                "user_id": technical_user(env, "scs_committed_user").id,
+            }
+        )
         if not with_listing:
             return channel.id
         product = env["product.product"].create(

@@ -1,8 +1,8 @@
 from odoo.exceptions import UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
-from .common import ChannelCase
+from .common import TECHNICAL_USER_GROUPS, ChannelCase, technical_user
 from .shopify_standin import SERVED
 
 
@@ -15,6 +15,8 @@ class TestConstraints(ChannelCase):
         """Creating ``create_vals`` (or writing ``vals`` on ``record``) raises a
         ValidationError mentioning ``message`` and leaves no trace."""
         Model = self.env[model].with_context(active_test=False)
+        if model == "stock.channel" and create_vals is not None:
+            create_vals = {"user_id": technical_user(self.env).id, **create_vals}
         count = Model.search_count([])
         # assertRaises (not assertRaisesRegex) rolls back to a savepoint.
         with self.assertRaises(ValidationError) as caught:
@@ -171,8 +173,20 @@ class TestConstraints(ChannelCase):
     def test_same_code_in_other_company_allowed(self):
         """Another company may use the same code."""
         other = self.env["res.company"].create({"name": "Code Co"})
+        user = new_test_user(
+            self.env,
+            login="twin_user",
+            groups=TECHNICAL_USER_GROUPS,
+            company_id=other.id,
+            company_ids=[(6, 0, other.ids)],
+        )
         channel = self.env["stock.channel"].create(
-            {"name": "Twin", "code": self.channel.code, "company_id": other.id}
+            {
+                "name": "Twin",
+                "code": self.channel.code,
+                "company_id": other.id,
+                "user_id": user.id,
+            }
         )
         self.assertEqual(channel.warehouse_ids.company_id, other)
 
@@ -186,7 +200,12 @@ class TestConstraints(ChannelCase):
     def test_new_shopify_channel_defaults_to_a_served_version(self):
         """The default is a version the (stand-in) Shopify serves today."""
         channel = self.env["stock.channel"].create(
-            {"name": "Shop", "code": "shop-default", "adapter": "shopify"}
+            {
+                "name": "Shop",
+                "code": "shop-default",
+                "adapter": "shopify",
+                "user_id": technical_user(self.env).id,
+            }
         )
         self.assertEqual(channel.api_version, DEFAULT_VERSION)
         self.assertIn(channel.api_version, SERVED)
@@ -275,7 +294,9 @@ class TestConstraints(ChannelCase):
 
     def test_default_warehouses_are_the_company_warehouses(self):
         """A new channel sells every warehouse of its company."""
-        channel = self.env["stock.channel"].create({"name": "Default", "code": "dflt"})
+        channel = self.env["stock.channel"].create(
+            {"name": "Default", "code": "dflt", "user_id": technical_user(self.env).id}
+        )
         self.assertEqual(
             channel.warehouse_ids,
             self.env["stock.warehouse"].search([("company_id", "=", self.company.id)]),
@@ -302,3 +323,56 @@ class TestChannelCompanyChecks(ChannelCase):
         with self.assertRaises(UserError):
             self.channel.shipping_product_id = product
             self.channel.flush_recordset()
+
+
+@tagged("post_install", "-at_install")
+class TestTechnicalUser(ChannelCase):
+    """Least privilege: a channel's jobs and orders never run as a superuser
+    or an administrator."""
+
+    def _refused(self, user, message):
+        with self.assertRaises(ValidationError) as caught:
+            self.channel.user_id = user
+        self.assertIn(message, str(caught.exception))
+
+    def test_superuser_and_administrators_refused(self):
+        self._refused(self.env.ref("base.user_root"), "OdooBot")
+        self._refused(self.env.ref("base.user_admin"), "administrators")
+        settings = new_test_user(
+            self.env,
+            login="tu_settings",
+            groups="base.group_user,base.group_erp_manager",
+        )
+        self._refused(settings, "administrators")
+
+    def test_portal_inactive_and_foreign_users_refused(self):
+        portal = new_test_user(self.env, login="tu_portal", groups="base.group_portal")
+        self._refused(portal, "active internal user")
+        archived = new_test_user(
+            self.env, login="tu_archived", groups=TECHNICAL_USER_GROUPS
+        )
+        archived.active = False
+        self._refused(archived, "active internal user")
+        other = self.env["res.company"].create({"name": "TU Other Co"})
+        foreign = new_test_user(
+            self.env,
+            login="tu_foreign",
+            groups=TECHNICAL_USER_GROUPS,
+            company_id=other.id,
+            company_ids=[(6, 0, other.ids)],
+        )
+        self._refused(foreign, "company")
+
+    def test_no_default_and_required_to_activate(self):
+        """No technical user by default: an archived channel may wait for
+        one, an active channel may not."""
+        draft = self.env["stock.channel"].create(
+            {"name": "Draft", "code": "tu-draft", "active": False}
+        )
+        self.assertFalse(draft.user_id)
+        with self.assertRaisesRegex(ValidationError, "needs a technical user"):
+            draft.active = True
+        with self.assertRaisesRegex(ValidationError, "needs a technical user"):
+            self.env["stock.channel"].create({"name": "Live", "code": "tu-live"})
+        draft.write({"user_id": technical_user(self.env).id, "active": True})
+        self.assertTrue(draft.active)

@@ -61,7 +61,12 @@ class TestOrderIntake(HttpCase):
             }
         )
         cls.far = Channel.create(
-            {"name": "Far", "code": "far", "warehouse_ids": [(6, 0, other.ids)]}
+            {
+                "name": "Far",
+                "code": "far",
+                "warehouse_ids": [(6, 0, other.ids)],
+                "user_id": cls.robot.id,
+            }
         )
         Listing = cls.env["stock.channel.listing"]
         cls.listing = Listing.create(

@@ -2,7 +2,7 @@ from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
-from .common import ChannelCase
+from .common import TECHNICAL_USER_GROUPS, ChannelCase, technical_user
 
 
 @tagged("post_install", "-at_install")
@@ -63,7 +63,13 @@ class TestSecurity(ChannelCase):
         new = (
             self.env["stock.channel"]
             .with_user(self.manager)
-            .create({"name": "Managed", "code": "managed"})
+            .create(
+                {
+                    "name": "Managed",
+                    "code": "managed",
+                    "user_id": technical_user(self.env).id,
+                }
+            )
         )
         self.env["stock.channel.listing"].with_user(self.manager).create(
             {"channel_id": new.id, "product_id": self.product.id}
@@ -134,6 +140,13 @@ class TestMultiCompany(ChannelCase):
                     "name": "B Store",
                     "code": cls.channel.code,
                     "company_id": cls.company_b.id,
+                    "user_id": new_test_user(
+                        cls.env,
+                        login="robot_b",
+                        groups=TECHNICAL_USER_GROUPS,
+                        company_id=cls.company_b.id,
+                        company_ids=[Command.set(cls.company_b.ids)],
+                    ).id,
                 }
             )
         )
