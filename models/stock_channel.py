@@ -878,6 +878,12 @@ class StockChannel(models.Model):
         removed = self.env["stock.channel.publication"]._gc_publications(days)
         self.env["stock.channel.move.trace"]._gc(days)
         self.env["stock.channel.delivery"]._gc()
+        payload_days = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("stock_channel_sync.payload_retention_days", 30)
+        )
+        self.env["stock.channel.order"]._gc_payloads(payload_days)
         self.env.cr.execute(
             "DELETE FROM stock_channel_discrepancy WHERE state = 'resolved' AND"
             " resolved_at < (now() at time zone 'UTC') - make_interval(days => %s)",

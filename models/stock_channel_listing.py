@@ -300,10 +300,10 @@ class StockChannelListing(models.Model):
             SQL(
                 """
                 INSERT INTO stock_channel_listing_change
-                            (listing_id, channel_id, changed_at, correlation_id,
-                             force)
-                SELECT DISTINCT l.id, l.channel_id, %(now)s, %(correlation)s,
-                       %(force)s
+                            (listing_id, channel_id, company_id, changed_at,
+                             correlation_id, force)
+                SELECT DISTINCT l.id, l.channel_id, c.company_id, %(now)s,
+                       %(correlation)s, %(force)s
                   FROM stock_channel_listing l
                   JOIN stock_channel c ON c.id = l.channel_id %(source)s
                  WHERE c.active
@@ -397,9 +397,10 @@ class StockChannelListing(models.Model):
             self.env.cr.execute(
                 SQL(
                     """INSERT INTO stock_channel_move_trace
-                              (correlation_id, move_id, traced_at)
-                       SELECT %s, m, now() at time zone 'UTC'
-                         FROM unnest(%s::int[]) m""",
+                              (correlation_id, move_id, company_id, traced_at)
+                       SELECT %s, m.id, m.company_id, now() at time zone 'UTC'
+                         FROM stock_move m
+                        WHERE m.id = ANY(%s::int[])""",
                     self._correlation_id(),
                     id_array(move_ids),
                 )

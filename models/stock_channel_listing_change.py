@@ -20,6 +20,8 @@ class StockChannelListingChange(models.Model):
 
     listing_id = fields.Integer(required=True, index=True)
     channel_id = fields.Integer(required=True, index=True)
+    # A plain integer too (no foreign key lock), for the company record rule.
+    company_id = fields.Integer(index=True)
     changed_at = fields.Datetime(required=True)
     correlation_id = fields.Char()
     force = fields.Boolean(

@@ -14,6 +14,7 @@ class StockChannelMoveTrace(models.Model):
 
     correlation_id = fields.Char(required=True, index=True)
     move_id = fields.Integer(required=True)
+    company_id = fields.Integer(index=True, help="The move's company.")
     traced_at = fields.Datetime(required=True)
 
     def _gc(self, days):

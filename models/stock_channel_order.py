@@ -52,9 +52,16 @@ class StockChannelOrder(models.Model):
         "until its sale order exists (an order in error is still owed to the "
         "customer); Done: the sale order's moves carry the demand.",
     )
-    payload = fields.Text(help="The order as the channel sent it, kept for audit.")
+    payload = fields.Text(
+        groups="stock_channel_sync.group_channel_manager",
+        help="The order as the channel sent it (names, addresses, payment "
+        "details), for managers only; cleared once the order is done or "
+        "cancelled and older than stock_channel_sync.payload_retention_days "
+        "(default 30).",
+    )
     canonical_order = fields.Json(
         readonly=True,
+        groups="stock_channel_sync.group_channel_manager",
         help="The order translated by the channel's adapter and validated at "
         "intake: what processing reads, whatever the marketplace.",
     )
@@ -63,7 +70,12 @@ class StockChannelOrder(models.Model):
     customer_email = fields.Char()
     currency_id = fields.Many2one("res.currency")
     line_ids = fields.One2many("stock.channel.order.line", "order_id", string="Lines")
-    error_message = fields.Text(readonly=True)
+    error_message = fields.Text(
+        readonly=True,
+        groups="stock_channel_sync.group_channel_manager",
+        help="Why processing failed. Never sent to the marketplace, which gets "
+        "the code processing_failed.",
+    )
     sale_order_id = fields.Many2one("sale.order", readonly=True, copy=False)
     shipment_state = fields.Selection(
         [
@@ -130,7 +142,9 @@ class StockChannelOrder(models.Model):
             "state": self.state,
             "order": self.id,
             "sale_order": self.sale_order_id.name or None,
-            "error": self.error_message or None,
+            # A documented code only: the reason (which may name users,
+            # models or records) is on the order, for managers, and in the log.
+            "error": "processing_failed" if self.state == "error" else None,
         }
 
     # -- processing ----------------------------------------------------------
@@ -282,3 +296,25 @@ class StockChannelOrder(models.Model):
 
     def _create_sale_order(self):
         return SaleOrderBuilder(self).build()
+
+    @api.model
+    def _gc_payloads(self, days):
+        """Personal data is kept no longer than needed: the raw and the
+        translated order of orders done or cancelled for ``days`` days are
+        cleared (the sale order keeps what the business needs)."""
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE stock_channel_order
+                   SET payload = NULL, canonical_order = NULL
+                 WHERE state IN ('done', 'cancelled')
+                   AND (payload IS NOT NULL OR canonical_order IS NOT NULL)
+                   AND write_date < (now() at time zone 'UTC')
+                                    - make_interval(days => %s)
+                """,
+                days,
+            )
+        )
+        cleared = self.env.cr.rowcount
+        self.invalidate_model(["payload", "canonical_order"])
+        return cleared

@@ -222,3 +222,46 @@ class TestHostileRequests(HttpCase):
         )
         self.assertEqual(self._post(huge).status_code, 422)
         self.assertFalse(self._orders())
+
+    # -- what leaves the server, what is kept -------------------------------
+
+    def test_status_says_nothing_internal(self):
+        """An order in error answers the documented code only; its reason
+        stays on the order, for managers."""
+        self.assertEqual(self._post(self._order("E-1")).status_code, 202)
+        order = self._orders()
+        order.write(
+            {"state": "error", "error_message": "AccessError: user hostile_robot ..."}
+        )
+        path = "/stock_channel_sync/hostile/orders/E-1"
+        response = self.url_open(path, headers=sign_request(SECRET, "GET", path))
+        self.assertEqual(response.json()["error"], "processing_failed")
+        self.assertNotIn("AccessError", response.text)
+        self.assertNotIn("hostile_robot", response.text)
+
+    def test_raw_payload_for_managers_and_pruned(self):
+        """The raw and translated orders (personal data) are readable by
+        managers only, and cleared 30 days after the order is done."""
+        self.assertEqual(self._post(self._order("P-1")).status_code, 202)
+        order = self._orders()
+        reader = new_test_user(
+            self.env,
+            login="payload_reader",
+            groups="base.group_user,stock_channel_sync.group_channel_user",
+        )
+        self.assertEqual(order.with_user(reader).state, "received")
+        self.assertNotIn("payload", order.with_user(reader).fields_get())
+        self.assertTrue(order.with_user(self.manager).payload)
+        order.state = "done"
+        self.env.flush_all()
+        Order = self.env["stock.channel.order"]
+        self.assertEqual(Order._gc_payloads(30), 0)  # done today: kept
+        self.env.cr.execute(
+            "UPDATE stock_channel_order SET write_date = write_date"
+            " - interval '31 days' WHERE id = %s",
+            [order.id],
+        )
+        self.assertEqual(Order._gc_payloads(30), 1)
+        order.invalidate_recordset()
+        self.assertFalse(order.payload)
+        self.assertFalse(order.canonical_order)

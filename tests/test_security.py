@@ -193,6 +193,30 @@ class TestMultiCompany(ChannelCase):
         with self.assertRaises(AccessError):
             rows[self.listing].with_user(self.manager_b).read(["kind"])
 
+    def test_other_company_change_log_and_move_traces_invisible(self):
+        """The unpublished-change log and the move traces carry their
+        company: company B reads only its own rows."""
+        self._flush_marks()
+        self._set_stock(self.product_shared, self.wh_b.lot_stock_id, 1)
+        self._set_stock(self.product, self.stock_main, 1)
+        picking = self._create_delivery(self.product, 1)
+        self._flush_marks()
+        Change = self.env["stock.channel.listing.change"]
+        mine = Change.search([("channel_id", "=", self.channel.id)])
+        theirs = Change.search([("channel_id", "=", self.channel_b.id)])
+        self.assertTrue(mine and theirs)
+        self.assertEqual(set(mine.mapped("company_id")), {self.company.id})
+        env_b = self.env(user=self.manager_b)
+        self.assertEqual(env_b["stock.channel.listing.change"].search([]), theirs)
+        traces = self.env["stock.channel.move.trace"].search(
+            [("move_id", "in", picking.move_ids.ids)]
+        )
+        self.assertTrue(traces)
+        self.assertEqual(set(traces.mapped("company_id")), {self.company.id})
+        self.assertFalse(
+            env_b["stock.channel.move.trace"].search([("id", "in", traces.ids)])
+        )
+
     def test_company_b_channel_defaults_to_its_warehouses(self):
         """A channel sells its own company's warehouses by default."""
         self.assertEqual(self.channel_b.warehouse_ids, self.wh_b)
