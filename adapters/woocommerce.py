@@ -5,6 +5,7 @@ variation (sent through the parent's variations batch endpoint).
 """
 
 from collections import defaultdict
+from urllib.parse import quote
 
 from .base import (
     Adapter,
@@ -84,7 +85,8 @@ class WooCommerceAdapter(Adapter):
     def push_shipment(self, shipment, correlation_id):
         """Order status ``completed``, then a customer note with tracking."""
         base = self.config.base_url.rstrip("/") + "/wp-json/wc/v3/orders/"
-        order = base + str(shipment["external_id"])
+        # Escaped: an order id is the marketplace's text, never a path.
+        order = base + quote(str(shipment["external_id"]), safe="")
         auth = (self.config.api_key, self.config.api_secret)
         headers = {"X-Correlation-Id": correlation_id}
         self.request(

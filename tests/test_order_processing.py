@@ -433,6 +433,22 @@ class TestShipmentsBack(TestOrderProcessing):
         self.assertEqual(note.path, "/wp-json/wc/v3/orders/5001/notes")
         self.assertTrue(note.json()["customer_note"])
 
+    def test_woocommerce_order_id_is_escaped_in_the_path(self):
+        """An order id is the marketplace's text: escaped, it can never
+        address another resource."""
+        order, picking = self._ship(
+            external_id="9/../../products/1",
+            adapter="woocommerce",
+            api_key="ck",
+            api_secret="cs",
+        )
+        order.with_user(self.robot)._send_shipment(picking.id)
+        status, note = self.market.received
+        self.assertEqual(
+            status.path, "/wp-json/wc/v3/orders/9%2F..%2F..%2Fproducts%2F1"
+        )
+        self.assertEqual(note.path, status.path + "/notes")
+
     def test_shopify_shipment(self):
         """fulfillmentCreate over the order's open fulfillment orders, on the
         default version."""
