@@ -3,7 +3,7 @@ import socket
 import time
 from email.utils import formatdate
 
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import ValidationError
 from odoo.tests import BaseCase, tagged
 
 from ..adapters import outbound
@@ -142,25 +142,12 @@ class TestOutboundRules(BaseCase):
 class TestOutboundCalls(PublicationCase):
     """Against a real HTTP marketplace on 127.0.0.1."""
 
-    def _failed_message(self):
-        """Publish, expecting the job to fail; its message. The failed audit
-        rows are written by a separate cursor: test mode lets it see the
-        test's uncommitted listing (no assertRaises: its savepoint would roll
-        those rows back)."""
-        self.registry.enter_test_mode(self.cr)
-        self.addCleanup(self.registry.leave_test_mode)
-        try:
-            self._publish()
-        except UserError as exc:
-            return str(exc)
-        self.fail("the publication job should have failed")
-
     def test_redirect_not_followed(self):
         """A 3xx fails the job clearly; the redirect's target gets nothing."""
         self.market.script.append(
             Reply(status=302, headers={"Location": "http://169.254.169.254/x"})
         )
-        self.assertIn("redirects are not followed", self._failed_message())
+        self.assertIn("redirects are not followed", self._failed_publication())
         self.assertEqual(len(self.market.received), 1)
 
     def test_loopback_host_refused_before_sending(self):
@@ -169,7 +156,7 @@ class TestOutboundCalls(PublicationCase):
         refused before anything is sent."""
         port = self.market.url.rsplit(":", 1)[1]
         self.channel.base_url = f"https://localhost:{port}"
-        self.assertIn("destination refused", self._failed_message())
+        self.assertIn("destination refused", self._failed_publication())
         self.assertFalse(self.market.received)
 
     def test_oversized_answer_is_not_read_whole(self):
@@ -193,7 +180,7 @@ class TestOutboundCalls(PublicationCase):
                 body={"echo": [secret, basic, "sec%2Fret-7890", "key-123456"]},
             )
         )
-        message = self._failed_message()
+        message = self._failed_publication()
         rows = self.env["stock.channel.publication"].search(
             [("channel_id", "=", self.channel.id)]
         )

@@ -53,6 +53,19 @@ class PublicationCase(ChannelCase):
         channel = channel or self.channel
         return channel.with_context(job_uuid="job-test-1")._publish_pending(**kwargs)
 
+    def _failed_publication(self):
+        """The message of a publication that fails its job. The failed rows
+        are written by a separate cursor: test mode lets it see this test's
+        uncommitted data (no assertRaises: its savepoint would roll those
+        rows back)."""
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+        try:
+            self._publish()
+        except UserError as exc:
+            return str(exc)
+        self.fail("the publication must fail")
+
 
 class TestScheduling(PublicationCase):
     """When, and how many, publication jobs are enqueued."""
@@ -327,17 +340,6 @@ class TestAdapters(PublicationCase):
         (request,) = self.market.received
         self.assertEqual(request.path, f"/admin/api/{version}/graphql.json")
         return request
-
-    def _failed_publication(self):
-        """The message of a publication that fails its job; the failed
-        rows' separate cursor sees this test's data (test mode)."""
-        self.registry.enter_test_mode(self.cr)
-        self.addCleanup(self.registry.leave_test_mode)
-        try:
-            self._publish()
-        except UserError as exc:
-            return str(exc)
-        self.fail("the publication must fail")
 
     def test_shopify_inventory_set_quantities(self):
         """GraphQL mutation with compare-and-swap, idempotency and token, on
