@@ -4,13 +4,16 @@ else, and what it accepts is storable and bounded. Database-free."""
 
 import json
 import math
+from types import SimpleNamespace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from odoo.tests import BaseCase, tagged
 
+from ..adapters import ADAPTERS
 from ..services import payloads
+from ..services.order_intake import canonical
 from ..services.payloads import InvalidJson, InvalidOrder, parse_json, validate_order
 
 # Deterministic in CI; no example database written into the repository.
@@ -122,6 +125,43 @@ class TestPayloadFuzzing(BaseCase):
         for key in payloads.ADDRESS_TEXT:
             value = order["shipping_address"].get(key)
             self.assertTrue(value is None or storable(value))
+
+    @FUZZ
+    @given(st.sampled_from(sorted(ADAPTERS)), json_values)
+    def test_native_translations_never_raise(self, adapter, data):
+        """Any JSON as a Shopify, WooCommerce, Amazon, sandbox or generic
+        payload: the adapter's translation plus validation answer with
+        InvalidOrder or a valid order, never another exception (a 500)."""
+        channel = SimpleNamespace(adapter=adapter)
+        try:
+            validate_order(canonical(channel, data))
+        except InvalidOrder:
+            pass
+
+    @FUZZ
+    @given(st.sampled_from(["shopify", "woocommerce"]), json_values)
+    def test_native_shapes_with_hostile_fields(self, adapter, junk):
+        """Real order shapes whose nested fields are replaced by junk."""
+        shapes = {
+            "shopify": {
+                "id": 1,
+                "customer": junk,
+                "shipping_address": junk,
+                "line_items": [{"sku": "A", "quantity": junk, "price": junk}],
+                "shipping_lines": junk,
+            },
+            "woocommerce": {
+                "id": 1,
+                "billing": junk,
+                "shipping": junk,
+                "line_items": junk,
+                "shipping_lines": [{"total": junk}],
+            },
+        }
+        try:
+            validate_order(canonical(SimpleNamespace(adapter=adapter), shapes[adapter]))
+        except InvalidOrder:
+            pass
 
     @FUZZ
     @given(st.binary(max_size=200))
