@@ -52,6 +52,14 @@ class StockChannelOrder(models.Model):
         "until its sale order exists (an order in error is still owed to the "
         "customer); Done: the sale order's moves carry the demand.",
     )
+    received_via = fields.Selection(
+        [("webhook", "Posted"), ("pull", "Pulled")],
+        default="webhook",
+        readonly=True,
+        help="Posted: the marketplace's webhook (or a sandbox's simulated "
+        "order) delivered it. Pulled: the channel's order pull found it first, "
+        "a webhook that never arrived (see Recovered by Pulling).",
+    )
     payload = fields.Text(help="The order as the channel sent it, kept for audit.")
     canonical_order = fields.Json(
         readonly=True,
