@@ -21,10 +21,11 @@ class StockChannel(models.Model):
     order_pull_interval = fields.Integer(
         string="Pull Orders Every",
         default=15,
-        help="Minutes between two scheduled order pulls (Shopify, WooCommerce): "
-        "orders changed on the marketplace since the last pull are read and "
-        "any the webhooks missed are stored, exactly once. 0 turns the "
-        "scheduled pull off (Fetch Orders Now still works).",
+        help="Minutes between two scheduled order pulls (Shopify, WooCommerce, "
+        "Amazon): orders changed on the marketplace since the last pull are "
+        "read and any not stored yet (a missed webhook; every Amazon order) is "
+        "stored, exactly once. 0 turns the scheduled pull off (Fetch Orders "
+        "Now still works).",
     )
     orders_pulled_until = fields.Datetime(
         string="Orders Pulled Until",
