@@ -1,8 +1,8 @@
 """A local Selling Partner API on 127.0.0.1: Login with Amazon, Listings Items
 (get, search, patch), Feeds (document, upload, feed, processing report) and
 Orders (``getOrders`` by last update with ``NextToken`` paging,
-``getOrderItems`` with paging), each operation behind a token bucket with
-Amazon's documented rate and burst.
+``getOrderItems`` with paging, ``confirmShipment``), each operation behind a
+token bucket with Amazon's documented rate and burst.
 
 A request beyond the limit gets a 429; every answer carries
 ``x-amzn-RateLimit-Limit``. The stand-in keeps, per request identity, the
@@ -35,6 +35,7 @@ LIMITS = {
     "getFeedDocument": (0.0222, 10),
     "getOrders": (0.0167, 20),
     "getOrderItems": (0.5, 30),
+    "confirmShipment": (2.0, 10),
 }
 LISTINGS = "/listings/2021-08-01/items/"
 FEEDS = "/feeds/2021-06-30/"
@@ -93,6 +94,7 @@ class AmazonStandIn:
         self.orders_page_size = 100  # getOrders' MaxResultsPerPage maximum
         self.items_page_size = 30
         self.next_tokens = {}  # NextToken -> what the next page continues
+        self.shipments = []  # (AmazonOrderId, confirmShipment body)
         self.buckets = {}
         self.ids = itertools.count(1)
         stand_in = self
@@ -165,6 +167,7 @@ class AmazonStandIn:
             self.orders.clear()
             self.order_items.clear()
             self.next_tokens.clear()
+            self.shipments.clear()
             self.orders_page_size = 100
             self.items_page_size = 30
             self.throttled = 0
@@ -249,6 +252,8 @@ class AmazonStandIn:
             return "getOrders"
         if path.startswith(ORDERS + "/") and path.endswith("/orderItems"):
             return "getOrderItems"
+        if path.startswith(ORDERS + "/") and path.endswith("/shipmentConfirmation"):
+            return "confirmShipment" if method == "POST" else None
         if path.startswith("/upload/"):
             return "upload"
         if path.startswith("/download/"):
@@ -639,3 +644,51 @@ class AmazonStandIn:
         if offset + self.items_page_size < len(items):
             payload["NextToken"] = self._page_token(offset + self.items_page_size)
         return 200, {"payload": payload}
+
+    def _confirmShipment(self, path, query, body):
+        """One package of a merchant-fulfilled order: its marketplace, a
+        positive numeric package reference, a carrier (``Other`` needs a
+        name), an optional tracking number, and order items of this order, none beyond
+        the quantity ordered. 204 without a body."""
+        order_id = unquote(path[len(ORDERS) + 1 :].split("/")[0])
+        order = self.orders.get(order_id)
+        if order is None:
+            return 404, {"errors": [{"code": "NotFound"}]}
+        try:
+            data = json.loads(body)
+            package = data["packageDetail"]
+            ordered = {
+                item["OrderItemId"]: item["QuantityOrdered"]
+                for item in self.order_items[order_id]
+            }
+            problems = []
+            if data.get("marketplaceId") != order["MarketplaceId"]:
+                problems.append("marketplaceId")
+            reference = package.get("packageReferenceId")
+            if not (isinstance(reference, str) and reference.isdigit()):
+                problems.append("packageReferenceId")
+            if not package.get("carrierCode") or (
+                package["carrierCode"] == "Other" and not package.get("carrierName")
+            ):
+                problems.append("carrierCode")
+            if not isinstance(package.get("trackingNumber", ""), str):
+                problems.append("trackingNumber")
+            datetime.fromisoformat(package["shipDate"].replace("Z", "+00:00"))
+            items = package["orderItems"]
+            if not items or any(
+                item["orderItemId"] not in ordered
+                or not 0 < item["quantity"] <= ordered[item["orderItemId"]]
+                for item in items
+            ):
+                problems.append("orderItems")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            problems = ["body"]
+        if problems:
+            return 400, {
+                "errors": [
+                    {"code": "InvalidInput", "message": f"Invalid {p}"}
+                    for p in problems
+                ]
+            }
+        self.shipments.append((order_id, data))
+        return 204, b""

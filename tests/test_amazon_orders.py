@@ -5,6 +5,7 @@ from odoo.tests import tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
+from ..adapters import amazon
 from ..adapters.amazon import AmazonAdapter, pulled_order
 from .test_amazon import AmazonCase
 
@@ -144,6 +145,61 @@ class TestAmazonOrders(AmazonCase):
         is moved back, the stand-in accepts it."""
         self.amz.orders_pulled_until = False
         self.assertIn("no orders", self._pull())
+
+    def test_shipment_confirmed_to_amazon(self):
+        """A pulled order processed and delivered: confirmShipment with the
+        order's marketplace, a numeric package reference, the carrier and
+        the shipped order item ids; the shipment is 'sent'."""
+        self._order(
+            "111-0000007-0000007",
+            "2026-11-20T10:00:00Z",
+            items=((self.sku, 2, "30.00"), (self.sku_b, 1, "5.00")),
+        )
+        self._pull()
+        order = self._channel_order("111-0000007-0000007")
+        order._process()
+        self.assertEqual(order.state, "done", order.error_message)
+        picking = order.sale_order_id.picking_ids
+        if "carrier_tracking_ref" in picking._fields:
+            picking.carrier_tracking_ref = "1Z999"
+        picking.move_ids.picked = True
+        with trap_jobs() as trap:
+            picking.button_validate()
+            trap.assert_jobs_count(1, only=order._send_shipment)
+        order._send_shipment(picking.id)
+        self.assertEqual(order.shipment_state, "sent", order.shipment_message)
+        ((order_id, body),) = self.amazon.shipments
+        self.assertEqual(order_id, "111-0000007-0000007")
+        self.assertEqual(body["marketplaceId"], "ATVPDKIKX0DER")
+        package = body["packageDetail"]
+        self.assertEqual(package["packageReferenceId"], str(picking.id))
+        self.assertEqual(package["carrierCode"], "Other")
+        self.assertEqual(
+            sorted(package["orderItems"], key=lambda i: i["orderItemId"]),
+            [
+                {"orderItemId": "111-0000007-0000007-0", "quantity": 2},
+                {"orderItemId": "111-0000007-0000007-1", "quantity": 1},
+            ],
+        )
+        if "carrier_tracking_ref" in picking._fields:
+            self.assertEqual(package["trackingNumber"], "1Z999")
+
+    def test_shipment_of_an_order_not_pulled_fails(self):
+        """No pulled order items to confirm: the job fails visibly."""
+        adapter = self.amz._get_adapter()
+        with self.assertRaises(amazon.PermanentError):
+            adapter.push_shipment(
+                {
+                    "external_id": "X",
+                    "carrier": "",
+                    "tracking_ref": "",
+                    "lines": [{"sku": "A", "quantity": 1}],
+                    "order_payload": "",
+                    "package_ref": "1",
+                    "shipped_at": "2026-11-20 10:00:00",
+                },
+                "",
+            )
 
     def test_to_canonical_of_a_pulled_order(self):
         """The pulled shape read without Odoo: lines, unit price from the
