@@ -23,6 +23,14 @@ A thin client on ``requests`` (see README.rst for why not
   offers apart. FBA stock is Amazon's: it is never published to.
 * Read-back: ``searchListingsItems`` (20 SKUs per request), the ``DEFAULT``
   fulfillment availability of each.
+* Pulled orders: ``getOrders`` since the watermark (``LastUpdatedAfter``,
+  following ``NextToken``) and ``getOrderItems`` of each merchant-fulfilled
+  (``MFN``) order to import; Amazon posts no orders. The pulled shape
+  (:func:`pulled_order`) is what :meth:`AmazonAdapter.to_canonical` reads.
+  Buyer name and full address need a Restricted Data Token, not requested:
+  the order carries what ``getOrders`` gives without one.
+* Shipments: ``confirmShipment`` with carrier, tracking number and the
+  shipped order item ids (read from the order as pulled).
 """
 
 import gzip
@@ -30,14 +38,20 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from .base import (
     Adapter,
+    OrderPage,
     Outcome,
     PermanentError,
+    PulledOrder,
     TransientError,
+    iso_utc,
+    parse_timestamp,
     register,
+    to_number,
 )
 
 REGIONS = {
@@ -48,6 +62,8 @@ REGIONS = {
 DEFAULT_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 LISTINGS_PATH = "/listings/2021-08-01/items/"
 FEEDS_PATH = "/feeds/2021-06-30/"
+ORDERS_PATH = "/orders/v0/orders"
+ORDERS_MIN_AGE = timedelta(minutes=2) + timedelta(seconds=5)
 FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
 FEED_MAX_MESSAGES = 25000
 # Changed quantities from which one feed beats one PATCH each (README.rst,
@@ -62,7 +78,22 @@ RATES = {
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
     "getFeedDocument": (0.0222, 10),
+    "getOrders": (0.0167, 20),
+    "getOrderItems": (0.5, 30),
+    "confirmShipment": (2.0, 10),
 }
+# Carrier codes Amazon knows by name; any other carrier is sent as "Other"
+# with its name.
+CARRIER_CODES = {
+    code.lower(): code
+    for code in ("UPS", "USPS", "FedEx", "DHL", "DPD", "GLS", "Royal Mail")
+}
+# Merchant-fulfilled orders in these states are imported (an order still
+# ``Pending`` is not paid yet: it is listed again when it changes); a
+# ``Canceled`` one cancels; any other state (shipped outside Odoo, ...) is
+# acknowledged and left alone.
+IMPORTED_STATES = ("Unshipped", "PartiallyShipped")
+CANCELLED_STATE = "Canceled"
 # Seconds before its expiry an access token is exchanged again.
 TOKEN_MARGIN = 60
 # 429 answers in a row waited out before the run gives up (and is retried).
@@ -162,6 +193,28 @@ class FeedResult:
     excerpt: str = ""
 
 
+def utc_now():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _amount(money):
+    return to_number((money or {}).get("Amount")) if money else None
+
+
+def pulled_order(order, items):
+    """The order as this addon stores an Amazon order's payload: the
+    ``getOrders`` order object with its ``getOrderItems`` items under
+    ``OrderItems``."""
+    return dict(order, OrderItems=items)
+
+
+def _unit_price(item):
+    total, quantity = _amount(item.get("ItemPrice")), item.get("QuantityOrdered")
+    if isinstance(total, float) and isinstance(quantity, int) and quantity > 0:
+        return round(total / quantity, 6)
+    return total if total is not None else 0.0
+
+
 def availability_patch(quantity):
     return [
         {
@@ -178,6 +231,53 @@ class AmazonAdapter(Adapter):
     batch_limit = 20  # PATCH requests per audited batch: 4 s at 5/s
     read_page_size = SEARCH_PAGE
     needs_listing_details = True
+    pulls_orders = True
+
+    @classmethod
+    def to_canonical(cls, data):
+        """A pulled order (:func:`pulled_order`). Amazon's ``ItemPrice`` is
+        the line's total, ``ShippingPrice`` per item; without a Restricted
+        Data Token the buyer is known by ``BuyerInfo.BuyerEmail`` (Amazon's
+        anonymised relay address) and the address by city, postal code and
+        country."""
+        if not isinstance(data, dict):
+            return data
+        address = data.get("ShippingAddress") or {}
+        buyer = data.get("BuyerInfo") or {}
+        items = data.get("OrderItems") or []
+        name = buyer.get("BuyerName") or address.get("Name")
+        return {
+            "external_id": data.get("AmazonOrderId"),
+            "ordered_at": data.get("PurchaseDate"),
+            "currency": (data.get("OrderTotal") or {}).get("CurrencyCode"),
+            "customer": {
+                "name": name or f"Amazon order {data.get('AmazonOrderId')}",
+                "email": buyer.get("BuyerEmail"),
+                "phone": address.get("Phone"),
+            },
+            "shipping_address": {
+                "name": address.get("Name"),
+                "street": address.get("AddressLine1"),
+                "street2": address.get("AddressLine2"),
+                "city": address.get("City"),
+                "zip": address.get("PostalCode"),
+                "state_code": None,
+                "country_code": address.get("CountryCode") or None,
+                "phone": address.get("Phone"),
+            },
+            "lines": [
+                {
+                    "sku": item.get("SellerSKU"),
+                    "quantity": item.get("QuantityOrdered"),
+                    "unit_price": _unit_price(item),
+                }
+                for item in items
+            ],
+            "shipping_amount": sum(
+                _amount(item.get("ShippingPrice")) or 0 for item in items
+            ),
+            "note": None,
+        }
 
     def __init__(self, config, session):
         super().__init__(config, session)
@@ -369,6 +469,136 @@ class AmazonAdapter(Adapter):
             for ref in refs
             if ref.sku in found and found[ref.sku].quantity is not None
         }
+
+    # -- pulled orders -------------------------------------------------------
+
+    def fetch_orders(self, since, cursor, correlation_id):
+        """``getOrders`` of the merchant-fulfilled orders changed after
+        ``since`` in the channel's marketplaces (``NextToken`` is the
+        cursor), and ``getOrderItems`` (every page) of each one to import.
+        Amazon lists orders by last update, oldest first."""
+        params = {"MarketplaceIds": ",".join(self.marketplaces)}
+        # Amazon refuses a LastUpdatedAfter less than two minutes old.
+        since = min(since, utc_now() - ORDERS_MIN_AGE)
+        if cursor:
+            params["NextToken"] = cursor
+        else:
+            params["LastUpdatedAfter"] = iso_utc(since)
+            params["FulfillmentChannels"] = "MFN"
+        payload = self.json_of(
+            self.call("getOrders", "GET", ORDERS_PATH, correlation_id, params=params)
+        ).get("payload")
+        if not isinstance(payload, dict):
+            raise PermanentError("amazon: getOrders answered without a payload")
+        orders = []
+        for order in payload.get("Orders") or []:
+            if order.get("FulfillmentChannel") != "MFN":
+                continue  # Amazon ships it from its own stock
+            status = order.get("OrderStatus")
+            if status == CANCELLED_STATE:
+                action, items = "cancel", []
+            elif status in IMPORTED_STATES:
+                action = "create"
+                items = self.order_items(order["AmazonOrderId"], correlation_id)
+            else:
+                action, items = "ignore", []
+            orders.append(
+                PulledOrder(
+                    external_id=str(order.get("AmazonOrderId")),
+                    updated_at=parse_timestamp(order.get("LastUpdateDate")) or since,
+                    action=action,
+                    payload=pulled_order(order, items),
+                )
+            )
+        orders.sort(key=lambda pulled: pulled.updated_at)
+        return OrderPage(orders, payload.get("NextToken") or None)
+
+    def order_items(self, order_id, correlation_id=""):
+        """Every item of one order, following ``NextToken``."""
+        path = f"{ORDERS_PATH}/{quote(order_id, safe='')}/orderItems"
+        items, token = [], None
+        while True:
+            params = {"NextToken": token} if token else None
+            payload = (
+                self.json_of(
+                    self.call(
+                        "getOrderItems", "GET", path, correlation_id, params=params
+                    )
+                ).get("payload")
+                or {}
+            )
+            items += payload.get("OrderItems") or []
+            token = payload.get("NextToken")
+            if not token:
+                return items
+
+    # -- shipments -----------------------------------------------------------
+
+    def push_shipment(self, shipment, correlation_id):
+        """``confirmShipment`` of one package: the shipped quantities mapped
+        to the order's item ids by seller SKU (from the order as pulled)."""
+        try:
+            order = json.loads(shipment.get("order_payload") or "null")
+        except ValueError:
+            order = None
+        if not isinstance(order, dict):
+            raise PermanentError(
+                f"amazon: order {shipment['external_id']} was not pulled from "
+                "Amazon (no order items to confirm)"
+            )
+        carrier = (shipment.get("carrier") or "").strip()
+        code = CARRIER_CODES.get(carrier.lower(), "Other")
+        package = {
+            "packageReferenceId": shipment["package_ref"],
+            "carrierCode": code,
+            "shipDate": shipment["shipped_at"].replace(" ", "T") + "Z",
+            "orderItems": self._shipped_items(order, shipment),
+        }
+        if code == "Other":
+            package["carrierName"] = carrier or "Other"
+        if shipment.get("tracking_ref"):
+            package["trackingNumber"] = shipment["tracking_ref"]
+        response = self.call(
+            "confirmShipment",
+            "POST",
+            f"{ORDERS_PATH}/{quote(str(shipment['external_id']), safe='')}"
+            "/shipmentConfirmation",
+            correlation_id,
+            json={
+                "marketplaceId": order.get("MarketplaceId") or self.marketplaces[0],
+                "packageDetail": package,
+            },
+        )
+        return Outcome(response.status_code, self.redact(response.text))
+
+    @staticmethod
+    def _shipped_items(order, shipment):
+        """``[{orderItemId, quantity}]``: each shipped SKU's quantity spread
+        over the order's items of that SKU, in order, none beyond what was
+        ordered. (Each package is mapped on its own: a second package of a
+        partly shipped item starts again from the item's ordered quantity.)"""
+        remaining = {
+            item["OrderItemId"]: int(item.get("QuantityOrdered") or 0)
+            for item in order.get("OrderItems") or []
+        }
+        shipped = {}
+        for line in shipment["lines"]:
+            left = int(round(line["quantity"]))
+            for item in order.get("OrderItems") or []:
+                item_id = item["OrderItemId"]
+                if left <= 0 or item.get("SellerSKU") != line["sku"]:
+                    continue
+                taken = min(left, remaining[item_id])
+                if taken > 0:
+                    remaining[item_id] -= taken
+                    shipped[item_id] = shipped.get(item_id, 0) + taken
+                    left -= taken
+            if left > 0:
+                raise PermanentError(
+                    f"amazon: order {shipment['external_id']} has no item "
+                    f"left for {left} of SKU {line['sku']}"
+                )
+        return [{"orderItemId": i, "quantity": q} for i, q in shipped.items()]
 
     # -- publication: one PATCH per SKU --------------------------------------
 

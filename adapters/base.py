@@ -5,6 +5,7 @@ import base64
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import requests
@@ -135,6 +136,50 @@ class Outcome:
     item_errors: dict = field(default_factory=dict)  # listing id -> message
 
 
+@dataclass(frozen=True)
+class PulledOrder:
+    """One order listed by a pull: ``payload`` is the order in the JSON
+    shape the marketplace's order webhook carries (so ``to_canonical`` and
+    the intake read it as if it had been posted), ``action`` what the intake
+    does with it (``create`` or ``cancel``), ``updated_at`` the
+    marketplace's last change of it (naive UTC), which the watermark
+    follows."""
+
+    external_id: str
+    updated_at: datetime
+    action: str
+    payload: dict
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """One page of pulled orders, oldest change first; ``next_cursor`` is
+    None on the last page."""
+
+    orders: list
+    next_cursor: object = None
+
+
+def parse_timestamp(value):
+    """An ISO 8601 timestamp of a marketplace as a naive UTC datetime (one
+    without an offset is UTC: WooCommerce's ``*_gmt`` fields); None when it
+    is missing or not a timestamp."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def iso_utc(moment):
+    """A naive UTC datetime as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return moment.replace(microsecond=0).isoformat() + "Z"
+
+
 def to_number(value):
     """Shopify and WooCommerce send prices as strings."""
     try:
@@ -186,6 +231,8 @@ class Adapter:
     # The publisher looks each listing's marketplace details up once
     # (``lookup_listings``) before sending it (Amazon's product type).
     needs_listing_details = False
+    # Whether ``fetch_orders`` lists the marketplace's orders (pulled orders).
+    pulls_orders = False
 
     @classmethod
     def verify_order_request(cls, secrets, request):
@@ -241,6 +288,12 @@ class Adapter:
         """Tell the channel an order shipped. ``shipment`` is a dict:
         ``external_id``, ``carrier``, ``tracking_ref``, ``tracking_url``,
         ``lines`` [{sku, quantity}]."""
+        raise NotImplementedError
+
+    def fetch_orders(self, since, cursor, correlation_id):
+        """One :class:`OrderPage` of the orders changed after ``since``
+        (naive UTC), oldest change first; ``cursor`` is the previous page's
+        ``next_cursor`` (None for the first page)."""
         raise NotImplementedError
 
     def fetch_levels(self, refs, correlation_id):

@@ -13,11 +13,15 @@ import time
 
 from .base import (
     Adapter,
+    OrderPage,
     Outcome,
     PermanentError,
+    PulledOrder,
     TransientError,
     canonical_lines,
     full_name,
+    iso_utc,
+    parse_timestamp,
     register,
 )
 from .shopify_versions import OLDEST_VERSION, resolve
@@ -60,6 +64,88 @@ mutation Fulfill($fulfillment: FulfillmentInput!) {
   }
 }
 """
+
+# Pulled orders, oldest change first. Only what ``to_canonical`` reads, in
+# the fields' GraphQL names (``webhook_order`` gives them their webhook
+# names). Orders older than 60 days need the read_all_orders scope.
+PULL_ORDERS = """
+query PullOrders($first: Int!, $query: String!, $after: String) {
+  orders(first: $first, query: $query, after: $after, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      legacyResourceId name createdAt updatedAt cancelledAt currencyCode note email
+      customer { firstName lastName email phone }
+      shippingAddress {
+        firstName lastName address1 address2 city zip provinceCode countryCodeV2 phone
+      }
+      lineItems(first: 250) {
+        nodes { sku quantity originalUnitPriceSet { shopMoney { amount } } }
+      }
+      shippingLines(first: 20) {
+        nodes { code originalPriceSet { shopMoney { amount } } }
+      }
+    }
+  }
+}
+"""
+PULL_PAGE_SIZE = 50
+
+
+def _money(value):
+    return ((value or {}).get("shopMoney") or {}).get("amount")
+
+
+def _person(node):
+    node = node or {}
+    return {
+        "first_name": node.get("firstName"),
+        "last_name": node.get("lastName"),
+        "email": node.get("email"),
+        "phone": node.get("phone"),
+    }
+
+
+def webhook_order(node):
+    """A GraphQL order node in the JSON shape of the ``orders/create``
+    webhook (REST names, numeric id, prices as strings)."""
+    address = node.get("shippingAddress")
+    shipping = None
+    if address:
+        shipping = {
+            "first_name": address.get("firstName"),
+            "last_name": address.get("lastName"),
+            "address1": address.get("address1"),
+            "address2": address.get("address2"),
+            "city": address.get("city"),
+            "zip": address.get("zip"),
+            "province_code": address.get("provinceCode"),
+            "country_code": address.get("countryCodeV2"),
+            "phone": address.get("phone"),
+        }
+    return {
+        "id": int(node["legacyResourceId"]),
+        "name": node.get("name"),
+        "created_at": node.get("createdAt"),
+        "updated_at": node.get("updatedAt"),
+        "cancelled_at": node.get("cancelledAt"),
+        "currency": node.get("currencyCode"),
+        "note": node.get("note"),
+        "email": node.get("email"),
+        "customer": _person(node.get("customer")) if node.get("customer") else None,
+        "shipping_address": shipping,
+        "line_items": [
+            {
+                "sku": line.get("sku"),
+                "quantity": line.get("quantity"),
+                "price": _money(line.get("originalUnitPriceSet")),
+            }
+            for line in (node.get("lineItems") or {}).get("nodes") or []
+        ],
+        "shipping_lines": [
+            {"code": line.get("code"), "price": _money(line.get("originalPriceSet"))}
+            for line in (node.get("shippingLines") or {}).get("nodes") or []
+        ],
+    }
 
 
 def set_quantities_variables(key, batch_id, location, items, current):
@@ -109,6 +195,7 @@ MAX_PACING_WAIT = 10
 class ShopifyAdapter(Adapter):
     code = "shopify"
     topic_header = "X-Shopify-Topic"
+    pulls_orders = True
     batch_limit = 250
     read_page_size = 250  # nodes(ids:) takes at most 250 ids
     # (points available, restore rate per second, last query's cost, when)
@@ -321,6 +408,34 @@ class ShopifyAdapter(Adapter):
         if errors:
             raise PermanentError(f"shopify: {self.redact(json.dumps(errors))}")
         return Outcome(response.status_code, self.redact(response.text))
+
+    def fetch_orders(self, since, cursor, correlation_id):
+        """``orders(query: "updated_at:>'<since>'")`` sorted by last change,
+        50 a page, following ``pageInfo.endCursor``; a cancelled order
+        (``cancelledAt``) is a cancellation."""
+        variables = {
+            "first": PULL_PAGE_SIZE,
+            "query": f"updated_at:>'{iso_utc(since)}'",
+            "after": cursor,
+        }
+        _response, data = self.graphql(PULL_ORDERS, variables, correlation_id)
+        connection = data.get("orders")
+        if not isinstance(connection, dict):
+            raise PermanentError("shopify: unexpected answer to the orders query")
+        orders = []
+        for node in connection.get("nodes") or []:
+            payload = webhook_order(node)
+            orders.append(
+                PulledOrder(
+                    external_id=str(payload["id"]),
+                    updated_at=parse_timestamp(node.get("updatedAt")) or since,
+                    action="cancel" if payload["cancelled_at"] else "create",
+                    payload=payload,
+                )
+            )
+        page_info = connection.get("pageInfo") or {}
+        more = page_info.get("hasNextPage")
+        return OrderPage(orders, page_info.get("endCursor") if more else None)
 
     def read_levels(self, items, location, correlation_id):
         """``{listing id: available quantity now}`` for a stale batch."""

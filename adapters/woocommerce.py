@@ -9,17 +9,24 @@ from urllib.parse import quote
 
 from .base import (
     Adapter,
+    OrderPage,
     Outcome,
+    PulledOrder,
     canonical_lines,
     full_name,
+    iso_utc,
+    parse_timestamp,
     register,
 )
+
+PULL_PAGE_SIZE = 100  # per_page's maximum
 
 
 @register
 class WooCommerceAdapter(Adapter):
     code = "woocommerce"
     topic_header = "X-WC-Webhook-Topic"
+    pulls_orders = True
     batch_limit = 100  # WooCommerce's own limit per batch request
     read_page_size = 100  # and per_page's maximum
 
@@ -81,6 +88,47 @@ class WooCommerceAdapter(Adapter):
             "shipping_amount": shipping_amount,
             "note": data.get("customer_note") or None,
         }
+
+    def fetch_orders(self, since, cursor, correlation_id):
+        """``GET orders?modified_after=<since>`` (GMT), oldest change first,
+        100 a page; the cursor is the next page number. The REST order object
+        is what the order webhooks carry; status ``cancelled`` or ``trash``
+        is a cancellation."""
+        page = cursor or 1
+        response = self.request(
+            "GET",
+            self.config.base_url.rstrip("/") + "/wp-json/wc/v3/orders",
+            params={
+                "modified_after": iso_utc(since),
+                "dates_are_gmt": "true",
+                "orderby": "modified",
+                "order": "asc",
+                "per_page": PULL_PAGE_SIZE,
+                "page": page,
+            },
+            auth=(self.config.api_key, self.config.api_secret),
+            headers={"X-Correlation-Id": correlation_id},
+        )
+        entries = self.json_of(response, list)
+        orders = []
+        for data in entries:
+            if not isinstance(data, dict) or data.get("status") == "checkout-draft":
+                continue  # a cart being checked out: not an order yet
+            cancelled = data.get("status") in ("cancelled", "trash")
+            orders.append(
+                PulledOrder(
+                    external_id=str(data.get("id")),
+                    updated_at=parse_timestamp(data.get("date_modified_gmt")) or since,
+                    action="cancel" if cancelled else "create",
+                    payload=data,
+                )
+            )
+        try:
+            pages = int(response.headers.get("X-WP-TotalPages") or 0)
+        except ValueError:
+            pages = 0
+        more = page < pages if pages else len(entries) >= PULL_PAGE_SIZE
+        return OrderPage(orders, page + 1 if more else None)
 
     def push_shipment(self, shipment, correlation_id):
         """Order status ``completed``, then a customer note with tracking."""

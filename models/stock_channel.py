@@ -19,13 +19,14 @@ _logger = logging.getLogger(__name__)
 
 CODE_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 MANAGER_GROUP = "stock_channel_sync.group_channel_manager"
-# Queue job identity keys that belong to one channel: its publications and
-# its reconciliation runs (see _job_identity_keys).
+# Queue job identity keys that belong to one channel: its publications, its
+# reconciliation runs and its order pulls (see _job_identity_keys).
 CHANNEL_JOB_KEYS = (
     "stock_channel_sync.publish.{id}",
     "stock_channel_sync.publish.{id}.force",
     "stock_channel_sync.reconcile.{id}",
     "stock_channel_sync.reconcile.{id}.follow_up",
+    "stock_channel_sync.pull.{id}",
 )
 # Seconds between two looks at a feed being processed, and how many looks.
 FEED_POLL_SECONDS = 60

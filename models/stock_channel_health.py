@@ -69,6 +69,13 @@ class StockChannel(models.Model):
     order_error_count_24h = fields.Integer(
         string="Orders in Error (24 h)", compute="_compute_health"
     )
+    order_recovered_count_24h = fields.Integer(
+        string="Recovered by Pulling (24 h)",
+        compute="_compute_health",
+        help="Orders of the last 24 hours that the order pull stored because "
+        "no webhook had delivered them: more than none means the "
+        "marketplace's webhooks are failing or missing.",
+    )
     health_state = fields.Selection(
         [("ok", "Healthy"), ("warning", "Needs Attention"), ("alert", "Alert")],
         compute="_compute_health",
@@ -116,6 +123,7 @@ class StockChannel(models.Model):
                 or channel.failed_job_count
                 or channel.open_discrepancy_count
                 or channel.order_error_count_24h
+                or channel.order_recovered_count_24h
             ):
                 channel.health_state = "warning"
             else:
@@ -133,7 +141,9 @@ class StockChannel(models.Model):
         cr = self.env.cr
         self.env["stock.channel.publication"].flush_model()
         self.env["stock.channel.discrepancy"].flush_model()
-        self.env["stock.channel.order"].flush_model(["state", "channel_id"])
+        self.env["stock.channel.order"].flush_model(
+            ["state", "channel_id", "received_via"]
+        )
         self.env["queue.job"].flush_model(["state", "identity_key"])
         queries = {
             ("oldest_pending_at",): SQL(
@@ -159,9 +169,14 @@ class StockChannel(models.Model):
                  GROUP BY channel_id""",
                 ids,
             ),
-            ("order_count_24h", "order_error_count_24h"): SQL(
+            (
+                "order_count_24h",
+                "order_error_count_24h",
+                "order_recovered_count_24h",
+            ): SQL(
                 """SELECT channel_id, COUNT(*),
-                          COUNT(*) FILTER (WHERE state = 'error')
+                          COUNT(*) FILTER (WHERE state = 'error'),
+                          COUNT(*) FILTER (WHERE received_via = 'pull')
                      FROM stock_channel_order
                     WHERE channel_id = ANY(%s) AND create_date >= %s
                  GROUP BY channel_id""",
@@ -266,4 +281,5 @@ HEALTH_FIELDS = (
     "oversell_risk_qty",
     "order_count_24h",
     "order_error_count_24h",
+    "order_recovered_count_24h",
 )

@@ -52,6 +52,14 @@ class StockChannelOrder(models.Model):
         "until its sale order exists (an order in error is still owed to the "
         "customer); Done: the sale order's moves carry the demand.",
     )
+    received_via = fields.Selection(
+        [("webhook", "Posted"), ("pull", "Pulled")],
+        default="webhook",
+        readonly=True,
+        help="Posted: the marketplace's webhook (or a sandbox's simulated "
+        "order) delivered it. Pulled: the channel's order pull found it first, "
+        "a webhook that never arrived (see Recovered by Pulling).",
+    )
     payload = fields.Text(
         groups="stock_channel_sync.group_channel_manager",
         help="The order as the channel sent it (names, addresses, payment "
@@ -300,14 +308,16 @@ class StockChannelOrder(models.Model):
     @api.model
     def _gc_payloads(self, days):
         """Personal data is kept no longer than needed: the raw and the
-        translated order of orders done or cancelled for ``days`` days are
-        cleared (the sale order keeps what the business needs)."""
+        translated order of orders cancelled, or done and shipped (a
+        shipment confirmation may need the stored order), for ``days`` days
+        are cleared (the sale order keeps what the business needs)."""
         self.env.cr.execute(
             SQL(
                 """
                 UPDATE stock_channel_order
                    SET payload = NULL, canonical_order = NULL
-                 WHERE state IN ('done', 'cancelled')
+                 WHERE (state = 'cancelled'
+                        OR (state = 'done' AND shipment_state = 'sent'))
                    AND (payload IS NOT NULL OR canonical_order IS NOT NULL)
                    AND write_date < (now() at time zone 'UTC')
                                     - make_interval(days => %s)

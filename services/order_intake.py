@@ -350,11 +350,11 @@ def insert_once(env, channel, order, currency, body, state="received"):
     query = SQL(
         """
         INSERT INTO stock_channel_order
-               (channel_id, company_id, external_id, state,
+               (channel_id, company_id, external_id, state, received_via,
                 shipment_state, payload, canonical_order, correlation_id,
                 customer_name, customer_email, currency_id, create_uid,
                 write_uid, create_date, write_date)
-        VALUES (%s, %s, %s, %s, 'none', %s, %s::jsonb, %s, %s, %s, %s,
+        VALUES (%s, %s, %s, %s, 'webhook', 'none', %s, %s::jsonb, %s, %s, %s, %s,
                 %s, %s,
                 now() at time zone 'UTC', now() at time zone 'UTC')
         ON CONFLICT (channel_id, external_id) DO NOTHING

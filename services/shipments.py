@@ -2,6 +2,7 @@
 channel orders, what shipped in each line's channel unit, and the call to
 the channel's adapter (retried like publications)."""
 
+from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
@@ -91,5 +92,13 @@ def payload(order, picking):
         "lines": lines,
         "idempotency_key": "-".join(
             (order.channel_id.code, order.external_id, str(picking.id))
+        ),
+        # For adapters that address the marketplace's own order lines
+        # (Amazon's order item ids): the order as stored at intake, and a
+        # numeric package reference unique within the order.
+        "order_payload": order.payload or "",
+        "package_ref": str(picking.id),
+        "shipped_at": fields.Datetime.to_string(
+            picking.date_done or fields.Datetime.now()
         ),
     }

@@ -24,3 +24,5 @@ from . import test_job_access
 from . import test_order_contention
 from . import test_hostile_requests
 from . import test_amazon
+from . import test_order_pull
+from . import test_amazon_orders

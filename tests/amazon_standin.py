@@ -1,6 +1,8 @@
 """A local Selling Partner API on 127.0.0.1: Login with Amazon, Listings Items
-(get, search, patch) and Feeds (document, upload, feed, processing report),
-each operation behind a token bucket with Amazon's documented rate and burst.
+(get, search, patch), Feeds (document, upload, feed, processing report) and
+Orders (``getOrders`` by last update with ``NextToken`` paging,
+``getOrderItems`` with paging, ``confirmShipment``), each operation behind a
+token bucket with Amazon's documented rate and burst.
 
 A request beyond the limit gets a 429; every answer carries
 ``x-amzn-RateLimit-Limit``. The stand-in keeps, per request identity, the
@@ -17,6 +19,7 @@ import secrets
 import socket
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -30,9 +33,15 @@ LIMITS = {
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
     "getFeedDocument": (0.0222, 10),
+    "getOrders": (0.0167, 20),
+    "getOrderItems": (0.5, 30),
+    "confirmShipment": (2.0, 10),
 }
 LISTINGS = "/listings/2021-08-01/items/"
 FEEDS = "/feeds/2021-06-30/"
+ORDERS = "/orders/v0/orders"
+# getOrders: LastUpdatedAfter must be at least this long before the request.
+ORDERS_MIN_AGE = timedelta(minutes=2)
 
 
 class Bucket:
@@ -80,6 +89,12 @@ class AmazonStandIn:
         self.last_status = {}  # request identity -> last status answered
         self.documents = {}  # document id -> bytes uploaded / report
         self.feeds = {}  # feed id -> dict
+        self.orders = {}  # AmazonOrderId -> getOrders order object
+        self.order_items = {}  # AmazonOrderId -> [getOrderItems item]
+        self.orders_page_size = 100  # getOrders' MaxResultsPerPage maximum
+        self.items_page_size = 30
+        self.next_tokens = {}  # NextToken -> what the next page continues
+        self.shipments = []  # (AmazonOrderId, confirmShipment body)
         self.buckets = {}
         self.ids = itertools.count(1)
         stand_in = self
@@ -149,6 +164,12 @@ class AmazonStandIn:
             self.buckets.clear()
             self.documents.clear()
             self.feeds.clear()
+            self.orders.clear()
+            self.order_items.clear()
+            self.next_tokens.clear()
+            self.shipments.clear()
+            self.orders_page_size = 100
+            self.items_page_size = 30
             self.throttled = 0
             self.token_requests = 0
 
@@ -159,6 +180,43 @@ class AmazonStandIn:
                 "fba": fba,
                 "quantity": quantity,
             }
+
+    def add_order(
+        self,
+        order_id,
+        updated,
+        status="Unshipped",
+        channel="MFN",
+        items=(("SKU", 1, "10.00"),),
+        country="US",
+    ):
+        """One order (``updated``: its LastUpdateDate, ISO 8601 UTC) and its
+        items, ``(seller SKU, quantity, item price total)``."""
+        self.orders[order_id] = {
+            "AmazonOrderId": order_id,
+            "PurchaseDate": "2026-11-20T10:00:00Z",
+            "LastUpdateDate": updated,
+            "OrderStatus": status,
+            "FulfillmentChannel": channel,
+            "MarketplaceId": "ATVPDKIKX0DER",
+            "OrderTotal": {"CurrencyCode": "USD", "Amount": "10.00"},
+            "BuyerInfo": {"BuyerEmail": f"{order_id}@marketplace.amazon.com"},
+            "ShippingAddress": {
+                "City": "SEATTLE",
+                "PostalCode": "98101",
+                "CountryCode": country,
+            },
+        }
+        self.order_items[order_id] = [
+            {
+                "OrderItemId": f"{order_id}-{index}",
+                "SellerSKU": sku,
+                "QuantityOrdered": quantity,
+                "ItemPrice": {"CurrencyCode": "USD", "Amount": price},
+                "ShippingPrice": {"CurrencyCode": "USD", "Amount": "1.00"},
+            }
+            for index, (sku, quantity, price) in enumerate(items)
+        ]
 
     def expire_tokens(self):
         """Every access token issued so far is refused from now on (401)."""
@@ -190,6 +248,12 @@ class AmazonStandIn:
             return "createFeed"
         if path.startswith(FEEDS + "feeds/"):
             return "getFeed"
+        if path == ORDERS and method == "GET":
+            return "getOrders"
+        if path.startswith(ORDERS + "/") and path.endswith("/orderItems"):
+            return "getOrderItems"
+        if path.startswith(ORDERS + "/") and path.endswith("/shipmentConfirmation"):
+            return "confirmShipment" if method == "POST" else None
         if path.startswith("/upload/"):
             return "upload"
         if path.startswith("/download/"):
@@ -495,3 +559,136 @@ class AmazonStandIn:
         if content is None:
             return 404, b""
         return 200, content
+
+    # -- Orders --------------------------------------------------------------
+
+    def _page_token(self, state):
+        token = secrets.token_urlsafe(12)
+        self.next_tokens[token] = state
+        return token
+
+    def _getOrders(self, path, query, body):
+        """Orders of the marketplaces updated after ``LastUpdatedAfter``
+        (at least two minutes ago), oldest update first; ``NextToken``
+        continues a listing (the other criteria are then ignored)."""
+        first = lambda name: (query.get(name) or [None])[0]  # noqa: E731
+        if not first("MarketplaceIds"):
+            return 400, {
+                "errors": [
+                    {"code": "InvalidInput", "message": "MarketplaceIds is required"}
+                ]
+            }
+        token = first("NextToken")
+        if token:
+            if token not in self.next_tokens:
+                return 400, {
+                    "errors": [{"code": "InvalidInput", "message": "Invalid NextToken"}]
+                }
+            since, channels, offset = self.next_tokens.pop(token)
+        else:
+            since = first("LastUpdatedAfter")
+            if not since:
+                return 400, {
+                    "errors": [
+                        {
+                            "code": "InvalidInput",
+                            "message": "LastUpdatedAfter or "
+                            "CreatedAfter is required",
+                        }
+                    ]
+                }
+            moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            if moment > datetime.now(timezone.utc) - ORDERS_MIN_AGE:
+                return 400, {
+                    "errors": [
+                        {
+                            "code": "InvalidInput",
+                            "message": "LastUpdatedAfter must be "
+                            "no later than two minutes ago",
+                        }
+                    ]
+                }
+            channels = first("FulfillmentChannels")
+            offset = 0
+        marketplaces = set(query["MarketplaceIds"][0].split(","))
+        since_key = since.replace("Z", "")
+        rows = sorted(
+            (
+                order
+                for order in self.orders.values()
+                if order["LastUpdateDate"].replace("Z", "") > since_key
+                and order["MarketplaceId"] in marketplaces
+                and (not channels or order["FulfillmentChannel"] in channels)
+            ),
+            key=lambda order: order["LastUpdateDate"],
+        )
+        page = rows[offset : offset + self.orders_page_size]
+        payload = {"Orders": page, "LastUpdatedBefore": "2100-01-01T00:00:00Z"}
+        if offset + self.orders_page_size < len(rows):
+            payload["NextToken"] = self._page_token(
+                (since, channels, offset + self.orders_page_size)
+            )
+        return 200, {"payload": payload}
+
+    def _getOrderItems(self, path, query, body):
+        order_id = unquote(path[len(ORDERS) + 1 :].split("/")[0])
+        if order_id not in self.order_items:
+            return 404, {"errors": [{"code": "NotFound"}]}
+        token = (query.get("NextToken") or [None])[0]
+        offset = self.next_tokens.pop(token) if token in self.next_tokens else 0
+        items = self.order_items[order_id]
+        payload = {
+            "AmazonOrderId": order_id,
+            "OrderItems": items[offset : offset + self.items_page_size],
+        }
+        if offset + self.items_page_size < len(items):
+            payload["NextToken"] = self._page_token(offset + self.items_page_size)
+        return 200, {"payload": payload}
+
+    def _confirmShipment(self, path, query, body):
+        """One package of a merchant-fulfilled order: its marketplace, a
+        positive numeric package reference, a carrier (``Other`` needs a
+        name), an optional tracking number, and order items of this order, none beyond
+        the quantity ordered. 204 without a body."""
+        order_id = unquote(path[len(ORDERS) + 1 :].split("/")[0])
+        order = self.orders.get(order_id)
+        if order is None:
+            return 404, {"errors": [{"code": "NotFound"}]}
+        try:
+            data = json.loads(body)
+            package = data["packageDetail"]
+            ordered = {
+                item["OrderItemId"]: item["QuantityOrdered"]
+                for item in self.order_items[order_id]
+            }
+            problems = []
+            if data.get("marketplaceId") != order["MarketplaceId"]:
+                problems.append("marketplaceId")
+            reference = package.get("packageReferenceId")
+            if not (isinstance(reference, str) and reference.isdigit()):
+                problems.append("packageReferenceId")
+            if not package.get("carrierCode") or (
+                package["carrierCode"] == "Other" and not package.get("carrierName")
+            ):
+                problems.append("carrierCode")
+            if not isinstance(package.get("trackingNumber", ""), str):
+                problems.append("trackingNumber")
+            datetime.fromisoformat(package["shipDate"].replace("Z", "+00:00"))
+            items = package["orderItems"]
+            if not items or any(
+                item["orderItemId"] not in ordered
+                or not 0 < item["quantity"] <= ordered[item["orderItemId"]]
+                for item in items
+            ):
+                problems.append("orderItems")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            problems = ["body"]
+        if problems:
+            return 400, {
+                "errors": [
+                    {"code": "InvalidInput", "message": f"Invalid {p}"}
+                    for p in problems
+                ]
+            }
+        self.shipments.append((order_id, data))
+        return 204, b""

@@ -36,7 +36,7 @@ OPERATION = re.compile(
 DECLARATION = re.compile(r"\$(\w+)\s*:\s*([\w\[\]!]+)")
 ROOTS = {
     "mutation": {"inventorySetQuantities", "fulfillmentCreate"},
-    "query": {"nodes", "order"},
+    "query": {"nodes", "order", "orders"},
 }
 
 
@@ -272,6 +272,24 @@ class Document:
     def _check_order(self):
         variable = self._argument("order", "id")
         self._gid(variable, "", self.variables[variable], "Order")
+
+    def _check_orders(self):
+        """A connection: ``first`` at most 250, a search ``query`` string
+        and an optional ``after`` cursor."""
+        first = self._argument("orders", "first")
+        value = self.variables[first]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise self._invalid(first, "", "Expected a positive Int")
+        if value > MAX_IDS:
+            raise error(
+                f"The page size of {value} is greater than the maximum allowed of "
+                f"{MAX_IDS}.",
+                "MAX_INPUT_SIZE_EXCEEDED",
+            )
+        for argument in ("query", "after"):
+            match = re.search(rf"\b{argument}\s*:\s*\$(\w+)", self.query)
+            if match and not isinstance(self.variables.get(match[1]), str | type(None)):
+                raise self._invalid(match[1], "", "Expected a String")
 
     def _check_fulfillmentCreate(self):
         variable = self._argument("fulfillmentCreate", "fulfillment")

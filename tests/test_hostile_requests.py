@@ -241,7 +241,8 @@ class TestHostileRequests(HttpCase):
 
     def test_raw_payload_for_managers_and_pruned(self):
         """The raw and translated orders (personal data) are readable by
-        managers only, and cleared 30 days after the order is done."""
+        managers only, and cleared 30 days after the order is done and
+        shipped."""
         self.assertEqual(self._post(self._order("P-1")).status_code, 202)
         order = self._orders()
         reader = new_test_user(
@@ -255,7 +256,15 @@ class TestHostileRequests(HttpCase):
         order.state = "done"
         self.env.flush_all()
         Order = self.env["stock.channel.order"]
-        self.assertEqual(Order._gc_payloads(30), 0)  # done today: kept
+        self.env.cr.execute(
+            "UPDATE stock_channel_order SET write_date = write_date"
+            " - interval '31 days' WHERE id = %s",
+            [order.id],
+        )
+        self.assertEqual(Order._gc_payloads(30), 0)  # not shipped yet: kept
+        order.shipment_state = "sent"
+        self.env.flush_all()
+        self.assertEqual(Order._gc_payloads(30), 0)  # shipped today: kept
         self.env.cr.execute(
             "UPDATE stock_channel_order SET write_date = write_date"
             " - interval '31 days' WHERE id = %s",
