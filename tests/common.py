@@ -2,6 +2,7 @@ import json
 import uuid
 
 from odoo import SUPERUSER_ID, api
+from odoo.exceptions import UserError
 from odoo.modules.registry import Registry
 from odoo.tests import TransactionCase, get_db_name, new_test_user
 from odoo.tools import SQL
@@ -163,6 +164,19 @@ class ChannelCase(TransactionCase):
     def _atp(self, listing):
         """The quantity the listing would publish now."""
         return self._atp_result(listing).qty
+
+    def _failed_publication(self):
+        """The message of a publication (``self._publish()``) that fails its
+        job. The failed rows are written by a separate cursor: test mode lets
+        it see this test's uncommitted data (no assertRaises: its savepoint
+        would roll those rows back)."""
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+        try:
+            self._publish()
+        except UserError as exc:
+            return str(exc)
+        self.fail("the publication must fail")
 
     def _flush_marks(self):
         """Run what a commit runs: flush, then the precommit marking."""

@@ -53,19 +53,6 @@ class PublicationCase(ChannelCase):
         channel = channel or self.channel
         return channel.with_context(job_uuid="job-test-1")._publish_pending(**kwargs)
 
-    def _failed_publication(self):
-        """The message of a publication that fails its job. The failed rows
-        are written by a separate cursor: test mode lets it see this test's
-        uncommitted data (no assertRaises: its savepoint would roll those
-        rows back)."""
-        self.registry.enter_test_mode(self.cr)
-        self.addCleanup(self.registry.leave_test_mode)
-        try:
-            self._publish()
-        except UserError as exc:
-            return str(exc)
-        self.fail("the publication must fail")
-
 
 class TestScheduling(PublicationCase):
     """When, and how many, publication jobs are enqueued."""
@@ -277,16 +264,7 @@ class TestFailures(PublicationCase):
         self.market.script.append(
             Reply(status=400, body={"error": f"bad sku, your secret is {SECRET}"})
         )
-        self.registry.enter_test_mode(self.cr)
-        self.addCleanup(self.registry.leave_test_mode)
-        # Not assertRaises: its savepoint would roll back what the separate
-        # (test-mode) cursor wrote.
-        try:
-            self._publish()
-        except UserError as exc:
-            message = str(exc)
-        else:
-            self.fail("a 400 must fail the job")
+        message = self._failed_publication()
         self.assertIn("bad sku", message)
         self.assertNotIn(SECRET, message)
         failed = self.env["stock.channel.publication"].search(
