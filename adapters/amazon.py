@@ -70,6 +70,7 @@ FEED_MAX_MESSAGES = 25000
 # "Amazon": measured with bench/amazon_bench.py).
 DEFAULT_FEED_THRESHOLD = 500
 # (requests per second, burst) of each operation, from Amazon's usage plans.
+RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
 RATES = {
     "patchListingsItem": (5.0, 5),
     "getListingsItem": (5.0, 10),
@@ -81,6 +82,7 @@ RATES = {
     "getOrders": (0.0167, 20),
     "getOrderItems": (0.5, 30),
     "confirmShipment": (2.0, 10),
+    "createRestrictedDataToken": (1.0, 10),
 }
 # Carrier codes Amazon knows by name; any other carrier is sent as "Other"
 # with its name.
@@ -372,11 +374,14 @@ class AmazonAdapter(Adapter):
 
     # -- calls ---------------------------------------------------------------
 
-    def call(self, operation, method, path, correlation_id="", **kwargs):
+    def call(
+        self, operation, method, path, correlation_id="", restricted=None, **kwargs
+    ):
         """One SP-API operation, paced by its bucket, throttling waited out,
-        the access token exchanged again once on 401."""
+        the access token exchanged again once on 401. ``restricted``: a
+        Restricted Data Token to send instead of the access token."""
         bucket = bucket_for(self.endpoint, self.config.seller_id, operation)
-        token, refreshed, throttled = self.access_token(), False, 0
+        token, refreshed, throttled = restricted or self.access_token(), False, 0
         while True:
             bucket.take()
             self.stats["requests"] += 1
@@ -400,7 +405,7 @@ class AmazonAdapter(Adapter):
                 self.stats["retried"] += 1
                 continue
             except PermanentError as exc:
-                if exc.status != 401 or refreshed:
+                if exc.status != 401 or refreshed or restricted:
                     raise
                 token, refreshed = self.access_token(stale=token), True
                 continue
@@ -486,7 +491,14 @@ class AmazonAdapter(Adapter):
             params["LastUpdatedAfter"] = iso_utc(since)
             params["FulfillmentChannels"] = "MFN"
         payload = self.json_of(
-            self.call("getOrders", "GET", ORDERS_PATH, correlation_id, params=params)
+            self.call(
+                "getOrders",
+                "GET",
+                ORDERS_PATH,
+                correlation_id,
+                restricted=self.restricted_data_token(correlation_id),
+                params=params,
+            )
         ).get("payload")
         if not isinstance(payload, dict):
             raise PermanentError("amazon: getOrders answered without a payload")
@@ -512,6 +524,31 @@ class AmazonAdapter(Adapter):
             )
         orders.sort(key=lambda pulled: pulled.updated_at)
         return OrderPage(orders, payload.get("NextToken") or None)
+
+    def restricted_data_token(self, correlation_id=""):
+        """A Restricted Data Token for ``getOrders`` with the buyer's name and
+        the full shipping address (without one Amazon sends only city,
+        postal code and country); used for one page, never stored."""
+        response = self.call(
+            "createRestrictedDataToken",
+            "POST",
+            RDT_PATH,
+            correlation_id,
+            json={
+                "restrictedResources": [
+                    {
+                        "method": "GET",
+                        "path": ORDERS_PATH,
+                        "dataElements": ["buyerInfo", "shippingAddress"],
+                    }
+                ]
+            },
+        )
+        token = self.json_of(response).get("restrictedDataToken")
+        if not isinstance(token, str) or not token:
+            raise PermanentError("amazon: no Restricted Data Token in the answer")
+        self.tokens_used.add(token)
+        return token
 
     def order_items(self, order_id, correlation_id=""):
         """Every item of one order, following ``NextToken``."""

@@ -36,7 +36,9 @@ LIMITS = {
     "getOrders": (0.0167, 20),
     "getOrderItems": (0.5, 30),
     "confirmShipment": (2.0, 10),
+    "createRestrictedDataToken": (1.0, 10),
 }
+RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
 LISTINGS = "/listings/2021-08-01/items/"
 FEEDS = "/feeds/2021-06-30/"
 ORDERS = "/orders/v0/orders"
@@ -91,6 +93,9 @@ class AmazonStandIn:
         self.feeds = {}  # feed id -> dict
         self.orders = {}  # AmazonOrderId -> getOrders order object
         self.order_items = {}  # AmazonOrderId -> [getOrderItems item]
+        self.restricted = {}  # AmazonOrderId -> buyer data and full address
+        self.restricted_tokens = set()
+        self.caller_token = None
         self.orders_page_size = 100  # getOrders' MaxResultsPerPage maximum
         self.items_page_size = 30
         self.next_tokens = {}  # NextToken -> what the next page continues
@@ -207,6 +212,21 @@ class AmazonStandIn:
                 "CountryCode": country,
             },
         }
+        # Personal data, served only to a Restricted Data Token.
+        self.restricted[order_id] = {
+            "BuyerInfo": {
+                "BuyerEmail": f"{order_id}@marketplace.amazon.com",
+                "BuyerName": "Jane Buyer",
+            },
+            "ShippingAddress": {
+                "Name": "Jane Buyer",
+                "AddressLine1": "410 Terry Ave N",
+                "City": "SEATTLE",
+                "PostalCode": "98101",
+                "CountryCode": country,
+                "Phone": "+1 206 555 0100",
+            },
+        }
         self.order_items[order_id] = [
             {
                 "OrderItemId": f"{order_id}-{index}",
@@ -248,6 +268,8 @@ class AmazonStandIn:
             return "createFeed"
         if path.startswith(FEEDS + "feeds/"):
             return "getFeed"
+        if path == RDT_PATH and method == "POST":
+            return "createRestrictedDataToken"
         if path == ORDERS and method == "GET":
             return "getOrders"
         if path.startswith(ORDERS + "/") and path.endswith("/orderItems"):
@@ -304,6 +326,7 @@ class AmazonStandIn:
                     status, payload = self.script.pop(0)
                     self.last_status[identity] = status
                     return status, payload, rate_headers
+            self.caller_token = headers.get("x-amz-access-token")
             status, payload = getattr(self, "_" + operation)(path, query, body)
             self.last_status[identity] = status
             return status, payload, rate_headers
@@ -623,12 +646,36 @@ class AmazonStandIn:
             key=lambda order: order["LastUpdateDate"],
         )
         page = rows[offset : offset + self.orders_page_size]
+        if self.caller_token in self.restricted_tokens:
+            page = [
+                dict(order, **self.restricted[order["AmazonOrderId"]]) for order in page
+            ]
         payload = {"Orders": page, "LastUpdatedBefore": "2100-01-01T00:00:00Z"}
         if offset + self.orders_page_size < len(rows):
             payload["NextToken"] = self._page_token(
                 (since, channels, offset + self.orders_page_size)
             )
         return 200, {"payload": payload}
+
+    def _createRestrictedDataToken(self, path, query, body):
+        """A token for ``getOrders`` with the buyer's data and address: the
+        documented request shape is checked."""
+        try:
+            resources = json.loads(body)["restrictedResources"]
+            (resource,) = resources
+            valid = (
+                resource["method"] == "GET"
+                and resource["path"] == ORDERS
+                and set(resource["dataElements"]) <= {"buyerInfo", "shippingAddress"}
+            )
+        except (ValueError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            return 400, {"errors": [{"code": "InvalidInput"}]}
+        token = "Atz.sprdt|" + secrets.token_urlsafe(24)
+        self.tokens.add(token)
+        self.restricted_tokens.add(token)
+        return 200, {"restrictedDataToken": token, "expiresIn": 3600}
 
     def _getOrderItems(self, path, query, body):
         order_id = unquote(path[len(ORDERS) + 1 :].split("/")[0])

@@ -79,6 +79,25 @@ class TestAmazonOrders(AmazonCase):
         self.assertIn("1 duplicate", self._pull())
         self.assertEqual(len(self._channel_order("111-0000001-0000001")), 1)
 
+    def test_buyer_and_address_through_a_restricted_data_token(self):
+        """getOrders is called with a Restricted Data Token (the documented
+        request), so the order carries the buyer's name and the full
+        shipping address; the token reaches no stored row."""
+        self._order("111-0000009-0000009", "2026-11-20T10:00:00Z")
+        with trap_jobs():
+            self._pull()
+        (rdt,) = self._requests("createRestrictedDataToken")
+        self.assertEqual(rdt[1], "POST")
+        order = self._channel_order("111-0000009-0000009")
+        canonical = order.canonical_order
+        self.assertEqual(canonical["customer"]["name"], "Jane Buyer")
+        self.assertEqual(canonical["shipping_address"]["street"], "410 Terry Ave N")
+        self.assertEqual(canonical["shipping_address"]["city"], "SEATTLE")
+        tokens = self.amazon.restricted_tokens
+        self.assertTrue(tokens)
+        for token in tokens:
+            self.assertNotIn(token, order.payload or "")
+
     def test_orders_and_items_paged(self):
         """Five orders two a page (NextToken alone on the next pages), one
         order's three items one a page: every order and line once."""
