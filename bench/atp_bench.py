@@ -113,22 +113,26 @@ def seed(env, count, rng):
         ]
     )
 
+    user_id = server.technical_user(env).id
     channels = env["stock.channel"].create(
         [
             {
                 "name": "Bench One",
                 "code": "bench-one",
                 "warehouse_ids": [(6, 0, warehouses[:1].ids)],
+                "user_id": user_id,
             },
             {
                 "name": "Bench Two",
                 "code": "bench-two",
                 "warehouse_ids": [(6, 0, warehouses[:2].ids)],
+                "user_id": user_id,
             },
             {
                 "name": "Bench All",
                 "code": "bench-all",
                 "warehouse_ids": [(6, 0, warehouses.ids)],
+                "user_id": user_id,
             },
         ]
     )

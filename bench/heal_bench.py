@@ -91,7 +91,7 @@ def seed(env, market):
             "code": "heal",
             "base_url": market.url,
             "webhook_secret": SECRET,
-            "user_id": env.ref("base.user_admin").id,
+            "user_id": server.technical_user(env).id,
             "reconcile_interval": 0,
             "auto_heal": True,
         }

@@ -53,7 +53,7 @@ def seed(env):
             "name": "Bench Orders",
             "code": "orders",
             "webhook_secret": SECRET,
-            "user_id": env.ref("base.user_admin").id,
+            "user_id": server.technical_user(env).id,
             "sync_mode": "batch",  # no marketplace to publish to here
         }
     )

@@ -82,9 +82,11 @@ def seed(env, count, stand_in):
         """,
         [warehouse.lot_stock_id.id, env.company.id, products.ids],
     )
+    user_id = server.technical_user(env).id
     channels = env["stock.channel"].create(
         [
             {
+                "user_id": user_id,
                 "name": f"Bench {n}",
                 "code": f"m{n}",
                 "base_url": f"{stand_in.url}/m{n}",

@@ -67,7 +67,34 @@ def fresh_env(db):
         sys.exit("Odoo 18 is not importable by this python3: see README.rst.")
     print(f"Preparing {db} ...", flush=True)
     prepare_db(odoo, db)
-    return odoo, open_env(odoo, db)
+    env = open_env(odoo, db)
+    # The benches' marketplaces listen on plain http, loopback.
+    env["ir.config_parameter"].set_param(
+        "stock_channel_sync.allowed_http_hosts", "127.0.0.1"
+    )
+    return odoo, env
+
+
+def technical_user(env):
+    """A channel's technical user with exactly the rights it needs (never an
+    administrator: the addon refuses one)."""
+    groups = [
+        env.ref(xmlid).id
+        for xmlid in (
+            "base.group_user",
+            "base.group_partner_manager",
+            "sales_team.group_sale_salesman",
+            "stock.group_stock_user",
+            "stock_channel_sync.group_channel_manager",
+        )
+    ]
+    return env["res.users"].create(
+        {
+            "name": "Bench Technical User",
+            "login": "bench-technical-user",
+            "groups_id": [(6, 0, groups)],
+        }
+    )
 
 
 def open_env(odoo, db):
