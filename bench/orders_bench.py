@@ -40,14 +40,7 @@ SKUS = ("HOT-1", "HOT-2", "HOT-3")
 
 
 def seed(env):
-    warehouse = env["stock.warehouse"].search([], limit=1)
-    products = env["product.product"].create(
-        [{"name": sku, "default_code": sku, "is_storable": True} for sku in SKUS]
-    )
-    for product in products:
-        env["stock.quant"]._update_available_quantity(
-            product, warehouse.lot_stock_id, 1_000_000
-        )
+    products = server.stocked_products(env, SKUS)
     channel = env["stock.channel"].create(
         {
             "name": "Bench Orders",

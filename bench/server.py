@@ -75,6 +75,20 @@ def fresh_env(db):
     return odoo, env
 
 
+def stocked_products(env, skus):
+    """Storable products, one per SKU, with plenty of stock in the first
+    warehouse (orders never run short)."""
+    warehouse = env["stock.warehouse"].search([], limit=1)
+    products = env["product.product"].create(
+        [{"name": sku, "default_code": sku, "is_storable": True} for sku in skus]
+    )
+    for product in products:
+        env["stock.quant"]._update_available_quantity(
+            product, warehouse.lot_stock_id, 1_000_000
+        )
+    return products
+
+
 def technical_user(env):
     """A channel's technical user with exactly the rights it needs (never an
     administrator: the addon refuses one)."""
