@@ -16,12 +16,13 @@ import hashlib
 import itertools
 import json
 import secrets
-import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .marketplace import StandInHandler
 
 # (requests per second, burst), as Amazon documents them.
 LIMITS = {
@@ -104,37 +105,16 @@ class AmazonStandIn:
         self.ids = itertools.count(1)
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StandInHandler):
             protocol_version = "HTTP/1.1"
 
-            def setup(self):
-                result = super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                return result
-
             def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
                 status, payload, headers = stand_in.handle(
-                    self.command, self.path, dict(self.headers), body
+                    self.command, self.path, dict(self.headers), self.read_body()
                 )
-                if not isinstance(payload, bytes):
-                    payload = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                self.send_json(status, payload, headers)
 
             do_GET = do_POST = do_PUT = do_PATCH = _handle
-
-            def log_message(self, *args):
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -17,6 +17,39 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from . import shopify_standin
 
 
+class StandInHandler(BaseHTTPRequestHandler):
+    """What every local marketplace stand-in's request handler shares: the
+    raw body read once, JSON answers, no Nagle delay, no request log."""
+
+    def setup(self):
+        result = super().setup()
+        # Headers and body are two writes: no Nagle delay between.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return result
+
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send_json(self, status, payload, headers):
+        payload = (
+            payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        )
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout tests)
+
+    def log_message(self, *args):
+        pass
+
+
 @dataclass
 class Received:
     method: str
@@ -45,16 +78,9 @@ class Marketplace:
         self._stop_delays = threading.Event()
         marketplace = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def setup(self):
-                result = super().setup()
-                # Headers and body are two writes: no Nagle delay between.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                return result
-
+        class Handler(StandInHandler):
             def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.read_body()
                 received = Received(self.command, self.path, dict(self.headers), body)
                 marketplace.received.append(received)
                 try:
@@ -71,26 +97,9 @@ class Marketplace:
                         )
                 if reply.delay:
                     marketplace._stop_delays.wait(reply.delay)
-                payload = (
-                    reply.body
-                    if isinstance(reply.body, bytes)
-                    else json.dumps(reply.body).encode()
-                )
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
+                self.send_json(reply.status, reply.body, reply.headers)
 
             do_GET = do_POST = do_PUT = _handle
-
-            def log_message(self, *args):
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
