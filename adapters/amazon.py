@@ -646,7 +646,7 @@ class AmazonAdapter(Adapter):
         item_errors, status, excerpt = {}, 200, ""
         for item in items:
             if not item.product_type:
-                item_errors[item.listing_id] = (
+                item_errors[item.key] = (
                     f"amazon: SKU {item.sku} not found in the seller's listings "
                     "(no product type)"
                 )
@@ -667,12 +667,12 @@ class AmazonAdapter(Adapter):
                 except PermanentError as exc:
                     if exc.status in (None, 401, 403):
                         raise
-                    item_errors[item.listing_id] = exc.excerpt or str(exc)
+                    item_errors[item.key] = exc.excerpt or str(exc)
                     break
                 data = self.json_of(response)
                 status, excerpt = response.status_code, self.redact(response.text)
                 if data.get("status") != "ACCEPTED":
-                    item_errors[item.listing_id] = self.redact(
+                    item_errors[item.key] = self.redact(
                         "; ".join(
                             i.get("message") or i.get("code") or ""
                             for i in data.get("issues") or []

@@ -116,6 +116,14 @@ class Item:
     quantity: int
     previous: int | None
     product_type: str = ""
+    # Per-location publication: the marketplace location (else the channel's).
+    location: str = ""
+
+    @property
+    def key(self):
+        """What identifies this quantity on the channel: the listing, or the
+        listing at a location."""
+        return (self.listing_id, self.location) if self.location else self.listing_id
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,9 @@ class ListingRef:
     listing_id: int
     sku: str
     external_ref: str
+    location: str = ""
+
+    key = Item.key
 
 
 @dataclass
@@ -133,7 +144,7 @@ class Outcome:
 
     status: int
     excerpt: str
-    item_errors: dict = field(default_factory=dict)  # listing id -> message
+    item_errors: dict = field(default_factory=dict)  # Item.key -> message
 
 
 @dataclass(frozen=True)
@@ -233,6 +244,9 @@ class Adapter:
     needs_listing_details = False
     # Whether ``fetch_orders`` lists the marketplace's orders (pulled orders).
     pulls_orders = False
+    # Whether quantities can be published per marketplace location
+    # (``Item.location`` / ``ListingRef.location``).
+    publishes_per_location = False
 
     @classmethod
     def verify_order_request(cls, secrets, request):
@@ -275,8 +289,8 @@ class Adapter:
 
     def push_levels(self, items, batch_id, correlation_id):
         """Send one batch (at most ``batch_limit`` items); return an
-        :class:`Outcome` or raise :class:`TransientError` /
-        :class:`PermanentError`."""
+        :class:`Outcome` (its ``item_errors`` keyed by ``Item.key``) or
+        raise :class:`TransientError` / :class:`PermanentError`."""
         raise NotImplementedError
 
     def use_feed(self, count):
@@ -297,9 +311,10 @@ class Adapter:
         raise NotImplementedError
 
     def fetch_levels(self, refs, correlation_id):
-        """What the channel shows now: ``{listing id: quantity}`` for the
-        listings it knows (a listing left out is unknown on the channel),
-        reading ``read_page_size`` listings per request."""
+        """What the channel shows now: ``{ref.key: quantity}`` (the listing,
+        or the listing at a location) for the listings it knows (a listing
+        left out is unknown on the channel), reading ``read_page_size``
+        listings per request."""
         levels = {}
         for index in range(0, len(refs), self.read_page_size):
             page = refs[index : index + self.read_page_size]
@@ -307,7 +322,7 @@ class Adapter:
         return levels
 
     def _read_page(self, refs, correlation_id):
-        """``{listing id: quantity}`` for one page of ``refs``."""
+        """``{ref.key: quantity}`` for one page of ``refs``."""
         raise NotImplementedError
 
     # -- helpers -------------------------------------------------------------

@@ -17,12 +17,13 @@ from .base import Adapter, Outcome, register
 @register
 class SandboxAdapter(Adapter):
     code = "sandbox"
+    publishes_per_location = True
     batch_limit = 500
     read_page_size = 1000
 
     def push_levels(self, items, batch_id, correlation_id):
         self.session.put(
-            [(item.listing_id, item.sku, item.quantity) for item in items], batch_id
+            [(i.listing_id, i.sku, i.location, i.quantity) for i in items], batch_id
         )
         return Outcome(200, f"{len(items)} quantities on the sandbox shelf")
 
@@ -32,4 +33,8 @@ class SandboxAdapter(Adapter):
 
     def _read_page(self, refs, correlation_id):
         shown = self.session.shown([ref.sku for ref in refs])
-        return {ref.listing_id: shown[ref.sku] for ref in refs if ref.sku in shown}
+        return {
+            ref.key: shown[ref.sku, ref.location]
+            for ref in refs
+            if (ref.sku, ref.location) in shown
+        }

@@ -151,9 +151,11 @@ def webhook_order(node):
 def set_quantities_variables(key, batch_id, location, items, current):
     """Variables of ``SET_QUANTITIES`` in the shape every supported version
     accepts: the idempotency key always, ``changeFromQuantity`` on every
-    quantity, ``null`` (sent, not left out) when what the channel shows is
-    unknown, which opts out of the comparison; never the legacy
-    ``compareQuantity`` / ``ignoreCompareQuantity``, gone from 2026-04."""
+    quantity (``current``, by ``Item.key``), ``null`` (sent, not left out)
+    when what the channel shows is unknown, which opts out of the
+    comparison; never the legacy ``compareQuantity`` /
+    ``ignoreCompareQuantity``, gone from 2026-04. An item's own location
+    (per-location publication) wins over the channel's ``location``."""
     return {
         "key": key,
         "input": {
@@ -163,9 +165,9 @@ def set_quantities_variables(key, batch_id, location, items, current):
             "quantities": [
                 {
                     "inventoryItemId": gid("InventoryItem", i.external_ref),
-                    "locationId": location,
+                    "locationId": gid("Location", i.location or location),
                     "quantity": i.quantity,
-                    "changeFromQuantity": current[i.listing_id],
+                    "changeFromQuantity": current[i.key],
                 }
                 for i in items
             ],
@@ -196,6 +198,7 @@ class ShopifyAdapter(Adapter):
     code = "shopify"
     topic_header = "X-Shopify-Topic"
     pulls_orders = True
+    publishes_per_location = True
     batch_limit = 250
     read_page_size = 250  # nodes(ids:) takes at most 250 ids
     # (points available, restore rate per second, last query's cost, when)
@@ -335,16 +338,16 @@ class ShopifyAdapter(Adapter):
         # A malformed inventory item id would fail the whole mutation: it is
         # this listing's error only, the others are still sent.
         item_errors = {
-            i.listing_id: f"shopify: listing {i.sku} needs an inventory item id "
+            i.key: f"shopify: listing {i.sku} needs an inventory item id "
             f"(numeric or gid://shopify/InventoryItem/<id>), got {i.external_ref!r}"
             for i in items
             if not valid_ref("InventoryItem", i.external_ref)
         }
-        items = [i for i in items if i.listing_id not in item_errors]
+        items = [i for i in items if i.key not in item_errors]
         if not items:
             return Outcome(0, "", item_errors)
         location = gid("Location", self.config.location_ref)
-        current = {i.listing_id: i.previous for i in items}
+        current = {i.key: i.previous for i in items}
         for attempt in (1, 2):
             variables = set_quantities_variables(
                 f"{batch_id}-{attempt}", batch_id, location, items, current
@@ -357,7 +360,7 @@ class ShopifyAdapter(Adapter):
                 e.get("code") == "CHANGE_FROM_QUANTITY_STALE" for e in user_errors
             )
             if stale and attempt == 1:
-                current = self.read_levels(items, location, correlation_id)
+                current = self.read_levels(items, correlation_id)
                 continue
             if user_errors:
                 raise PermanentError(
@@ -437,32 +440,37 @@ class ShopifyAdapter(Adapter):
         more = page_info.get("hasNextPage")
         return OrderPage(orders, page_info.get("endCursor") if more else None)
 
-    def read_levels(self, items, location, correlation_id):
-        """``{listing id: available quantity now}`` for a stale batch."""
-        by_gid = {gid("InventoryItem", i.external_ref): i.listing_id for i in items}
-        _response, data = self.graphql(
-            READ_LEVELS, {"ids": list(by_gid), "location": location}, correlation_id
-        )
+    def read_levels(self, items, correlation_id):
+        """``{item.key: available quantity now}`` (None where Shopify shows
+        nothing), one query per location: the channel's, or each location
+        of a per-location publication."""
+        by_location = {}
+        for item in items:
+            location = item.location or self.config.location_ref
+            by_location.setdefault(gid("Location", location), []).append(item)
         levels = {}
-        for node in data.get("nodes") or []:
-            if not node:
-                continue
-            quantities = (node.get("inventoryLevel") or {}).get("quantities") or []
-            available = next(
-                (q["quantity"] for q in quantities if q.get("name") == "available"),
-                None,
+        for location, located in by_location.items():
+            by_gid = {gid("InventoryItem", i.external_ref): i for i in located}
+            _response, data = self.graphql(
+                READ_LEVELS, {"ids": list(by_gid), "location": location}, correlation_id
             )
-            levels[by_gid.get(node.get("id"))] = available
-        return {i.listing_id: levels.get(i.listing_id) for i in items}
+            for node in data.get("nodes") or []:
+                if not node or node.get("id") not in by_gid:
+                    continue
+                quantities = (node.get("inventoryLevel") or {}).get("quantities") or []
+                levels[by_gid[node["id"]].key] = next(
+                    (q["quantity"] for q in quantities if q.get("name") == "available"),
+                    None,
+                )
+        return {i.key: levels.get(i.key) for i in items}
 
     def _read_page(self, refs, correlation_id):
-        """``available`` at the channel's location; an item Shopify does not
-        know, does not stock there, or a listing without an inventory item
-        reference (not asked: an invalid id fails the whole query) is left
-        out."""
+        """``available`` at the channel's location (or each ref's own); an
+        item Shopify does not know, does not stock there, or a listing
+        without an inventory item reference (not asked: an invalid id fails
+        the whole query) is left out."""
         refs = [ref for ref in refs if (ref.external_ref or "").strip()]
         if not refs:
             return {}
-        location = gid("Location", self.config.location_ref)
-        levels = self.read_levels(refs, location, correlation_id)
-        return {ref: qty for ref, qty in levels.items() if qty is not None}
+        levels = self.read_levels(refs, correlation_id)
+        return {key: qty for key, qty in levels.items() if qty is not None}

@@ -13,6 +13,7 @@ from .signing import sign_request
 class WebhookAdapter(Adapter):
     code = "webhook"
     batch_limit = 500
+    publishes_per_location = True
 
     def push_shipment(self, shipment, correlation_id):
         return self._post_signed(
@@ -58,7 +59,7 @@ class WebhookAdapter(Adapter):
                 "generated_at": datetime.now(timezone.utc).isoformat(
                     timespec="seconds"
                 ),
-                "items": [{"sku": i.sku, "quantity": i.quantity} for i in items],
+                "items": [item_entry(i) for i in items],
             },
             correlation_id,
             idempotency_key=batch_id,
@@ -66,20 +67,33 @@ class WebhookAdapter(Adapter):
 
     def _read_page(self, refs, correlation_id):
         """``GET {base_url}/inventory?skus=a,b`` (signature v2), answering
-        ``{"items": [{"sku", "quantity"}]}``; an entry whose quantity is not
-        a whole number is left out (unknown on the channel)."""
+        ``{"items": [{"sku", "quantity"}]}`` (with ``"location"`` per entry
+        for a channel that publishes per location); an entry whose quantity
+        is not a whole number is left out (unknown on the channel)."""
         url = (
             self.config.base_url.rstrip("/")
             + "/inventory?"
             + urlencode({"skus": ",".join(ref.sku for ref in refs)})
         )
         response = self._signed("GET", url, b"", {"X-Correlation-Id": correlation_id})
-        by_sku = {ref.sku: ref.listing_id for ref in refs}
+        by_sku = {(ref.sku, ref.location): ref.key for ref in refs}
         items = self.json_of(response).get("items")
         levels = {}
         for entry in items if isinstance(items, list) else []:
-            if isinstance(entry, dict) and entry.get("sku") in by_sku:
-                quantity = whole_number(entry.get("quantity"))
-                if quantity is not None:
-                    levels[by_sku[entry["sku"]]] = quantity
+            if not isinstance(entry, dict):
+                continue
+            location = entry.get("location") or ""
+            key = by_sku.get((entry.get("sku"), location))
+            quantity = whole_number(entry.get("quantity"))
+            if key is not None and quantity is not None:
+                levels[key] = quantity
         return levels
+
+
+def item_entry(item):
+    """One quantity of the inventory webhook; ``location`` only when the
+    channel publishes per location, so summed channels see no change."""
+    entry = {"sku": item.sku, "quantity": item.quantity}
+    if item.location:
+        entry["location"] = item.location
+    return entry

@@ -205,7 +205,7 @@ class WooCommerceAdapter(Adapter):
             split = self._split_ref(item.external_ref)
             if not split:
                 # This listing only: the others of the batch are still sent.
-                item_errors[item.listing_id] = (
+                item_errors[item.key] = (
                     f"woocommerce: listing {item.sku} needs a numeric external "
                     "reference (product id or parent_id/variation_id), got "
                     f"{item.external_ref!r}"
@@ -242,7 +242,7 @@ class WooCommerceAdapter(Adapter):
             for ref, item in entries:
                 error = (answered.get(ref) or {}).get("error")
                 if error:
-                    item_errors[item.listing_id] = self.redact(
+                    item_errors[item.key] = self.redact(
                         error.get("message") or str(error)
                     )
         return Outcome(last.status_code, self.redact(last.text), item_errors)

@@ -10,7 +10,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters import amazon, outbound, shopify_versions
-from ..adapters.base import ChannelConfig, TransientError, get_adapter
+from ..adapters.base import ADAPTERS, ChannelConfig, TransientError, get_adapter
 from ..services.publisher import PublicationFailed, Publisher
 from ..services.retries import MARKETPLACE_MAX_RETRIES
 from ..services.sandbox import SandboxShelf
@@ -94,6 +94,19 @@ class StockChannel(models.Model):
     location_ref = fields.Char(
         string="Channel Location",
         help="Shopify: the location id whose 'available' quantity is set.",
+    )
+    publish_per_location = fields.Boolean(
+        help="Publish one quantity per marketplace location instead of one "
+        "summed quantity: each fulfillment warehouse is mapped to a location "
+        "of the marketplace and offers its own stock there (Shopify, generic "
+        "webhook and sandbox channels).",
+    )
+    location_ids = fields.One2many(
+        "stock.channel.location",
+        "channel_id",
+        string="Location Mapping",
+        help="Per-location publication: the marketplace location of each "
+        "fulfillment warehouse, every warehouse exactly once.",
     )
     user_id = fields.Many2one(
         "res.users",
@@ -396,6 +409,64 @@ class StockChannel(models.Model):
                     )
                 )
 
+    @api.constrains("publish_per_location", "adapter", "warehouse_ids", "location_ids")
+    def _check_location_mapping(self):
+        for channel in self.filtered("publish_per_location"):
+            if not ADAPTERS[channel.adapter].publishes_per_location:
+                raise ValidationError(
+                    self.env._(
+                        "Channel %(channel)s cannot publish per location: "
+                        "%(adapter)s has no locations to publish to. Untick "
+                        "Publish per Location to publish one summed quantity.",
+                        channel=channel.display_name,
+                        adapter=dict(
+                            self._fields["adapter"]._description_selection(self.env)
+                        )[channel.adapter],
+                    )
+                )
+            mapped = channel.location_ids.warehouse_id
+            missing = channel.warehouse_ids - mapped
+            extra = mapped - channel.warehouse_ids
+            if missing or extra or len(mapped) != len(channel.location_ids):
+                raise ValidationError(
+                    self.env._(
+                        "Channel %(channel)s publishes per location: map every "
+                        "fulfillment warehouse to a marketplace location exactly "
+                        "once. Not mapped: %(missing)s. Mapped but not a "
+                        "fulfillment warehouse: %(extra)s.",
+                        channel=channel.display_name,
+                        missing=", ".join(missing.mapped("display_name")) or "-",
+                        extra=", ".join(extra.mapped("display_name")) or "-",
+                    )
+                )
+
+    def _sync_listing_nodes(self, listing_ids=None):
+        """Create the missing (listing, location) rows of these channels'
+        listings (or of ``listing_ids`` only) in one INSERT."""
+        self.env["stock.channel.location"].flush_model()
+        self.env["stock.channel.listing"].flush_model(["channel_id", "company_id"])
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO stock_channel_listing_node
+                       (listing_id, location_id, company_id, create_uid,
+                        create_date, write_uid, write_date)
+                SELECT l.id, m.id, l.company_id, %(uid)s,
+                       now() at time zone 'UTC', %(uid)s, now() at time zone 'UTC'
+                  FROM stock_channel_listing l
+                  JOIN stock_channel_location m ON m.channel_id = l.channel_id
+                 WHERE l.channel_id = ANY(%(channels)s)
+                   AND (%(all)s OR l.id = ANY(%(listings)s))
+                    ON CONFLICT (listing_id, location_id) DO NOTHING
+                """,
+                uid=self.env.uid,
+                channels=self.ids,
+                all=listing_ids is None,
+                listings=list(listing_ids or ()),
+            )
+        )
+        self.env["stock.channel.listing.node"].invalidate_model()
+
     def _compute_shelf_count(self):
         groups = self.env["stock.channel.sandbox.shelf"]._read_group(
             [("channel_id", "in", self.ids)], ["channel_id"], ["__count"]
@@ -536,7 +607,12 @@ class StockChannel(models.Model):
 
     def write(self, vals):
         res = super().write(vals)
-        if {"warehouse_ids", "active", "company_id"} & vals.keys():
+        if "publish_per_location" in vals:
+            # Another shape on the marketplace: every quantity is sent again.
+            self.env["stock.channel.listing"]._mark_pending(
+                SQL("l.active AND l.channel_id = ANY(%s)", self.ids), force=True
+            )
+        elif {"warehouse_ids", "active", "company_id"} & vals.keys():
             self.env["stock.channel.listing"]._mark_pending_for_channels(self.ids)
         return res
 

@@ -28,6 +28,12 @@ class StockChannelDiscrepancy(models.Model):
         "quantity available to sell has moved and no publication is pending. "
         "Unknown on Channel: the channel does not know this SKU.",
     )
+    location_ref = fields.Char(
+        string="Marketplace Location",
+        readonly=True,
+        help="On a channel that publishes per location: the marketplace "
+        "location whose quantity differs.",
+    )
     channel_qty = fields.Integer(
         string="Channel Quantity",
         readonly=True,
@@ -68,10 +74,14 @@ class StockChannelDiscrepancy(models.Model):
     )
 
     def init(self):
-        # Reconciliation upserts on it: one open row per listing and kind.
+        # Reconciliation upserts on it: one open row per listing, kind and
+        # location (none for a summed channel: NULLs are not distinct).
         self.env.cr.execute(
-            "CREATE UNIQUE INDEX IF NOT EXISTS stock_channel_discrepancy_open_uniq"
-            " ON stock_channel_discrepancy (listing_id, kind) WHERE state = 'open'"
+            "DROP INDEX IF EXISTS stock_channel_discrepancy_open_uniq;"
+            " CREATE UNIQUE INDEX IF NOT EXISTS"
+            " stock_channel_discrepancy_open_location_uniq"
+            " ON stock_channel_discrepancy (listing_id, kind, location_ref)"
+            " NULLS NOT DISTINCT WHERE state = 'open'"
         )
 
     def action_view_job(self):

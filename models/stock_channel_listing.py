@@ -4,7 +4,7 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
-from ..services.atp import AtpEngine, AtpResult, id_array
+from ..services.atp import NO_ATP, AtpEngine, id_array
 
 # Key of the (product, location) pairs touched by stock operations in the
 # current transaction, kept in the cursor's precommit data.
@@ -14,9 +14,6 @@ MOVES_KEY = "stock_channel_sync.moves"
 
 # Listing fields whose change alters what the listing publishes.
 PUBLISHED_FIELDS = {"product_id", "channel_id", "pack_size", "active"}
-
-# What an unsaved listing shows.
-NO_ATP = AtpResult()
 
 
 class StockChannelListing(models.Model):
@@ -107,6 +104,15 @@ class StockChannelListing(models.Model):
         help="Identifies the oldest unpublished change; sent as X-Correlation-Id "
         "and kept on the publication rows.",
     )
+    node_ids = fields.One2many(
+        "stock.channel.listing.node",
+        "listing_id",
+        string="Per Location",
+        help="On a channel that publishes per location: what each fulfillment "
+        "warehouse offers at its marketplace location, and what was last "
+        "published there.",
+    )
+    publish_per_location = fields.Boolean(related="channel_id.publish_per_location")
     publication_ids = fields.One2many(
         "stock.channel.publication", "listing_id", string="Publications"
     )
@@ -260,6 +266,9 @@ class StockChannelListing(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         listings = super().create(vals_list)
+        listings.channel_id.filtered("publish_per_location")._sync_listing_nodes(
+            listings.ids
+        )
         listings._mark_pending(SQL("l.id = ANY(%s)", listings.ids))
         return listings
 

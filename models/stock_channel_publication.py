@@ -10,6 +10,11 @@ class StockChannelPublication(models.Model):
     _description = "Channel Publication"
     _order = "id desc"
 
+    location_ref = fields.Char(
+        string="Marketplace Location",
+        help="The marketplace location the quantity was sent to, on a channel "
+        "that publishes per location; empty for one summed quantity.",
+    )
     quantity = fields.Integer(help="Quantity sent, in channel units.")
     previous_qty = fields.Integer(
         string="Previous Quantity", help="What the channel was told before."

@@ -12,8 +12,8 @@ class StockChannelSandboxShelf(models.Model):
     _sql_constraints = [
         (
             "channel_sku_uniq",
-            "UNIQUE (channel_id, external_sku)",
-            "A sandbox channel shows one quantity per SKU.",
+            "UNIQUE NULLS NOT DISTINCT (channel_id, external_sku, location_ref)",
+            "A sandbox channel shows one quantity per SKU and location.",
         ),
     ]
 
@@ -27,6 +27,12 @@ class StockChannelSandboxShelf(models.Model):
         "stock.channel.listing", ondelete="set null", readonly=True
     )
     external_sku = fields.Char(string="SKU", required=True, readonly=True)
+    location_ref = fields.Char(
+        string="Location",
+        readonly=True,
+        help="The marketplace location of a channel that publishes per "
+        "location; empty for one summed quantity.",
+    )
     quantity = fields.Integer(
         help="What the sandbox marketplace shows. Edit it to simulate a change "
         "made on the marketplace: the next reconciliation finds the drift and, "

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from odoo.tools import SQL
 
 from ..adapters.base import Item, PermanentError
-from .atp import AtpEngine, id_array
+from .atp import NO_ATP, AtpEngine, id_array
 from .channel_run import ChannelRun
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
@@ -40,20 +40,14 @@ class Publisher(ChannelRun):
         snapshot = self._snapshot()
         if not snapshot:
             return "nothing pending"
-        atp = AtpEngine(self.env).compute(row[0] for row in snapshot)
-        to_send, unchanged = [], []
-        for row in snapshot:
-            listing_id, counter, _since, _corr, last_qty, last_at, sku, ref = row[:8]
-            qty = atp[listing_id].qty
-            if force or row[8] or last_at is None or qty != last_qty:
-                previous = last_qty if last_at else None
-                to_send.append(Item(listing_id, sku, ref or "", qty, previous))
-            else:
-                unchanged.append((listing_id, counter))
+        if self.channel.publish_per_location:
+            to_send, unchanged = self._changed_nodes(snapshot, force)
+        else:
+            to_send, unchanged = self._changed_listings(snapshot, force)
         self._clear_pending(unchanged)
         rows = {row[0]: row for row in snapshot}
         adapter = self.channel._get_adapter(session)
-        sent, kept = 0, []
+        sent, kept, failed = 0, [], set()
         correlation_id = self._correlation_id(snapshot) or self.job_uuid
         if adapter.needs_listing_details:
             to_send, skipped = self._listing_details(adapter, to_send, rows)
@@ -79,25 +73,87 @@ class Publisher(ChannelRun):
                         batch, rows, batch_id, "failed", exc.status, exc.excerpt
                     ),
                 ) from exc
-            done = [i for i in batch if i.listing_id not in outcome.item_errors]
+            errors = outcome.item_errors
+            done = [i for i in batch if i.key not in errors]
             audit = self._audit(
                 done, rows, batch_id, "sent", outcome.status, outcome.excerpt
             )
             for item in batch:
-                if item.listing_id in outcome.item_errors:
+                if item.key in errors:
+                    failed.add(item.listing_id)
                     audit += self._audit(
                         [item],
                         rows,
                         batch_id,
                         "failed",
                         outcome.status,
-                        outcome.item_errors[item.listing_id],
+                        errors[item.key],
                     )
             self.env["stock.channel.publication"].create(audit)
             kept += audit
-            self._mark_published(done, rows)
+            self._mark_published(done)
             sent += len(done)
+        # A listing is no longer pending once all it had to send went out: a
+        # location refused keeps it pending, the others are not sent twice.
+        self._clear_pending(
+            [
+                (listing_id, rows[listing_id][1])
+                for listing_id in dict.fromkeys(i.listing_id for i in to_send)
+                if listing_id not in failed
+            ]
+        )
         return f"{sent} sent, {len(unchanged)} unchanged"
+
+    def _changed_listings(self, snapshot, force):
+        """(items to send, (listing, change) pairs unchanged): one summed
+        quantity per listing."""
+        atp = AtpEngine(self.env).compute(row[0] for row in snapshot)
+        to_send, unchanged = [], []
+        for row in snapshot:
+            listing_id, counter, _since, _corr, last_qty, last_at, sku, ref = row[:8]
+            qty = atp[listing_id].qty
+            if force or row[8] or last_at is None or qty != last_qty:
+                previous = last_qty if last_at else None
+                to_send.append(Item(listing_id, sku, ref or "", qty, previous))
+            else:
+                unchanged.append((listing_id, counter))
+        return to_send, unchanged
+
+    def _changed_nodes(self, snapshot, force):
+        """(items to send, (listing, change) pairs unchanged) of a channel
+        that publishes per location: one item per location whose quantity
+        changed, from one ATP computation for every node."""
+        listing_ids = [row[0] for row in snapshot]
+        self.channel._sync_listing_nodes(listing_ids)
+        atp = AtpEngine(self.env).compute_nodes(listing_ids)
+        nodes = {}
+        for node in self._listing_nodes(listing_ids):
+            nodes.setdefault(node[0], []).append(node)
+        to_send, unchanged = [], []
+        for row in snapshot:
+            listing_id, counter, _since, _corr, _qty, _at, sku, ref = row[:8]
+            changed = [
+                Item(
+                    listing_id,
+                    sku,
+                    ref or "",
+                    atp.get((listing_id, warehouse_id), NO_ATP).qty,
+                    last_qty if last_at else None,
+                    location=location_ref,
+                )
+                for _l, warehouse_id, location_ref, last_qty, last_at in nodes.get(
+                    listing_id, ()
+                )
+                if force
+                or row[8]
+                or last_at is None
+                or atp.get((listing_id, warehouse_id), NO_ATP).qty != last_qty
+            ]
+            if changed:
+                to_send += changed
+            else:
+                unchanged.append((listing_id, counter))
+        return to_send, unchanged
 
     # -- steps -------------------------------------------------------------
 
@@ -276,7 +332,8 @@ class Publisher(ChannelRun):
                     [item], rows, feed_ref, "failed", 200, errors[item.listing_id]
                 )
         self.env["stock.channel.publication"].create(audit)
-        self._mark_published(accepted, rows)
+        self._mark_published(accepted)
+        self._clear_pending([(i.listing_id, rows[i.listing_id][1]) for i in accepted])
         self.cr.execute(
             SQL(
                 "UPDATE stock_channel_listing SET feed_ref = NULL"
@@ -304,7 +361,10 @@ class Publisher(ChannelRun):
     def _batch_id(self, index, batch):
         """Stable for the same job, batch position and content: a retried job
         re-sends the same id, a changed batch gets a new one."""
-        content = ",".join(f"{i.listing_id}:{i.quantity}" for i in batch)
+        content = ",".join(
+            f"{i.listing_id}{'@' + i.location if i.location else ''}:{i.quantity}"
+            for i in batch
+        )
         digest = hashlib.sha256(content.encode()).hexdigest()[:16]
         return str(uuid.uuid5(BATCH_NAMESPACE, f"{self.job_uuid}:{index}:{digest}"))
 
@@ -321,6 +381,7 @@ class Publisher(ChannelRun):
                 "listing_id": item.listing_id,
                 "channel_id": self.channel.id,
                 "external_sku": item.sku,
+                "location_ref": item.location or False,
                 "quantity": item.quantity,
                 "previous_qty": item.previous or 0,
                 "state": state,
@@ -338,10 +399,16 @@ class Publisher(ChannelRun):
             for item in items
         ]
 
-    def _mark_published(self, items, rows):
-        """Record what was published and forget the changes it covered, in
-        two statements."""
+    def _mark_published(self, items):
+        """Record what was published, in one statement per kind (listings,
+        locations); the changes it covered are cleared by the caller."""
         if not items:
+            return
+        located = [i for i in items if i.location]
+        if located:
+            self._mark_nodes_published(located)
+        summed = [i for i in items if not i.location]
+        if not summed:
             return
         self.cr.execute(
             SQL(
@@ -354,14 +421,56 @@ class Publisher(ChannelRun):
                   FROM unnest(%s::int[], %s::int[]) AS sent(id, qty)
                  WHERE l.id = sent.id
                 """,
-                id_array(i.listing_id for i in items),
-                id_array(i.quantity for i in items),
+                id_array(i.listing_id for i in summed),
+                id_array(i.quantity for i in summed),
             )
         )
         self.env["stock.channel.listing"].invalidate_model(
             ["last_published_qty", "last_published_at", "feed_ref"]
         )
-        self._clear_pending([(i.listing_id, rows[i.listing_id][1]) for i in items])
+
+    def _mark_nodes_published(self, items):
+        """Per-location publication: each location's quantity, then the
+        listing's total over its locations."""
+        self.cr.execute(
+            SQL(
+                """
+                UPDATE stock_channel_listing_node nd
+                   SET last_published_qty = sent.qty,
+                       last_published_at = now() at time zone 'UTC'
+                  FROM unnest(%s::int[], %s::varchar[], %s::int[])
+                       AS sent(listing_id, location_ref, qty),
+                       stock_channel_location m
+                 WHERE m.channel_id = %s AND m.location_ref = sent.location_ref
+                   AND nd.location_id = m.id AND nd.listing_id = sent.listing_id
+                """,
+                id_array(i.listing_id for i in items),
+                [i.location for i in items],
+                id_array(i.quantity for i in items),
+                self.channel.id,
+            )
+        )
+        self.cr.execute(
+            SQL(
+                """
+                UPDATE stock_channel_listing l
+                   SET last_published_qty = total.qty,
+                       last_published_at = now() at time zone 'UTC'
+                  FROM (SELECT listing_id, SUM(last_published_qty) AS qty
+                          FROM stock_channel_listing_node
+                         WHERE listing_id = ANY(%s::int[])
+                      GROUP BY listing_id) total
+                 WHERE l.id = total.listing_id
+                """,
+                id_array({i.listing_id for i in items}),
+            )
+        )
+        self.env["stock.channel.listing.node"].invalidate_model(
+            ["last_published_qty", "last_published_at"]
+        )
+        self.env["stock.channel.listing"].invalidate_model(
+            ["last_published_qty", "last_published_at"]
+        )
 
     def _clear_pending(self, snapshotted):
         """Delete the change rows up to each listing's snapshot."""

@@ -13,7 +13,7 @@ from odoo import fields
 from odoo.tools import SQL
 
 from ..adapters.base import ListingRef
-from .atp import AtpEngine, id_array
+from .atp import NO_ATP, AtpEngine, id_array
 from .channel_run import ChannelRun
 
 
@@ -25,6 +25,7 @@ class Finding:
     channel_qty: int | None
     published_qty: int
     atp_qty: int
+    location: str = ""  # per-location publication: the marketplace location
 
 
 def classify(channel_qty, published_qty, published, atp_qty, pending):
@@ -46,30 +47,25 @@ class Reconciler(ChannelRun):
     healed = 0
 
     def run(self, session=None):
-        """Reconcile every active listing; return a short summary."""
+        """Reconcile every active listing (at each location, for a channel
+        that publishes per location); return a short summary."""
         rows = self._listings()
-        refs = [ListingRef(row[0], row[1], row[2] or "") for row in rows]
+        compared = self._compared(rows)
         adapter = self.channel._get_adapter(session)
-        shown = adapter.fetch_levels(refs, self.job_uuid)
-        atp = AtpEngine(self.env).compute(row[0] for row in rows)
+        shown = adapter.fetch_levels([c[0] for c in compared], self.job_uuid)
         findings = []
-        for listing_id, sku, _ref, last_qty, last_at, pending in rows:
-            kind = classify(
-                shown.get(listing_id),
-                last_qty,
-                bool(last_at),
-                atp[listing_id].qty,
-                pending,
-            )
+        for ref, last_qty, published, atp_qty, pending in compared:
+            kind = classify(shown.get(ref.key), last_qty, published, atp_qty, pending)
             if kind:
                 findings.append(
                     Finding(
-                        listing_id,
-                        sku,
+                        ref.listing_id,
+                        ref.sku,
                         kind,
-                        shown.get(listing_id),
+                        shown.get(ref.key),
                         last_qty or 0,
-                        atp[listing_id].qty,
+                        atp_qty,
+                        ref.location,
                     )
                 )
         findings = self._without_published_meanwhile(findings, rows)
@@ -78,9 +74,44 @@ class Reconciler(ChannelRun):
         self.healed = self._heal(findings) if self.channel.auto_heal else 0
         self.channel.last_reconciled_at = fields.Datetime.now()
         return (
-            f"{len(rows)} listings compared, {len(findings)} discrepancies, "
+            f"{len(compared)} quantities compared, {len(findings)} discrepancies, "
             f"{resolved} resolved, {self.healed} republished"
         )
+
+    def _compared(self, rows):
+        """(ref to read, last published qty, published once, ATP now,
+        pending) per listing, or per listing and location."""
+        if not self.channel.publish_per_location:
+            atp = AtpEngine(self.env).compute(row[0] for row in rows)
+            return [
+                (
+                    ListingRef(listing_id, sku, ref or ""),
+                    last_qty,
+                    bool(last_at),
+                    atp[listing_id].qty,
+                    pending,
+                )
+                for listing_id, sku, ref, last_qty, last_at, pending in rows
+            ]
+        listing_ids = [row[0] for row in rows]
+        self.channel._sync_listing_nodes(listing_ids)
+        atp = AtpEngine(self.env).compute_nodes(listing_ids)
+        nodes = {}
+        for node in self._listing_nodes(listing_ids):
+            nodes.setdefault(node[0], []).append(node)
+        return [
+            (
+                ListingRef(listing_id, sku, ref or "", location_ref),
+                last_qty,
+                bool(last_at),
+                atp.get((listing_id, warehouse_id), NO_ATP).qty,
+                pending,
+            )
+            for listing_id, sku, ref, _qty, _at, pending in rows
+            for _l, warehouse_id, location_ref, last_qty, last_at in nodes.get(
+                listing_id, ()
+            )
+        ]
 
     # -- steps -------------------------------------------------------------
 
@@ -141,20 +172,24 @@ class Reconciler(ChannelRun):
                 """
                 INSERT INTO stock_channel_discrepancy AS d
                        (listing_id, channel_id, company_id, product_id,
-                        external_sku, kind, channel_qty, published_qty, atp_qty,
+                        external_sku, location_ref, kind, channel_qty,
+                        published_qty, atp_qty,
                         difference, detected_at, last_seen_at, state, healed,
                         job_uuid, create_uid, write_uid, create_date, write_date)
                 SELECT f.listing_id, %(channel)s, %(company)s, l.product_id,
-                       f.sku, f.kind, f.channel_qty, f.published_qty, f.atp_qty,
+                       f.sku, NULLIF(f.location, ''), f.kind, f.channel_qty,
+                       f.published_qty, f.atp_qty,
                        COALESCE(f.channel_qty, 0) - f.atp_qty, %(now)s, %(now)s,
                        'open', FALSE, %(job)s, %(uid)s, %(uid)s, %(now)s, %(now)s
                   FROM unnest(%(ids)s::int[], %(skus)s::varchar[],
+                              %(locations)s::varchar[],
                               %(kinds)s::varchar[], %(channel_qtys)s::int[],
                               %(published)s::int[], %(atps)s::int[])
-                       AS f(listing_id, sku, kind, channel_qty, published_qty,
-                            atp_qty)
+                       AS f(listing_id, sku, location, kind, channel_qty,
+                            published_qty, atp_qty)
                   JOIN stock_channel_listing l ON l.id = f.listing_id
-                    ON CONFLICT (listing_id, kind) WHERE state = 'open'
+                    ON CONFLICT (listing_id, kind, location_ref)
+                       WHERE state = 'open'
                     DO UPDATE SET channel_qty = EXCLUDED.channel_qty,
                                   published_qty = EXCLUDED.published_qty,
                                   atp_qty = EXCLUDED.atp_qty,
@@ -170,6 +205,7 @@ class Reconciler(ChannelRun):
                 uid=self.env.uid,
                 ids=id_array(f.listing_id for f in findings),
                 skus=[f.sku for f in findings],
+                locations=[f.location for f in findings],
                 kinds=[f.kind for f in findings],
                 channel_qtys=[f.channel_qty for f in findings],
                 published=id_array(f.published_qty for f in findings),
@@ -191,13 +227,16 @@ class Reconciler(ChannelRun):
                        write_date = %(now)s
                  WHERE d.state = 'open'
                    AND d.listing_id = ANY(%(compared)s::int[])
-                   AND (d.listing_id, d.kind) NOT IN (
-                       SELECT * FROM unnest(%(ids)s::int[], %(kinds)s::varchar[]))
+                   AND (d.listing_id, d.kind, COALESCE(d.location_ref, ''))
+                       NOT IN (SELECT * FROM unnest(%(ids)s::int[],
+                                                    %(kinds)s::varchar[],
+                                                    %(locations)s::varchar[]))
                 """,
                 now=fields.Datetime.now(),
                 compared=id_array(compared_ids),
                 ids=id_array(f.listing_id for f in findings),
                 kinds=[f.kind for f in findings],
+                locations=[f.location for f in findings],
             )
         )
         self.env["stock.channel.discrepancy"].invalidate_model()

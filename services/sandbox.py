@@ -26,8 +26,9 @@ class SandboxShelf:
         self.env = channel.env
 
     def put(self, rows, batch_id):
-        """Shelve ``[(listing id, sku, quantity)]`` in one statement; a
-        quantity edited by hand is overwritten, as a marketplace would."""
+        """Shelve ``[(listing id, sku, location, quantity)]`` in one
+        statement (location ``""`` for a summed channel); a quantity edited
+        by hand is overwritten, as a marketplace would."""
         if not rows:
             return
         self.env["stock.channel.sandbox.shelf"].flush_model()
@@ -36,15 +37,17 @@ class SandboxShelf:
                 """
                 INSERT INTO stock_channel_sandbox_shelf
                        (channel_id, company_id, listing_id, external_sku,
-                        quantity, batch_id, received_at, edited,
+                        location_ref, quantity, batch_id, received_at, edited,
                         create_uid, create_date, write_uid, write_date)
-                SELECT %(channel)s, %(company)s, r.listing_id, r.sku, r.qty,
+                SELECT %(channel)s, %(company)s, r.listing_id, r.sku,
+                       NULLIF(r.location, ''), r.qty,
                        %(batch)s, now() at time zone 'UTC', false,
                        %(uid)s, now() at time zone 'UTC',
                        %(uid)s, now() at time zone 'UTC'
                   FROM unnest(%(listings)s::int[], %(skus)s::varchar[],
-                              %(qtys)s::int[]) AS r(listing_id, sku, qty)
-                ON CONFLICT (channel_id, external_sku) DO UPDATE
+                              %(locations)s::varchar[], %(qtys)s::int[])
+                       AS r(listing_id, sku, location, qty)
+                ON CONFLICT (channel_id, external_sku, location_ref) DO UPDATE
                    SET quantity = EXCLUDED.quantity,
                        listing_id = EXCLUDED.listing_id,
                        batch_id = EXCLUDED.batch_id,
@@ -59,25 +62,28 @@ class SandboxShelf:
                 uid=self.env.uid,
                 listings=[row[0] for row in rows],
                 skus=[row[1] for row in rows],
-                qtys=[row[2] for row in rows],
+                locations=[row[2] for row in rows],
+                qtys=[row[3] for row in rows],
             )
         )
         self.env["stock.channel.sandbox.shelf"].invalidate_model()
 
     def shown(self, skus):
-        """``{sku: quantity}`` of the shelved SKUs among ``skus``."""
+        """``{(sku, location): quantity}`` of the shelved SKUs among
+        ``skus``."""
         self.env["stock.channel.sandbox.shelf"].flush_model()
         self.env.cr.execute(
             SQL(
                 """
-                SELECT external_sku, quantity FROM stock_channel_sandbox_shelf
+                SELECT external_sku, COALESCE(location_ref, ''), quantity
+                  FROM stock_channel_sandbox_shelf
                  WHERE channel_id = %s AND external_sku = ANY(%s::varchar[])
                 """,
                 self.channel.id,
                 list(skus),
             )
         )
-        return dict(self.env.cr.fetchall())
+        return {(sku, loc): qty for sku, loc, qty in self.env.cr.fetchall()}
 
     def ship(self, shipment):
         """Record a shipment the way the marketplace would have received it."""
