@@ -17,6 +17,10 @@ take ~5 minutes here), then times in one run, best of ``--repeat``:
 and prints the ratios against the targets (ours <= 5x the floor, >= 20x faster
 than free_qty). Also reported: the three-warehouse channel, and one marking
 statement for 1,000 touched (product, location) pairs.
+
+Per-location publication: ``AtpEngine.compute_nodes`` for every listing of a
+three-warehouse channel that publishes per location, against the summed ATP
+of the same listings on the same warehouses (target: within 2x).
 """
 
 import argparse
@@ -134,6 +138,18 @@ def seed(env, count, rng):
                 "warehouse_ids": [(6, 0, warehouses.ids)],
                 "user_id": user_id,
             },
+            {
+                "name": "Bench Nodes",
+                "code": "bench-nodes",
+                "adapter": "sandbox",
+                "warehouse_ids": [(6, 0, warehouses.ids)],
+                "user_id": user_id,
+                "publish_per_location": True,
+                "location_ids": [
+                    (0, 0, {"warehouse_id": wh.id, "location_ref": wh.code})
+                    for wh in warehouses
+                ],
+            },
         ]
     )
     for channel in channels:
@@ -165,7 +181,8 @@ def seed(env, count, rng):
     cr.execute("ANALYZE stock_quant, stock_move, stock_channel_listing")
     print(
         f"  seeded {len(rows)} quants, {len(moves)} open moves, "
-        f"{3 * len(product_ids)} listings in {time.perf_counter() - started:.1f} s"
+        f"{len(channels) * len(product_ids)} listings in "
+        f"{time.perf_counter() - started:.1f} s"
     )
     return channels, warehouses
 
@@ -196,6 +213,16 @@ def measure(env, channels, warehouses, repeat):
     def ours_all_warehouses():
         env.invalidate_all()
         return AtpEngine(env).compute(channels[2].listing_ids.ids)
+
+    node_listing_ids = channels[3].listing_ids.ids
+
+    def ours_per_node():
+        env.invalidate_all()
+        return AtpEngine(env).compute_nodes(node_listing_ids)
+
+    def ours_summed_same_listings():
+        env.invalidate_all()
+        return AtpEngine(env).compute(node_listing_ids)
 
     def odoo_free_qty():
         env.invalidate_all()
@@ -232,6 +259,9 @@ def measure(env, channels, warehouses, repeat):
     figures = {}
     figures["ours"], result = best_of(repeat, ours)
     figures["ours_3wh"], _r = best_of(repeat, ours_all_warehouses)
+    figures["summed_nodes"], _r = best_of(repeat, ours_summed_same_listings)
+    figures["per_node"], nodes = best_of(repeat, ours_per_node)
+    figures["node_count"] = len(nodes)
     # The slow anchor: one run is plenty against its own spread.
     figures["free_qty"], _r = best_of(1, odoo_free_qty)
     figures["floor"], _r = best_of(repeat, floor)
@@ -262,7 +292,15 @@ def main():
     print(f"  three-warehouse channel: {figures['ours_3wh']:.3f} s")
     print(f"  marking 1,000 touched pairs: {figures['marking'] * 1000:.1f} ms")
     print(f"  sample: {sorted(r.qty for r in result.values())[-3:]} (largest ATPs)")
-    ok = ours / floor <= 5 and free_qty / ours >= 20
+    per_node, summed = figures["per_node"], figures["summed_nodes"]
+    print(
+        f"\nPer location, {listings} listings x 3 warehouses "
+        f"({figures['node_count']} node quantities):"
+    )
+    print(f"  (d) AtpEngine.compute_nodes      {per_node:8.3f} s")
+    print(f"  (e) AtpEngine.compute, summed    {summed:8.3f} s")
+    print(f"  per node / summed = {per_node / summed:6.2f}x   (target <= 2x)")
+    ok = ours / floor <= 5 and free_qty / ours >= 20 and per_node / summed <= 2
     print("targets met" if ok else "TARGETS MISSED")
     return 0
 
