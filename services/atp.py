@@ -89,18 +89,7 @@ class AtpEngine:
         """Return ``{listing_id: AtpResult}`` for the given listing ids. A
         listing of a channel that publishes per location gets the sum of its
         nodes (what the channel offers in all)."""
-        results = {}
-        for listing_id, node_results in self._compute(listing_ids):
-            if isinstance(node_results, AtpResult):
-                results[listing_id] = node_results
-            else:
-                results[listing_id] = AtpResult(
-                    sum(r.free_qty for r in node_results.values()),
-                    sum(r.demand_qty for r in node_results.values()),
-                    next((r.rule_id for r in node_results.values()), None),
-                    sum(r.qty for r in node_results.values()),
-                )
-        return results
+        return self._compute(listing_ids, per_node=False)
 
     def compute_nodes(self, listing_ids):
         """Return ``{(listing_id, warehouse_id): AtpResult}`` for the
@@ -108,19 +97,13 @@ class AtpEngine:
         per fulfillment node, buffer rule and pack size applied per node.
         One computation for all nodes (the grouped rows are already per
         warehouse)."""
-        results = {}
-        for listing_id, node_results in self._compute(listing_ids):
-            if not isinstance(node_results, AtpResult):
-                for warehouse_id, result in node_results.items():
-                    results[listing_id, warehouse_id] = result
-        return results
+        return self._compute(listing_ids, per_node=True)
 
-    def _compute(self, listing_ids):
-        """Yield ``(listing_id, AtpResult)`` for a summed channel's listing,
-        ``(listing_id, {warehouse_id: AtpResult})`` for a per-location one."""
+    def _compute(self, listing_ids, per_node):
+        """``compute`` (``per_node`` False) or ``compute_nodes``."""
         listing_ids = list(listing_ids)
         if not listing_ids:
-            return
+            return {}
         for model in _READ_MODELS:
             self.env[model].flush_model()
         listing_array = id_array(listing_ids)
@@ -138,6 +121,7 @@ class AtpEngine:
             self._fetch_rules(channel_ids, {row[4] for row in listings})
         )
 
+        results = {}
         nothing = AtpResult()
         free_get, demand_get, promised_get = free.get, demand.get, promised_at.get
         for (
@@ -148,32 +132,43 @@ class AtpEngine:
             company_id,
             live,
             categ_id,
-            per_node,
+            located,
         ) in listings:
+            if per_node and not located:
+                continue  # a summed channel has no nodes
             warehouses = warehouses_by_channel[channel_id]
             if not live:
-                yield (
-                    listing_id,
-                    (dict.fromkeys(warehouses, nothing) if per_node else nothing),
-                )
+                if per_node:
+                    for warehouse_id in warehouses:
+                        results[listing_id, warehouse_id] = nothing
+                else:
+                    results[listing_id] = nothing
                 continue
             rule = rulebook.rule_for(
                 channel_id, company_id, product_id, categ_id, categ_parents[categ_id]
             )
             rule_id = rule and rule.id
-            if per_node:
-                nodes = {}
-                for warehouse_id in warehouses:
-                    key = (product_id, warehouse_id)
-                    free_qty = free_get(key, 0.0)
-                    demand_qty = demand_get(key, 0.0) + promised_get(key, 0.0)
-                    nodes[warehouse_id] = AtpResult(
-                        free_qty,
-                        demand_qty,
-                        rule_id,
-                        apply_buffer(free_qty - demand_qty, rule, pack_size),
+            if located:
+                nodes = [
+                    self._node(
+                        free_get((product_id, warehouse_id), 0.0),
+                        demand_get((product_id, warehouse_id), 0.0)
+                        + promised_get((product_id, warehouse_id), 0.0),
+                        rule,
+                        pack_size,
                     )
-                yield listing_id, nodes
+                    for warehouse_id in warehouses
+                ]
+                if per_node:
+                    for warehouse_id, result in zip(warehouses, nodes, strict=True):
+                        results[listing_id, warehouse_id] = result
+                else:  # what the channel offers in all: the sum of its nodes
+                    results[listing_id] = AtpResult(
+                        sum(r.free_qty for r in nodes),
+                        sum(r.demand_qty for r in nodes),
+                        rule_id,
+                        sum(r.qty for r in nodes),
+                    )
                 continue
             if len(warehouses) == 1:  # the common case, without a loop
                 key = (product_id, warehouses[0])
@@ -187,15 +182,22 @@ class AtpEngine:
             for order_channel_ids, qty in promised.get(product_id, ()):
                 if channel_id in order_channel_ids:
                     demand_qty += qty
-            yield (
-                listing_id,
-                AtpResult(
-                    free_qty,
-                    demand_qty,
-                    rule_id,
-                    apply_buffer(free_qty - demand_qty, rule, pack_size),
-                ),
+            results[listing_id] = AtpResult(
+                free_qty,
+                demand_qty,
+                rule_id,
+                apply_buffer(free_qty - demand_qty, rule, pack_size),
             )
+        return results
+
+    @staticmethod
+    def _node(free_qty, demand_qty, rule, pack_size):
+        return AtpResult(
+            free_qty,
+            demand_qty,
+            rule and rule.id,
+            apply_buffer(free_qty - demand_qty, rule, pack_size),
+        )
 
     # -- grouped reads -----------------------------------------------------
     # Large id lists travel as one text literal: psycopg2 adapting a Python

@@ -1,12 +1,13 @@
 from psycopg2 import IntegrityError
 
 from odoo.exceptions import ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
 
 from ..services.atp import AtpEngine
-from .common import OrderCase
+from .common import OrderCase, technical_user
 from .marketplace import Marketplace, Reply
+from .test_backend_views import WAIT_FOR
 
 MANAGER_GROUPS = "base.group_user,stock_channel_sync.group_channel_manager"
 
@@ -375,3 +376,53 @@ class TestPerLocationMarketplaces(PerLocationCase):
             [("channel_id", "=", self.channel_both.id), ("state", "=", "open")]
         )
         self.assertEqual((drift.location_ref, drift.channel_qty), ("west", 6))
+
+
+@tagged("post_install", "-at_install")
+class TestPerLocationScreens(HttpCase):
+    """A Channel Sync manager (not an administrator) sees the mapping on the
+    channel form and the per-location breakdown on the listing form, in a
+    real browser."""
+
+    def test_channel_and_listing_forms(self):
+        manager = new_test_user(
+            self.env,
+            login="node_screen_manager",
+            groups=MANAGER_GROUPS + ",stock.group_stock_user",
+        )
+        warehouses = self.env["stock.warehouse"].search(
+            [("company_id", "=", self.env.company.id)], limit=1
+        ) | self.env["stock.warehouse"].create({"name": "Screen West", "code": "SCW"})
+        product = self.env["product.product"].create(
+            {"name": "Screen Lamp", "default_code": "SCR-LAMP", "is_storable": True}
+        )
+        channel = self.env["stock.channel"].create(
+            {
+                "name": "Screen Nodes",
+                "code": "screen-nodes",
+                "adapter": "sandbox",
+                "user_id": technical_user(self.env).id,
+                "warehouse_ids": [(6, 0, warehouses.ids)],
+                "publish_per_location": True,
+                "location_ids": [
+                    (0, 0, {"warehouse_id": wh.id, "location_ref": wh.code})
+                    for wh in warehouses
+                ],
+            }
+        )
+        listing = self.env["stock.channel.listing"].create(
+            {"channel_id": channel.id, "product_id": product.id}
+        )
+        self.assertEqual(len(listing.node_ids), 2)
+        for path, selector in (
+            (
+                f"/odoo/action-stock_channel_sync.stock_channel_action/{channel.id}",
+                ".o_field_widget[name=location_ids] .o_data_row",
+            ),
+            (
+                "/odoo/action-stock_channel_sync.stock_channel_listing_action/"
+                f"{listing.id}",
+                ".o_field_widget[name=node_ids] .o_data_row",
+            ),
+        ):
+            self.browser_js(path, WAIT_FOR % selector, login=manager.login, timeout=60)
