@@ -1,10 +1,20 @@
 """What a publication run and a reconciliation run share."""
 
 import uuid
+from typing import NamedTuple
 
 from odoo.tools import SQL
 
-from .atp import id_array
+from .atp import NO_ATP, AtpEngine, id_array
+
+
+class Node(NamedTuple):
+    """A listing at one marketplace location: its ATP there now, and what
+    was last published there (None: never)."""
+
+    location_ref: str
+    qty: int
+    published: int | None
 
 
 class ChannelRun:
@@ -17,9 +27,13 @@ class ChannelRun:
         self.cr = channel.env.cr
         self.job_uuid = job_uuid or str(uuid.uuid4())
 
-    def _listing_nodes(self, listing_ids):
-        """Rows (listing, warehouse, location ref, last published qty and
-        time) of the listings' locations, in mapping order."""
+    def _nodes(self, listing_ids):
+        """A per-location channel's listings at each location:
+        ``{listing id: [Node]}`` in mapping order, with the ATP there now
+        (one computation for every node) and what was last published there.
+        Missing (listing, location) rows are created first."""
+        self.channel._sync_listing_nodes(listing_ids)
+        atp = AtpEngine(self.env).compute_nodes(listing_ids)
         self.env["stock.channel.location"].flush_model()
         self.env["stock.channel.listing.node"].flush_model()
         self.cr.execute(
@@ -35,4 +49,19 @@ class ChannelRun:
                 id_array(listing_ids),
             )
         )
-        return self.cr.fetchall()
+        nodes = {}
+        for (
+            listing_id,
+            warehouse_id,
+            location_ref,
+            last_qty,
+            last_at,
+        ) in self.cr.fetchall():
+            nodes.setdefault(listing_id, []).append(
+                Node(
+                    location_ref,
+                    atp.get((listing_id, warehouse_id), NO_ATP).qty,
+                    last_qty if last_at else None,
+                )
+            )
+        return nodes

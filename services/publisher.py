@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from odoo.tools import SQL
 
 from ..adapters.base import Item, PermanentError
-from .atp import NO_ATP, AtpEngine, id_array
+from .atp import AtpEngine, id_array
 from .channel_run import ChannelRun
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
@@ -123,12 +123,7 @@ class Publisher(ChannelRun):
         """(items to send, (listing, change) pairs unchanged) of a channel
         that publishes per location: one item per location whose quantity
         changed, from one ATP computation for every node."""
-        listing_ids = [row[0] for row in snapshot]
-        self.channel._sync_listing_nodes(listing_ids)
-        atp = AtpEngine(self.env).compute_nodes(listing_ids)
-        nodes = {}
-        for node in self._listing_nodes(listing_ids):
-            nodes.setdefault(node[0], []).append(node)
+        nodes = self._nodes([row[0] for row in snapshot])
         to_send, unchanged = [], []
         for row in snapshot:
             listing_id, counter, _since, _corr, _qty, _at, sku, ref = row[:8]
@@ -137,17 +132,12 @@ class Publisher(ChannelRun):
                     listing_id,
                     sku,
                     ref or "",
-                    atp.get((listing_id, warehouse_id), NO_ATP).qty,
-                    last_qty if last_at else None,
-                    location=location_ref,
+                    node.qty,
+                    node.published,
+                    location=node.location_ref,
                 )
-                for _l, warehouse_id, location_ref, last_qty, last_at in nodes.get(
-                    listing_id, ()
-                )
-                if force
-                or row[8]
-                or last_at is None
-                or atp.get((listing_id, warehouse_id), NO_ATP).qty != last_qty
+                for node in nodes.get(listing_id, ())
+                if force or row[8] or node.qty != node.published
             ]
             if changed:
                 to_send += changed

@@ -13,7 +13,7 @@ from odoo import fields
 from odoo.tools import SQL
 
 from ..adapters.base import ListingRef
-from .atp import NO_ATP, AtpEngine, id_array
+from .atp import AtpEngine, id_array
 from .channel_run import ChannelRun
 
 
@@ -93,24 +93,17 @@ class Reconciler(ChannelRun):
                 )
                 for listing_id, sku, ref, last_qty, last_at, pending in rows
             ]
-        listing_ids = [row[0] for row in rows]
-        self.channel._sync_listing_nodes(listing_ids)
-        atp = AtpEngine(self.env).compute_nodes(listing_ids)
-        nodes = {}
-        for node in self._listing_nodes(listing_ids):
-            nodes.setdefault(node[0], []).append(node)
+        nodes = self._nodes([row[0] for row in rows])
         return [
             (
-                ListingRef(listing_id, sku, ref or "", location_ref),
-                last_qty,
-                bool(last_at),
-                atp.get((listing_id, warehouse_id), NO_ATP).qty,
+                ListingRef(listing_id, sku, ref or "", node.location_ref),
+                node.published,
+                node.published is not None,
+                node.qty,
                 pending,
             )
             for listing_id, sku, ref, _qty, _at, pending in rows
-            for _l, warehouse_id, location_ref, last_qty, last_at in nodes.get(
-                listing_id, ()
-            )
+            for node in nodes.get(listing_id, ())
         ]
 
     # -- steps -------------------------------------------------------------
