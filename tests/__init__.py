@@ -26,3 +26,4 @@ from . import test_hostile_requests
 from . import test_amazon
 from . import test_order_pull
 from . import test_amazon_orders
+from . import test_returns
