@@ -139,7 +139,7 @@ class WooCommerceAdapter(Adapter):
         cancelled beyond; WooCommerce's ``api_restock`` is write-only).
         Refund lines count negative quantities and name the order's line in
         the ``_refunded_item_id`` meta; a refund of an amount only has no
-        line and is left out."""
+        line (recorded, nothing to receive)."""
         url = (
             self.config.base_url.rstrip("/")
             + "/wp-json/wc/v3/orders/"
@@ -168,8 +168,7 @@ class WooCommerceAdapter(Adapter):
                 for item in refund.get("line_items") or []
                 if isinstance(item, dict) and item.get("quantity")
             ]
-            if lines:
-                refunds.append({"return_id": str(refund["id"]), "lines": lines})
+            refunds.append({"return_id": str(refund["id"]), "lines": lines})
         return refunds
 
     def push_shipment(self, shipment, correlation_id):

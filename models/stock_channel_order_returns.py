@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
@@ -116,13 +117,18 @@ class StockChannelOrder(models.Model):
         except TransientError as exc:
             raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
         except PermanentError as exc:
-            raise PERMANENT_ERRORS[0](str(exc)) from exc
+            raise UserError(str(exc)) from exc
         known = return_intake.known_returns(
             self.env.cr, self.channel_id, [r["return_id"] for r in refunds]
         )
         results = []
         for refund in refunds:
             if refund["return_id"] in known:
+                continue
+            if not refund["lines"]:
+                # An amount refunded (shipping, a gesture): known from now on.
+                return_intake.record_amount_only(self, refund["return_id"])
+                results.append(f"{refund['return_id']}: amount only")
                 continue
             try:
                 canonical = validate_return(refund)

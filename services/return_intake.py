@@ -74,6 +74,15 @@ def store(order, canonical, source):
     )
 
 
+def record_amount_only(order, external_id):
+    """A refund of an amount, no line: stored (done) so that it is known,
+    nothing to receive or release."""
+    return_id = insert_once(order.env, order, external_id, order.channel_id.adapter)
+    if return_id:
+        order.env["stock.channel.return"].browse(return_id).state = "done"
+    return return_id
+
+
 def stored_return(cr, channel, external_id):
     """The duplicate answer for a return already stored, or None."""
     cr.execute(

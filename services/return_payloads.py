@@ -11,7 +11,9 @@ much was delivered) is checked by ``return_intake``.
 from .payloads import MAX_ERRORS, MAX_QUANTITY, MAX_TEXT, UNSTORABLE, _number
 
 MAX_RETURN_LINES = 250
-RESTOCK_TYPES = ("return", "cancel", "no_restock")
+# ``auto`` (a marketplace that does not say): returned up to what was
+# delivered, cancelled beyond.
+RESTOCK_TYPES = ("return", "cancel", "no_restock", "auto")
 
 
 class InvalidReturn(Exception):
@@ -107,7 +109,7 @@ def validate_return(data, generic=False):
             error(f"{where}.restock", "true or false")
         restock_type = line.get("restock_type")
         if restock_type not in RESTOCK_TYPES:
-            error(f"{where}.restock_type", "return, cancel or no_restock")
+            error(f"{where}.restock_type", "return, cancel, no_restock or auto")
         clean.append(
             {
                 "sku": sku.strip() if isinstance(sku, str) else None,
