@@ -145,6 +145,7 @@ class TestReturnFlow(ReturnCase):
         )
         self.assertEqual(self._atp(self.shop_listing), 27, "not sellable yet")
         self.assertEqual(self.shop.return_to_inspect_count, 1)
+        self.assertEqual(self.shop.oldest_return_age, 0)
 
         self._clear_pending()
         line.with_user(self.inspector).action_accept()
@@ -287,7 +288,7 @@ class TestReturnFlow(ReturnCase):
         self.assertFalse(channel_return.picking_ids)
         self.assertTrue(order.activity_ids)
         with trap_jobs() as trap:
-            channel_return.action_reprocess()
+            channel_return.with_user(self.robot).action_reprocess()
             trap.assert_jobs_count(1, only=order._process_return)
         self.assertEqual(channel_return.state, "received")
 
