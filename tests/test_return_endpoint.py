@@ -6,6 +6,8 @@ import requests
 
 from odoo.tests import HttpCase, tagged
 
+from odoo.addons.queue_job.tests.common import trap_jobs
+
 from ..adapters.signing import sign_base64, sign_request
 from .marketplace import Marketplace, Reply
 from .test_returns import ReturnCase
@@ -320,6 +322,7 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
         )
         cls.woo_listing = cls._create_listing(cls.woo, cls.product)
         cls.refunds = {}
+        cls.listed = []
 
     def setUp(self):
         super().setUp()
@@ -331,6 +334,8 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
         if received.headers.get("Authorization") != f"Basic {basic}":
             return Reply(401, {"code": "woocommerce_rest_cannot_view"})
         path = received.path.split("?")[0]
+        if path == "/wp-json/wc/v3/orders":
+            return Reply(200, cls.listed)
         prefix, _sep, rest = path.partition("/wp-json/wc/v3/orders/")
         order_id, _sep, tail = rest.partition("/")
         if received.method != "GET" or tail != "refunds" or order_id not in cls.refunds:
@@ -410,6 +415,24 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
         again = self._webhook("order.updated", updated)
         self.assertEqual(again.json()["status"], "ignored")
         self.assertEqual(len(self.market.received), 1)
+
+    def test_pulled_order_with_new_refunds_enqueues_the_read(self):
+        """The order update webhook was missed: the order pull sees the
+        order's refunds and enqueues the same read."""
+        self.assertEqual(
+            self._webhook("order.created", self._woo_order(729, 2)).status_code, 202
+        )
+        self.env.invalidate_all()
+        order = self._channel_order(self.woo, 729)
+        listed = dict(
+            self._woo_order(729, 2, refunds=(911,)),
+            date_modified_gmt="2099-01-01T00:00:00",
+        )
+        type(self).listed = [listed]
+        self.addCleanup(setattr, type(self), "listed", [])
+        with trap_jobs() as trap:
+            self.woo._as_technical_user()._pull_orders()
+            trap.assert_jobs_count(1, only=order._read_refunds)
 
     def test_refund_read_refused_fails_visibly(self):
         """Wrong credentials: the marketplace refuses, the job fails (no
