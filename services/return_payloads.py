@@ -23,20 +23,23 @@ class InvalidReturn(Exception):
 
 
 def generic_return(data):
-    """The generic contract's body as the canonical return: ``restock``
-    (a boolean, default true) true is a return of delivered goods, false a
-    refund recorded only."""
+    """The generic contract's body as the canonical return: lines name the
+    order's line by SKU only; ``restock`` (a boolean, default true) true is
+    a return of delivered goods, false a refund recorded only."""
     if not isinstance(data, dict):
         return data
     lines = data.get("lines")
     if isinstance(lines, list):
         lines = [
-            dict(
-                line,
-                restock_type=(
+            {
+                "sku": line.get("sku"),
+                "quantity": line.get("quantity"),
+                "reason": line.get("reason"),
+                "restock": line.get("restock", True),
+                "restock_type": (
                     "no_restock" if line.get("restock", True) is False else "return"
                 ),
-            )
+            }
             if isinstance(line, dict)
             else line
             for line in lines

@@ -107,6 +107,9 @@ class TestReturnFlow(ReturnCase):
         self.assertFalse(location.channel_sellable)
         self.assertEqual(location.location_id, self.wh_other.view_location_id)
         self.assertEqual(location.company_id, self.wh_other.company_id)
+        other = self.env["res.company"].create({"name": "Returns Loc Co"})
+        other_wh = self.env["stock.warehouse"].search([("company_id", "=", other.id)])
+        self.assertEqual(other_wh._channel_returns_location().company_id, other)
         damaged = warehouse._channel_damaged_location()
         self.assertFalse(damaged.channel_sellable)
         self.assertNotEqual(damaged, location)
@@ -441,6 +444,33 @@ class TestReturnAccess(ReturnCase):
             self.env["stock.channel.return.line"].with_user(self.outsider).search([])
         with self.assertRaises(AccessError):
             self.env["stock.channel.return"].with_user(self.outsider).search([])
+
+    def test_stock_user_opens_returns_to_inspect(self):
+        """The list and form load for a warehouse user without channel
+        rights, the channel order's name included."""
+        order = self._delivered_order("A-3", 3)
+        self._return(order, "RET-A3", [self._line(1)])
+        self._run_return(order, "RET-A3")
+        Line = self.env["stock.channel.return.line"].with_user(self.inspector)
+        views = Line.get_views([(False, "list"), (False, "form"), (False, "search")])
+        self.assertIn("list", views["views"])
+        action = self.env.ref(
+            "stock_channel_sync.stock_channel_return_line_action_inspect"
+        )
+        self.assertEqual(action.res_model, Line._name)
+        rows = Line.web_search_read(
+            [("order_id", "=", order.id)],
+            {
+                "order_id": {"fields": {"display_name": {}}},
+                "channel_id": {"fields": {"display_name": {}}},
+                "receipt_picking_id": {"fields": {"display_name": {}}},
+                "return_external_id": {},
+                "credit_note_id": {"fields": {"display_name": {}}},
+                "state": {},
+            },
+        )["records"]
+        self.assertEqual(rows[0]["order_id"]["display_name"], "A-3")
+        self.assertEqual(rows[0]["return_external_id"], "RET-A3")
 
     def test_other_company_rule(self):
         """A line of another company is invisible to this company's users."""
