@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..services import return_inspection
+from ..services.return_intake import moved_qty
 
 LINE_STATES = [
     ("to_receive", "To Receive"),
@@ -107,6 +108,13 @@ class StockChannelReturnLine(models.Model):
         copy=False,
         index="btree_not_null",
     )
+    received_qty = fields.Float(
+        string="Received",
+        digits="Product Unit of Measure",
+        readonly=True,
+        help="In product units: what the validated return receipt brought "
+        "back for this line, what inspection moves.",
+    )
     received_at = fields.Datetime(
         string="Goods Received On",
         readonly=True,
@@ -171,15 +179,39 @@ class StockChannelReturnLine(models.Model):
 
     @api.model
     def _receipts_done(self, pickings):
-        """Validated return receipts: their lines wait for inspection in the
-        returns location (still not sellable)."""
-        moves = pickings.move_ids.filtered(lambda m: m.state == "done")
-        if not moves:
-            return
+        """Validated return receipts: once a receipt and its backorders are
+        all done or cancelled, its lines wait for inspection in the returns
+        location (still not sellable) with what actually arrived; a line of
+        which nothing arrived is cancelled."""
+        roots = pickings
+        while roots.backorder_id - roots:
+            roots |= roots.backorder_id
         lines = self.search(
-            [("receipt_move_ids", "in", moves.ids), ("state", "=", "to_receive")]
+            [("receipt_picking_id", "in", roots.ids), ("state", "=", "to_receive")]
         )
-        lines.write({"state": "to_inspect", "received_at": fields.Datetime.now()})
+        taken = {}  # (receipt, product) -> quantity given to earlier lines
+        for line in lines.sorted("id"):
+            chain = line.receipt_picking_id
+            while chain.backorder_ids - chain:
+                chain |= chain.backorder_ids
+            if any(p.state not in ("done", "cancel") for p in chain):
+                continue
+            key = (line.receipt_picking_id.id, line.product_id.id)
+            arrived = sum(
+                moved_qty(move)
+                for move in chain.move_ids
+                if move.state == "done" and move.product_id == line.product_id
+            ) - taken.get(key, 0.0)
+            received = max(min(line.product_qty, arrived), 0.0)
+            taken[key] = taken.get(key, 0.0) + received
+            line.write(
+                {
+                    "state": "to_inspect" if received > 0 else "cancelled",
+                    "received_qty": received,
+                    "received_at": fields.Datetime.now(),
+                }
+            )
+        lines.channel_return_id._refresh_state()
 
     def _open(self, record):
         return {

@@ -46,7 +46,7 @@ def _move(lines, outcome):
                 "origin": _origin(line),
                 "product_id": line.product_id.id,
                 "product_uom": line.product_id.uom_id.id,
-                "product_uom_qty": line.product_qty,
+                "product_uom_qty": line.received_qty,
                 "location_id": _source(line).id,
                 "location_dest_id": destination.id,
                 "picking_type_id": warehouse.int_type_id.id,
@@ -77,7 +77,7 @@ def _scrap(lines):
             {
                 "product_id": line.product_id.id,
                 "product_uom_id": line.product_id.uom_id.id,
-                "scrap_qty": line.product_qty,
+                "scrap_qty": line.received_qty,
                 "location_id": _source(line).id,
                 "company_id": line.company_id.id,
                 "origin": _origin(line),

@@ -272,6 +272,36 @@ class TestReturnFlow(ReturnCase):
         self.assertEqual(self._atp(self.shop_listing), 27)
         self.assertEqual(channel_return.state, "done")
 
+    def test_partial_receipts(self):
+        """2 returned, 1 arrives with a backorder: still to receive until the
+        backorder is done; then inspected with what arrived. 1 arrives and
+        the rest is given up: 1 to inspect."""
+        order = self._delivered_order("R-108", 5)
+        self._return(order, "RET-9", [self._line(2)])
+        line = self._run_return(order, "RET-9").line_ids
+        receipt = line.receipt_picking_id
+        receipt.move_ids.quantity = 1
+        receipt.move_ids.picked = True
+        receipt.with_user(self.inspector).with_context(
+            skip_backorder=True
+        ).button_validate()
+        self.assertEqual(line.state, "to_receive")
+        self._validate(receipt.backorder_ids)
+        self.assertEqual((line.state, line.received_qty), ("to_inspect", 2))
+
+        self._return(order, "RET-10", [self._line(1, reason="a"), self._line(1)])
+        first, second = self._run_return(order, "RET-10").line_ids
+        receipt = first.receipt_picking_id
+        receipt.move_ids.quantity = 1
+        receipt.move_ids.picked = True
+        receipt.with_user(self.inspector).with_context(
+            skip_backorder=True, picking_ids_not_to_backorder=receipt.ids
+        ).button_validate()
+        self.assertEqual((first.state, first.received_qty), ("to_inspect", 1))
+        self.assertEqual(second.state, "cancelled")
+        first.with_user(self.inspector).action_accept()
+        self.assertEqual(first.inspection_move_id.quantity, 1)
+
     def test_error_state_when_the_receipt_cannot_be_built(self):
         """The delivery was returned by hand meanwhile: the return goes to
         error with a to-do, nothing half done; Reprocess enqueues again."""
