@@ -119,7 +119,9 @@ class StockChannelReturn(models.Model):
         returns = self.filtered(lambda r: r.state == "error")
         returns.write({"state": "received", "error_message": False})
         for channel_return in returns:
-            channel_return.order_id._delay_return(channel_return.id, retry=True)
+            # The job runs as the channel's technical user, like the first.
+            order = channel_return.order_id.with_user(channel_return.channel_id.user_id)
+            order._delay_return(channel_return.id, retry=True)
 
     def _refresh_state(self):
         """Done once no line waits for the goods or for inspection."""

@@ -159,6 +159,9 @@ class Ledger:
 
     def __init__(self, order):
         self.delivered, self.to_deliver = quantities(order)
+        # A cancelled order promises nothing any more: its refunded,
+        # unshipped lines are recorded, already released.
+        self.released = order.state == "cancelled"
         self.returned, self.cancelling = {}, {}
         earlier = order.env["stock.channel.return.line"].search(
             [("order_id", "=", order.id), ("state", "!=", "cancelled")]
@@ -193,10 +196,14 @@ class Ledger:
 def quantities(order):
     """``(delivered, still to deliver)`` per product: the sale order's done
     and open moves to customers, or, before the sale order exists, the
-    order's promised lines."""
+    order's promised lines; for a cancelled order (nothing shipped), what
+    it had ordered."""
     delivered, to_deliver = {}, {}
     sale = order.sale_order_id
-    if sale and sale.state == "sale":
+    if order.state == "cancelled":
+        for line in order.line_ids:
+            Ledger._add(to_deliver, line.product_id.id, line.product_qty)
+    elif sale and sale.state == "sale":
         for move in sale.order_line.move_ids:
             if move.location_dest_id.usage != "customer":
                 continue
@@ -260,6 +267,7 @@ def resolve(order, canonical, source):
                     "reason": line["reason"],
                     "restock_type": restock_type,
                     "state": "to_receive" if restock_type == "return" else "recorded",
+                    "applied": restock_type == "cancel" and ledger.released,
                 }
             )
     if errors:

@@ -45,7 +45,8 @@ def apply_cancellations(lines):
     order = lines.order_id
     sale = order.sale_order_id
     if sale and sale.state == "sale":
-        if sale.locked:
+        locked = sale.locked
+        if locked:
             sale.action_unlock()
         for line in lines:
             remaining = line.product_qty
@@ -57,6 +58,8 @@ def apply_cancellations(lines):
                 if taken > 0:
                     sale_line.product_uom_qty -= taken
                     remaining -= taken
+        if locked:
+            sale.action_lock()
     else:
         for line in lines:
             order_line = line.order_line_id

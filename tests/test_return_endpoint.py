@@ -259,6 +259,30 @@ class TestShopifyRefunds(HttpCase, ReturnCase):
         self.assertEqual(self._atp(self.shopify_listing), 27)
         self.assertEqual(channel_return.state, "done")
 
+    def test_refund_after_cancellation(self):
+        """Shopify cancels an order and refunds it (``cancel``): the order
+        was already released by orders/cancelled; the refund is recorded,
+        nothing more to release."""
+        order = self._shopify_order(7201, 4, ship=False)
+        cancelled = {
+            "id": 7201,
+            "cancelled_at": "2026-11-23T10:00:00Z",
+            "customer": {"first_name": "Sho", "last_name": "Pify"},
+            "line_items": [],
+        }
+        self.assertEqual(self._webhook("orders/cancelled", cancelled).status_code, 200)
+        response = self._webhook(
+            "refunds/create", self._refund(559, 7201, [(4, "cancel")])
+        )
+        self.assertEqual(response.status_code, 202, response.text)
+        self.env.invalidate_all()
+        self.assertEqual(order.state, "cancelled")
+        order.with_user(self.robot)._process_return(order.return_ids.id)
+        self.assertEqual(order.return_ids.line_ids.state, "recorded")
+        self.assertTrue(order.return_ids.line_ids.applied)
+        self.assertEqual(order.line_ids.product_qty, 4, "left as ordered")
+        self.assertEqual(self._atp(self.shopify_listing), 30)
+
     def test_refund_of_unknown_order_and_amount_only(self):
         """404 unknown_order (Shopify retries until the order arrives); a
         refund without lines is acknowledged; nothing stored."""
