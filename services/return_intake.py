@@ -1,7 +1,7 @@
 """Return intake: one authenticated return or refund of a channel order,
 checked against what the order delivered and stored once, in the request.
 
-Like the order intake it returns an :class:`~.order_intake.Outcome`, never
+Like the order intake it returns an :class:`~.outcomes.Outcome`, never
 an HTTP code, and writes nothing unless the outcome is ``accepted``: the
 stock work (the return receipt, fewer left to deliver, a draft credit note)
 happens in a job (``return_receipts``).
@@ -46,6 +46,7 @@ def store(order, canonical, source):
     stored = stored_return(env.cr, channel, canonical["return_id"])
     if stored:
         return Outcome("duplicate", stored)
+    claim(env.cr, order)
     try:
         lines = resolve(order, canonical, source)
     except InvalidReturn as exc:
@@ -81,6 +82,21 @@ def record_amount_only(order, external_id):
     if return_id:
         order.env["stock.channel.return"].browse(return_id).state = "done"
     return return_id
+
+
+def claim(cr, order):
+    """Touch the order's row before reading what it can still take back:
+    two different returns of one order at the same moment are serialized
+    (the later one fails to update the row and is retried by Odoo from the
+    start, seeing the first's lines), so together they never take back more
+    than was delivered."""
+    cr.execute(
+        SQL(
+            "UPDATE stock_channel_order SET write_date = now() at time zone 'UTC'"
+            " WHERE id = %s",
+            order.id,
+        )
+    )
 
 
 def stored_return(cr, channel, external_id):
