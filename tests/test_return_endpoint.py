@@ -360,7 +360,7 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
         path = received.path.split("?")[0]
         if path == "/wp-json/wc/v3/orders":
             return Reply(200, cls.listed)
-        prefix, _sep, rest = path.partition("/wp-json/wc/v3/orders/")
+        _prefix, _sep, rest = path.partition("/wp-json/wc/v3/orders/")
         order_id, _sep, tail = rest.partition("/")
         if received.method != "GET" or tail != "refunds" or order_id not in cls.refunds:
             return Reply(404, {"code": "woocommerce_rest_shop_order_invalid_id"})

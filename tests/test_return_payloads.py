@@ -72,9 +72,14 @@ class TestReturnPayloads(BaseCase):
             return
         try:
             _order_id, canonical = adapter.refund_to_canonical(data)
-            validate_return(canonical)
+            validated = validate_return(canonical)
         except (InvalidReturn, AttributeError, TypeError, ValueError, KeyError):
-            pass
+            return
+        for line in validated["lines"]:
+            self.assertTrue(line["sku"] or line["line_id"])
+            self.assertIn(
+                line["restock_type"], ("return", "cancel", "no_restock", "auto")
+            )
 
     def test_restock_mapping(self):
         """restock false is recorded only, true or absent comes back."""

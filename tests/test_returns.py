@@ -332,7 +332,8 @@ class TestReturnCancellation(ReturnCase):
 
     def test_cancel_before_the_sale_order_releases_the_promise(self):
         """No sale order yet: the promised lines shrink, ATP rises."""
-        status, _answer = self._receive(self.shop, self._order_body("C-1", 5))
+        status, answer = self._receive(self.shop, self._order_body("C-1", 5))
+        self.assertEqual(status, 202, answer)
         order = self._channel_order(self.shop, "C-1")
         self.assertEqual(self._atp(self.shop_listing), 25)
         canonical = {
