@@ -1,11 +1,12 @@
 import json
 
+from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from .common import OrderCase
+from .common import TECHNICAL_USER_GROUPS, OrderCase
 
 INSPECTOR_GROUPS = "base.group_user,stock.group_stock_user"
 
@@ -516,3 +517,105 @@ class TestReturnAccess(ReturnCase):
             .search([("id", "in", channel_return.line_ids.ids)])
         )
         self.assertFalse(lines)
+
+
+@tagged("post_install", "-at_install")
+class TestReturnMultiCompany(ReturnCase):
+    """A return of another company's channel: its receipt, locations and
+    lines stay in that company; its warehouse users inspect it, this
+    company's do not see it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_b = cls.env["res.company"].create({"name": "Returns Co B"})
+        cls.wh_b = cls.env["stock.warehouse"].search(
+            [("company_id", "=", cls.company_b.id)], limit=1
+        )
+        b_only = {
+            "company_id": cls.company_b.id,
+            "company_ids": [Command.set(cls.company_b.ids)],
+        }
+        cls.robot_b = new_test_user(
+            cls.env, login="ret_robot_b", groups=TECHNICAL_USER_GROUPS, **b_only
+        )
+        cls.inspector_b = new_test_user(
+            cls.env, login="ret_inspector_b", groups=INSPECTOR_GROUPS, **b_only
+        )
+        cls.channel_b = (
+            cls.env["stock.channel"]
+            .with_company(cls.company_b)
+            .create(
+                {
+                    "name": "Returns B",
+                    "code": "ret-b",
+                    "adapter": "sandbox",
+                    "company_id": cls.company_b.id,
+                    "warehouse_ids": [Command.set(cls.wh_b.ids)],
+                    "user_id": cls.robot_b.id,
+                }
+            )
+        )
+        cls.listing_b = cls._create_listing(cls.channel_b, cls.product)
+        cls.env["stock.quant"]._update_available_quantity(
+            cls.product, cls.wh_b.lot_stock_id, 10
+        )
+
+    def test_return_stays_in_its_company(self):
+        channel = self.channel_b.with_user(self.robot_b).with_company(self.company_b)
+        body = json.dumps(
+            dict(
+                self._order_body("B-1", 2),
+                lines=[
+                    {
+                        "sku": self.listing_b.external_sku,
+                        "quantity": 2,
+                        "unit_price": 5.0,
+                    }
+                ],
+            )
+        ).encode()
+        status, answer = channel.env["stock.channel.order"]._receive(
+            channel, "create", body
+        )
+        self.assertEqual(status, 202, answer)
+        order = self._channel_order(self.channel_b, "B-1")
+        order.with_user(self.robot_b).with_company(self.company_b)._process()
+        self.assertEqual(order.state, "done", order.error_message)
+        delivery = order.sale_order_id.picking_ids
+        delivery.move_ids.picked = True
+        delivery.button_validate()
+        robot_order = order.with_user(self.robot_b).with_company(self.company_b)
+        with trap_jobs():
+            outcome = robot_order._receive_return(
+                json.dumps(
+                    {
+                        "return_id": "RB-1",
+                        "lines": [{"sku": self.listing_b.external_sku, "quantity": 1}],
+                    }
+                ).encode()
+            )
+        self.assertEqual(outcome.kind, "accepted", outcome.answer)
+        channel_return = self._stored(order, "RB-1")
+        robot_order._process_return(channel_return.id)
+        receipt = channel_return.picking_ids
+        self.assertEqual(receipt.company_id, self.company_b)
+        location = self.wh_b.channel_returns_location_id
+        self.assertEqual(receipt.location_dest_id, location)
+        self.assertEqual(location.company_id, self.company_b)
+        self.assertEqual(channel_return.company_id, self.company_b)
+        self._validate(receipt, user=self.inspector_b)
+        line = channel_return.line_ids
+        self.assertFalse(
+            self.env["stock.channel.return.line"]
+            .with_user(self.inspector)
+            .search([("id", "=", line.id)])
+        )
+        with self.assertRaises(AccessError):
+            line.with_user(self.inspector).read(["sku"])
+        line.with_user(self.inspector_b).action_accept()
+        self.assertEqual(line.state, "accepted")
+        self.assertEqual(
+            line.inspection_move_id.location_dest_id, self.wh_b.lot_stock_id
+        )
+        self.assertEqual(self._atp(self.listing_b), 9)
