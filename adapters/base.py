@@ -216,9 +216,11 @@ def full_name(party):
 
 def canonical_lines(data, shipping_key):
     """Lines and shipping amount of a Shopify / WooCommerce order, which
-    share ``line_items[{sku, quantity, price}]`` and ``shipping_lines``."""
+    share ``line_items[{id, sku, quantity, price}]`` and ``shipping_lines``.
+    The marketplace's line id is kept: its refunds name lines by it."""
     lines = [
         {
+            "line_id": line.get("id"),
             "sku": line.get("sku"),
             "quantity": line.get("quantity"),
             "unit_price": to_number(line.get("price")),

@@ -221,10 +221,51 @@ class ShopifyAdapter(Adapter):
         order: the topic header is not signed, so a cancellation is carried
         out only when the signed order has ``cancelled_at``; otherwise the
         delivery is an order to store (a duplicate when known)."""
-        if topic not in ("orders/create", "orders/cancelled", "orders/updated"):
+        if topic not in (
+            "orders/create",
+            "orders/cancelled",
+            "orders/updated",
+            "refunds/create",
+        ):
             return None
+        if cls.is_refund(data):
+            return "refund"
         cancelled = isinstance(data, dict) and data.get("cancelled_at")
         return "cancel" if cancelled else "create"
+
+    @staticmethod
+    def is_refund(data):
+        """A ``refunds/create`` body, told by its signed content (an order
+        id and refund lines), never by the unsigned topic."""
+        return (
+            isinstance(data, dict)
+            and "order_id" in data
+            and isinstance(data.get("refund_line_items"), list)
+        )
+
+    @classmethod
+    def refund_to_canonical(cls, data):
+        """``(order id, canonical return)`` of a ``refunds/create`` body:
+        one line per refund line, named by the order's line item id (and
+        its SKU, for orders pulled without line ids). ``restock_type``
+        ``return`` / ``cancel`` / ``no_restock`` as Shopify says; the
+        deprecated ``legacy_restock`` is a return of what shipped and a
+        cancellation of the rest."""
+        lines = []
+        for item in data["refund_line_items"]:
+            restock_type = item.get("restock_type")
+            lines.append(
+                {
+                    "line_id": item.get("line_item_id"),
+                    "sku": (item.get("line_item") or {}).get("sku") or None,
+                    "quantity": item.get("quantity"),
+                    "reason": data.get("note") or "",
+                    "restock_type": (
+                        "auto" if restock_type == "legacy_restock" else restock_type
+                    ),
+                }
+            )
+        return str(data["order_id"]), {"return_id": data.get("id"), "lines": lines}
 
     @classmethod
     def to_canonical(cls, data):

@@ -50,7 +50,10 @@ class WooCommerceAdapter(Adapter):
         status = data.get("status") if isinstance(data, dict) else None
         if status in ("cancelled", "trash"):
             return "cancel"
-        return "create" if topic == "order.created" else "ignore"
+        if topic == "order.created":
+            return "create"
+        refunds = data.get("refunds") if isinstance(data, dict) else None
+        return "refund_ids" if isinstance(refunds, list) and refunds else "ignore"
 
     @staticmethod
     def is_ping(body):
@@ -129,6 +132,44 @@ class WooCommerceAdapter(Adapter):
             pages = 0
         more = page < pages if pages else len(entries) >= PULL_PAGE_SIZE
         return OrderPage(orders, page + 1 if more else None)
+
+    def fetch_refunds(self, external_id, correlation_id):
+        """``GET orders/<id>/refunds``: each refund with its lines as a
+        canonical return (``auto``: returned up to what was delivered,
+        cancelled beyond; WooCommerce's ``api_restock`` is write-only).
+        Refund lines count negative quantities and name the order's line in
+        the ``_refunded_item_id`` meta; a refund of an amount only has no
+        line (recorded, nothing to receive)."""
+        url = (
+            self.config.base_url.rstrip("/")
+            + "/wp-json/wc/v3/orders/"
+            + quote(str(external_id), safe="")
+            + "/refunds"
+        )
+        response = self.request(
+            "GET",
+            url,
+            params={"per_page": 100},
+            auth=(self.config.api_key, self.config.api_secret),
+            headers={"X-Correlation-Id": correlation_id},
+        )
+        refunds = []
+        for refund in self.json_of(response, list):
+            if not isinstance(refund, dict) or refund.get("id") is None:
+                continue
+            lines = [
+                {
+                    "line_id": _refunded_item(item),
+                    "sku": item.get("sku") or None,
+                    "quantity": abs(item.get("quantity") or 0),
+                    "reason": refund.get("reason") or "",
+                    "restock_type": "auto",
+                }
+                for item in refund.get("line_items") or []
+                if isinstance(item, dict) and item.get("quantity")
+            ]
+            refunds.append({"return_id": str(refund["id"]), "lines": lines})
+        return refunds
 
     def push_shipment(self, shipment, correlation_id):
         """Order status ``completed``, then a customer note with tracking."""
@@ -246,3 +287,11 @@ class WooCommerceAdapter(Adapter):
                         error.get("message") or str(error)
                     )
         return Outcome(last.status_code, self.redact(last.text), item_errors)
+
+
+def _refunded_item(item):
+    """The order line a refund line refunds (its ``_refunded_item_id``)."""
+    for meta in item.get("meta_data") or []:
+        if isinstance(meta, dict) and meta.get("key") == "_refunded_item_id":
+            return str(meta.get("value"))
+    return None

@@ -13,7 +13,7 @@ from ..adapters import ADAPTERS
 from ..adapters.signing import SignedRequest
 from ..adapters.woocommerce import WooCommerceAdapter
 from ..services import order_intake
-from ..services.order_intake import OUTCOME_STATUS
+from ..services.outcomes import OUTCOME_STATUS
 from ..services.payloads import MAX_BODY
 
 _logger = logging.getLogger(__name__)
@@ -167,3 +167,14 @@ class ChannelOrderController(http.Controller):
         if error:
             return error
         return request.make_json_response(order._answer_status())
+
+    @channel_route(
+        "/stock_channel_sync/<string:code>/orders/<string:external_id>/returns", "POST"
+    )
+    def post_return(self, code, external_id, **_kwargs):
+        """A return of a received order (generic contract, signature v2):
+        stored once per return_id, its receipt built by a job."""
+        order, error = self._signed_order(code, external_id)
+        if error:
+            return error
+        return self._answer(order._receive_return(self._body()))

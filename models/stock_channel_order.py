@@ -5,7 +5,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..services import order_intake, shipments
-from ..services.order_intake import OUTCOME_STATUS, Outcome
+from ..services.outcomes import OUTCOME_STATUS, Outcome
 from ..services.retries import (
     contention_delay,
     is_contention,

@@ -18,6 +18,12 @@ class StockChannelOrderLine(models.Model):
         "product.product", required=True, index=True, ondelete="restrict"
     )
     sku = fields.Char(string="SKU", required=True)
+    external_line_id = fields.Char(
+        string="Marketplace Line ID",
+        readonly=True,
+        help="The marketplace's id of this line (Shopify's and WooCommerce's "
+        "line item id), which its refunds name.",
+    )
     channel_qty = fields.Float(
         string="Ordered", digits="Product Unit of Measure", help="In channel units."
     )

@@ -13,13 +13,13 @@ delivery, so most posts are replays.
 
 import json
 import uuid
-from typing import NamedTuple
 
 from psycopg2.errors import SerializationFailure
 
 from odoo.tools import SQL
 
 from ..adapters import ADAPTERS
+from .outcomes import Outcome
 from .payloads import (
     InvalidJson,
     InvalidOrder,
@@ -27,32 +27,7 @@ from .payloads import (
     validate_order,
     validate_reference,
 )
-
-# How the order endpoints answer each outcome of the intake and of a
-# cancellation: the HTTP controller and in-process callers share it.
-OUTCOME_STATUS = {
-    "accepted": 202,  # stored, a job confirms it
-    "created": 201,  # stored and confirmed at once (sync channels)
-    "duplicate": 200,  # a replay: the stored order's state
-    "cancelled": 200,
-    "already_shipped": 200,  # a marketplace cancellation after shipping
-    "ignored": 200,  # an update that is not a cancellation
-    "invalid_json": 400,
-    "unsupported_event": 400,
-    "invalid_order": 422,
-    "concurrent_delivery": 409,  # being stored by a concurrent request
-    "shipped": 409,  # the cancel endpoint: refused, something shipped
-}
-
-
-class Outcome(NamedTuple):
-    """``kind``: what happened; ``answer``: the JSON to send back. The
-    HTTP controller maps kinds to status codes (:data:`OUTCOME_STATUS`).
-    Only ``accepted``, ``created``, ``duplicate``, ``cancelled``,
-    ``already_shipped`` and ``ignored`` ever wrote anything."""
-
-    kind: str
-    answer: dict
+from .refunds import refund, refund_ids
 
 
 def receive(orders, channel, topic, body, delivery_id=None):
@@ -311,6 +286,7 @@ def resolve(env, channel, order):
                 "listing_id": listing_id,
                 "product_id": product_id,
                 "sku": line["sku"],
+                "line_id": line.get("line_id"),
                 "channel_qty": line["quantity"],
                 "product_qty": line["quantity"] * pack,
                 "unit_price": line["unit_price"],
@@ -388,18 +364,19 @@ def insert_lines(env, channel, order_id, lines):
         SQL(
             """INSERT INTO stock_channel_order_line
                       (order_id, company_id, listing_id, product_id, sku,
-                       channel_qty, product_qty, unit_price, create_uid,
-                       write_uid, create_date, write_date)
+                       external_line_id, channel_qty, product_qty, unit_price,
+                       create_uid, write_uid, create_date, write_date)
                VALUES %s""",
             SQL(", ").join(
                 SQL(
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
                     " now() at time zone 'UTC', now() at time zone 'UTC')",
                     order_id,
                     channel.company_id.id,
                     line["listing_id"],
                     line["product_id"],
                     line["sku"],
+                    line.get("line_id"),
                     line["channel_qty"],
                     line["product_qty"],
                     line["unit_price"],
@@ -417,4 +394,6 @@ ACTIONS = {
     "cancel": _cancellation,
     "ignore": _ignore,
     "update": _ignore,
+    "refund": refund,
+    "refund_ids": refund_ids,
 }

@@ -59,6 +59,7 @@ def pull(channel, job_uuid=None):
                 _mark_pulled(orders, outcome.answer)
             if outcome.kind in order_intake.WRITTEN:
                 stored_until = max(stored_until or pulled.updated_at, pulled.updated_at)
+                _check_refunds(orders, channel, pulled, body)
             else:
                 blocked_at = min(blocked_at or pulled.updated_at, pulled.updated_at)
                 refused.append((pulled.external_id, outcome.answer))
@@ -80,6 +81,14 @@ def pull(channel, job_uuid=None):
         f"recovered {sum(counts[k] for k in RECOVERED)}; watermark {watermark}"
         + (f"; not stored: {', '.join(r[0] for r in refused)}" if refused else "")
     )
+
+
+def _check_refunds(orders, channel, pulled, body):
+    """A pulled order listing refunds (WooCommerce) is checked for new ones
+    as its *Order updated* webhook would be: a missed webhook loses no
+    refund."""
+    if pulled.action == "create" and pulled.payload.get("refunds"):
+        order_intake.handle(orders, channel, "refund_ids", body)
 
 
 def _watermark(since, stored_until, blocked_at):

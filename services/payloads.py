@@ -222,5 +222,22 @@ def _check_lines(lines, error):
             error(f"{where}.quantity", f"a number above 0, at most {MAX_QUANTITY}")
         if not _number(price) or not 0 <= price <= MAX_PRICE:
             error(f"{where}.unit_price", f"a number from 0 to {MAX_PRICE}")
-        clean.append({"sku": sku.strip(), "quantity": quantity, "unit_price": price})
+        clean_line = {"sku": sku.strip(), "quantity": quantity, "unit_price": price}
+        line_id = _check_line_id(line.get("line_id"), f"{where}.line_id", error)
+        if line_id:
+            clean_line["line_id"] = line_id
+        clean.append(clean_line)
     return clean
+
+
+def _check_line_id(value, field, error):
+    """The marketplace's optional id of a line (Shopify's and WooCommerce's
+    refunds name lines by it), as text; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > 128 or UNSTORABLE.search(value):
+        error(field, "a string or an integer, at most 128 characters")
+        return None
+    return value.strip() or None

@@ -20,12 +20,15 @@ JOB_FUNCTIONS = {
     ("stock.channel.order", "_send_shipment"): "root.stock_channel_sync",
     ("stock.channel.order", "_process"): "root.stock_channel_sync.orders",
     ("stock.channel", "_pull_orders"): "root.stock_channel_sync.orders",
+    ("stock.channel.order", "_process_return"): "root.stock_channel_sync.orders",
+    ("stock.channel.order", "_read_refunds"): "root.stock_channel_sync.orders",
 }
 MARKETPLACE_JOBS = (
     ("stock.channel", "_publish_pending"),
     ("stock.channel", "_reconcile"),
     ("stock.channel.order", "_send_shipment"),
     ("stock.channel", "_pull_orders"),
+    ("stock.channel.order", "_read_refunds"),
 )
 
 

@@ -1,1 +1,2 @@
 from . import stock_channel_simulate_order
+from . import stock_return_picking

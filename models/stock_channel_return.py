@@ -1,0 +1,133 @@
+from odoo import fields, models
+
+
+class StockChannelReturn(models.Model):
+    """One marketplace return or refund, stored exactly once per (channel,
+    return id) whatever the number of deliveries. A job turns it into a
+    return receipt (``services/return_receipts.py``)."""
+
+    _name = "stock.channel.return"
+    _description = "Channel Return"
+    _order = "id desc"
+    _rec_name = "external_id"
+    _sql_constraints = [
+        (
+            "external_id_channel_uniq",
+            "UNIQUE (channel_id, external_id)",
+            "This return was already received on this channel.",
+        ),
+    ]
+
+    channel_id = fields.Many2one(
+        "stock.channel", required=True, index=True, ondelete="restrict"
+    )
+    company_id = fields.Many2one(related="channel_id.company_id", store=True)
+    order_id = fields.Many2one(
+        "stock.channel.order",
+        string="Channel Order",
+        required=True,
+        index=True,
+        ondelete="restrict",
+    )
+    external_id = fields.Char(
+        string="Return / Refund ID",
+        required=True,
+        readonly=True,
+        help="The marketplace's id of the return (generic contract's "
+        "return_id, Shopify's or WooCommerce's refund id): a second delivery "
+        "of the same id is a duplicate.",
+    )
+    source = fields.Selection(
+        [
+            ("generic", "Generic contract"),
+            ("shopify", "Shopify refund"),
+            ("woocommerce", "WooCommerce refund"),
+        ],
+        required=True,
+        readonly=True,
+        default="generic",
+    )
+    state = fields.Selection(
+        [
+            ("received", "Received"),
+            ("open", "Open"),
+            ("done", "Done"),
+            ("error", "Error"),
+        ],
+        required=True,
+        default="received",
+        index=True,
+        help="Received: stored, a job builds its return receipt. Open: the "
+        "receipt waits for the goods or its lines for inspection. Done: every "
+        "line is accepted, damaged, scrapped, recorded or cancelled. Error: "
+        "the job could not build the receipt (see the error, Reprocess).",
+    )
+    error_message = fields.Text(
+        readonly=True,
+        groups="stock_channel_sync.group_channel_manager",
+        help="Why the return receipt could not be built.",
+    )
+    line_ids = fields.One2many(
+        "stock.channel.return.line", "channel_return_id", string="Lines"
+    )
+    sale_order_id = fields.Many2one(related="order_id.sale_order_id")
+    picking_ids = fields.Many2many(
+        "stock.picking",
+        string="Return Receipts",
+        readonly=True,
+        copy=False,
+        help="Odoo's return receipts of the order's deliveries, into the "
+        "warehouse's returns location. The warehouse validates them when the "
+        "goods arrive.",
+    )
+    credit_note_id = fields.Many2one(
+        "account.move",
+        string="Draft Credit Note",
+        readonly=True,
+        copy=False,
+        help="Created as a draft when the sale order was invoiced; never "
+        "posted by the addon.",
+    )
+    received_at = fields.Datetime(
+        string="Received On",
+        readonly=True,
+        default=fields.Datetime.now,
+        help="When the marketplace's return reached Odoo.",
+    )
+
+    def _answer_status(self):
+        self.ensure_one()
+        return {
+            "return_id": self.external_id,
+            "state": self.state,
+            "return": self.id,
+            "external_id": self.order_id.external_id,
+        }
+
+    def action_view_receipts(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Return Receipts"),
+            "res_model": "stock.picking",
+            "view_mode": "list,form",
+            "domain": [("id", "in", self.picking_ids.ids)],
+        }
+
+    def action_reprocess(self):
+        """After fixing the cause of an error: build the receipt again."""
+        returns = self.filtered(lambda r: r.state == "error")
+        returns.write({"state": "received", "error_message": False})
+        for channel_return in returns:
+            # The job runs as the channel's technical user, like the first.
+            order = channel_return.order_id.with_user(channel_return.channel_id.user_id)
+            order._delay_return(channel_return.id, retry=True)
+
+    def _refresh_state(self):
+        """Done once no line waits for the goods or for inspection."""
+        for channel_return in self.filtered(lambda r: r.state == "open"):
+            waiting = channel_return.line_ids.filtered(
+                lambda line: line.state in ("to_receive", "to_inspect")
+            )
+            if not waiting:
+                channel_return.state = "done"

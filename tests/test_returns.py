@@ -1,0 +1,621 @@
+import json
+
+from odoo import Command
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user, tagged
+
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from .common import TECHNICAL_USER_GROUPS, OrderCase
+
+INSPECTOR_GROUPS = "base.group_user,stock.group_stock_user"
+
+
+class ReturnCase(OrderCase):
+    """A sandbox channel on the main warehouse whose orders ship, a
+    warehouse user who inspects, and helpers for the whole return flow."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.shop = cls._create_channel(
+            "ret-shop", cls.wh_main, adapter="sandbox", user_id=cls.robot.id
+        )
+        cls.shop_listing = cls._create_listing(cls.shop, cls.product)
+        cls.inspector = new_test_user(
+            cls.env, login="ret_inspector", groups=INSPECTOR_GROUPS
+        )
+
+    def _order_body(self, external_id, quantity=3, sku=None):
+        return {
+            "external_id": external_id,
+            "customer": {"name": "Ret Buyer", "email": "ret@example.com"},
+            "lines": [
+                {
+                    "sku": sku or self.shop_listing.external_sku,
+                    "quantity": quantity,
+                    "unit_price": 10.0,
+                }
+            ],
+        }
+
+    def _confirmed_order(self, external_id, quantity=3):
+        status, answer = self._receive(
+            self.shop, self._order_body(external_id, quantity)
+        )
+        self.assertEqual(status, 202, answer)
+        order = self._channel_order(self.shop, external_id)
+        order.with_user(self.robot)._process()
+        self.assertEqual(order.state, "done", order.error_message)
+        return order
+
+    def _delivered_order(self, external_id, quantity=3):
+        order = self._confirmed_order(external_id, quantity)
+        picking = order.sale_order_id.picking_ids
+        picking.move_ids.picked = True
+        picking.button_validate()
+        self.assertEqual(picking.state, "done")
+        return order
+
+    def _return(self, order, return_id, lines):
+        """What the returns endpoint does once the signature is checked;
+        the job enqueued is trapped, not run."""
+        body = json.dumps({"return_id": return_id, "lines": lines}).encode()
+        with trap_jobs() as trap:
+            outcome = order.with_user(self.robot)._receive_return(body)
+            if outcome.kind == "accepted":
+                trap.assert_jobs_count(1, only=order._process_return)
+            else:
+                trap.assert_jobs_count(0)
+        return outcome
+
+    def _run_return(self, order, return_id):
+        channel_return = self._stored(order, return_id)
+        order.with_user(self.robot)._process_return(channel_return.id)
+        return channel_return
+
+    def _stored(self, order, return_id):
+        return self.env["stock.channel.return"].search(
+            [("order_id", "=", order.id), ("external_id", "=", return_id)]
+        )
+
+    def _validate(self, picking, user=None):
+        picking = picking.with_user(user or self.inspector)
+        picking.move_ids.picked = True
+        picking.button_validate()
+        self.assertEqual(picking.state, "done")
+
+    def _line(self, quantity=1, restock=True, sku=None, reason="too small"):
+        return {
+            "sku": sku or self.shop_listing.external_sku,
+            "quantity": quantity,
+            "reason": reason,
+            "restock": restock,
+        }
+
+
+@tagged("post_install", "-at_install")
+class TestReturnFlow(ReturnCase):
+    """A generic return from the endpoint's intake to sellable stock."""
+
+    def test_returns_location_is_created_once_and_not_sellable(self):
+        """Per warehouse, on demand, internal under its view, not sellable,
+        in the warehouse's company; the damaged location likewise."""
+        warehouse = self.wh_other.with_user(self.inspector)
+        location = warehouse._channel_returns_location()
+        self.assertEqual(location, warehouse._channel_returns_location())
+        self.assertEqual(location.usage, "internal")
+        self.assertFalse(location.channel_sellable)
+        self.assertEqual(location.location_id, self.wh_other.view_location_id)
+        self.assertEqual(location.company_id, self.wh_other.company_id)
+        other = self.env["res.company"].create({"name": "Returns Loc Co"})
+        other_wh = self.env["stock.warehouse"].search([("company_id", "=", other.id)])
+        self.assertEqual(other_wh._channel_returns_location().company_id, other)
+        damaged = warehouse._channel_damaged_location()
+        self.assertFalse(damaged.channel_sellable)
+        self.assertNotEqual(damaged, location)
+        self.assertEqual(self.wh_other.channel_damaged_location_id, damaged)
+
+    def test_generic_return_end_to_end(self):
+        """Stored once -> job -> Ready receipt into the returns location ->
+        validated: ATP unchanged -> accepted: ATP up, listing pending,
+        published on the sandbox shelf."""
+        order = self._delivered_order("R-100", 3)
+        self.assertEqual(self._atp(self.shop_listing), 27)
+        outcome = self._return(order, "RET-1", [self._line(2)])
+        self.assertEqual(outcome.kind, "accepted", outcome.answer)
+        self.assertEqual(outcome.answer["return_id"], "RET-1")
+        channel_return = self._run_return(order, "RET-1")
+        self.assertEqual(channel_return.state, "open")
+        receipt = channel_return.picking_ids
+        self.assertEqual(len(receipt), 1)
+        self.assertEqual(receipt.state, "assigned", "Ready, not validated")
+        returns_location = self.wh_main.channel_returns_location_id
+        self.assertEqual(receipt.location_dest_id, returns_location)
+        self.assertEqual(receipt.return_id, order.sale_order_id.picking_ids[:1])
+        line = channel_return.line_ids
+        self.assertEqual(line.state, "to_receive")
+        self.assertEqual(line.receipt_picking_id, receipt)
+        self.assertEqual(line.reason, "too small")
+
+        self._validate(receipt)
+        self.assertEqual(line.state, "to_inspect")
+        self.assertTrue(line.received_at)
+        self.assertEqual(
+            self.env["stock.quant"]._get_available_quantity(
+                self.product, returns_location
+            ),
+            2,
+        )
+        self.assertEqual(self._atp(self.shop_listing), 27, "not sellable yet")
+        self.assertEqual(self.shop.return_to_inspect_count, 1)
+        self.assertEqual(self.shop.oldest_return_age, 0)
+
+        self._clear_pending()
+        line.with_user(self.inspector).action_accept()
+        self.assertEqual(line.state, "accepted")
+        self.assertEqual(line.inspection_move_id.state, "done")
+        self.assertEqual(line.inspection_move_id.location_dest_id, self.stock_main)
+        self.assertEqual(line.inspected_by_id, self.inspector)
+        self.assertEqual(channel_return.state, "done")
+        self._flush_marks()
+        self.shop_listing.invalidate_recordset()
+        self.assertTrue(self.shop_listing.pending)
+        self.assertEqual(self._atp(self.shop_listing), 29)
+        self.shop._as_technical_user().with_context(
+            job_uuid="ret-job"
+        )._publish_pending()
+        shelf = self.env["stock.channel.sandbox.shelf"].search(
+            [("channel_id", "=", self.shop.id)]
+        )
+        self.assertEqual(shelf.quantity, 29)
+
+    def test_replay_is_a_duplicate(self):
+        """The same return_id again: 200 duplicate, nothing more written."""
+        order = self._delivered_order("R-101", 3)
+        self.assertEqual(self._return(order, "RET-2", [self._line(1)]).kind, "accepted")
+        again = self._return(order, "RET-2", [self._line(1)])
+        self.assertEqual(again.kind, "duplicate")
+        self.assertEqual(again.answer["return_id"], "RET-2")
+        self.assertEqual(len(order.return_ids), 1)
+        self.assertEqual(len(order.return_ids.line_ids), 1)
+
+    def test_more_than_delivered_is_refused_and_nothing_written(self):
+        """Delivered 3, returned 2 already: 2 more is refused (422 details),
+        an unknown SKU too, every problem at once; nothing is stored."""
+        order = self._delivered_order("R-102", 3)
+        self._return(order, "RET-3", [self._line(2)])
+        outcome = self._return(
+            order, "RET-4", [self._line(2), self._line(1, sku="NOT-ON-ORDER")]
+        )
+        self.assertEqual(outcome.kind, "invalid_return")
+        self.assertEqual(
+            [detail["field"] for detail in outcome.answer["details"]],
+            ["lines[0].quantity", "lines[1].sku"],
+        )
+        self.assertIn("(1)", outcome.answer["details"][0]["message"])
+        self.assertFalse(self._stored(order, "RET-4"))
+        self.assertEqual(len(order.return_ids.line_ids), 1)
+
+    def test_return_of_an_undelivered_order_is_refused(self):
+        """Confirmed but not shipped: nothing can come back."""
+        order = self._confirmed_order("R-103", 3)
+        outcome = self._return(order, "RET-5", [self._line(1)])
+        self.assertEqual(outcome.kind, "invalid_return")
+        self.assertIn("delivered", outcome.answer["details"][0]["message"])
+        self.assertFalse(order.return_ids)
+
+    def test_structural_errors(self):
+        """Missing return_id, no lines, non-finite or negative quantity,
+        restock not a boolean, too many lines: 422, all at once."""
+        order = self._delivered_order("R-104", 3)
+        body = json.dumps(
+            {
+                "lines": [
+                    {"sku": "X", "quantity": -1},
+                    {"sku": "X", "quantity": "1", "restock": "yes"},
+                ]
+            }
+        ).encode()
+        outcome = order.with_user(self.robot)._receive_return(body)
+        self.assertEqual(outcome.kind, "invalid_return")
+        fields = {detail["field"] for detail in outcome.answer["details"]}
+        self.assertEqual(
+            fields,
+            {
+                "return_id",
+                "lines[0].quantity",
+                "lines[1].quantity",
+                "lines[1].restock",
+            },
+        )
+        many = [self._line(1)] * 251
+        outcome = self._return(order, "RET-MANY", many)
+        self.assertEqual(outcome.answer["details"][0]["field"], "lines")
+        nan = order.with_user(self.robot)._receive_return(
+            b'{"return_id": "N", "lines": [{"sku": "X", "quantity": NaN}]}'
+        )
+        self.assertEqual(nan.kind, "invalid_json")
+        self.assertFalse(order.return_ids)
+
+    def test_no_restock_is_recorded_only(self):
+        """restock false: recorded, no receipt, nothing to inspect."""
+        order = self._delivered_order("R-105", 3)
+        self._return(order, "RET-6", [self._line(1, restock=False)])
+        channel_return = self._run_return(order, "RET-6")
+        self.assertFalse(channel_return.picking_ids)
+        self.assertEqual(channel_return.line_ids.state, "recorded")
+        self.assertEqual(channel_return.line_ids.restock_type, "no_restock")
+        self.assertEqual(channel_return.state, "done")
+
+    def test_damaged_and_scrapped(self):
+        """One line to the damaged location, one scrapped; neither sellable,
+        the reasons kept; bulk on a mixed selection is refused."""
+        order = self._delivered_order("R-106", 3)
+        self._return(
+            order, "RET-7", [self._line(1, reason="torn"), self._line(1, reason="wet")]
+        )
+        channel_return = self._run_return(order, "RET-7")
+        self._validate(channel_return.picking_ids)
+        torn, wet = channel_return.line_ids
+        self.assertEqual((torn.state, wet.state), ("to_inspect", "to_inspect"))
+        torn.with_user(self.inspector).action_damaged()
+        with self.assertRaises(UserError):
+            (torn | wet).with_user(self.inspector).action_scrap()
+        wet.with_user(self.inspector).action_scrap()
+        self.assertEqual(torn.state, "damaged")
+        damaged = self.wh_main.channel_damaged_location_id
+        self.assertEqual(torn.inspection_move_id.location_dest_id, damaged)
+        self.assertFalse(damaged.channel_sellable)
+        self.assertEqual(wet.state, "scrapped")
+        self.assertEqual(wet.scrap_id.state, "done")
+        self.assertEqual(wet.reason, "wet")
+        self.assertEqual(self._atp(self.shop_listing), 27)
+        self.assertEqual(channel_return.state, "done")
+
+    def test_partial_receipts(self):
+        """2 returned, 1 arrives with a backorder: still to receive until the
+        backorder is done; then inspected with what arrived. 1 arrives and
+        the rest is given up: 1 to inspect."""
+        order = self._delivered_order("R-108", 5)
+        self._return(order, "RET-9", [self._line(2)])
+        line = self._run_return(order, "RET-9").line_ids
+        receipt = line.receipt_picking_id
+        receipt.move_ids.quantity = 1
+        receipt.move_ids.picked = True
+        receipt.with_user(self.inspector).with_context(
+            skip_backorder=True
+        ).button_validate()
+        self.assertEqual(line.state, "to_receive")
+        self._validate(receipt.backorder_ids)
+        self.assertEqual((line.state, line.received_qty), ("to_inspect", 2))
+
+        self._return(order, "RET-10", [self._line(1, reason="a"), self._line(1)])
+        first, second = self._run_return(order, "RET-10").line_ids
+        receipt = first.receipt_picking_id
+        receipt.move_ids.quantity = 1
+        receipt.move_ids.picked = True
+        receipt.with_user(self.inspector).with_context(
+            skip_backorder=True, picking_ids_not_to_backorder=receipt.ids
+        ).button_validate()
+        self.assertEqual((first.state, first.received_qty), ("to_inspect", 1))
+        self.assertEqual(second.state, "cancelled")
+        first.with_user(self.inspector).action_accept()
+        self.assertEqual(first.inspection_move_id.quantity, 1)
+
+    def test_error_state_when_the_receipt_cannot_be_built(self):
+        """The delivery was returned by hand meanwhile: the return goes to
+        error with a to-do, nothing half done; Reprocess enqueues again."""
+        order = self._delivered_order("R-107", 2)
+        self._return(order, "RET-8", [self._line(2)])
+        delivery = order.sale_order_id.picking_ids
+        wizard = (
+            self.env["stock.return.picking"]
+            .with_context(active_id=delivery.id, active_model="stock.picking")
+            .create({})
+        )
+        wizard.product_return_moves.quantity = 2
+        wizard.action_create_returns()
+        channel_return = self._run_return(order, "RET-8")
+        self.assertEqual(channel_return.state, "error")
+        self.assertTrue(channel_return.error_message)
+        self.assertFalse(channel_return.picking_ids)
+        self.assertTrue(order.activity_ids)
+        with trap_jobs() as trap:
+            channel_return.with_user(self.robot).action_reprocess()
+            trap.assert_jobs_count(1, only=order._process_return)
+        self.assertEqual(channel_return.state, "received")
+
+
+@tagged("post_install", "-at_install")
+class TestReturnCancellation(ReturnCase):
+    """Refunded before shipping: fewer left to deliver, promise released."""
+
+    def test_cancel_before_the_sale_order_releases_the_promise(self):
+        """No sale order yet: the promised lines shrink, ATP rises."""
+        status, answer = self._receive(self.shop, self._order_body("C-1", 5))
+        self.assertEqual(status, 202, answer)
+        order = self._channel_order(self.shop, "C-1")
+        self.assertEqual(self._atp(self.shop_listing), 25)
+        canonical = {
+            "return_id": "REF-C1",
+            "lines": [
+                {
+                    "sku": self.shop_listing.external_sku,
+                    "quantity": 2,
+                    "restock_type": "cancel",
+                }
+            ],
+        }
+        from ..services import return_intake
+        from ..services.return_payloads import validate_return
+
+        robot_order = order.with_user(self.robot)
+        with trap_jobs():
+            outcome = return_intake.store(
+                robot_order, validate_return(canonical), "shopify"
+            )
+        self.assertEqual(outcome.kind, "accepted", outcome.answer)
+        self._run_return(order, "REF-C1")
+        self.assertEqual(order.line_ids.product_qty, 3)
+        self.assertEqual(self._atp(self.shop_listing), 27)
+        line = self._stored(order, "REF-C1").line_ids
+        self.assertTrue(line.applied)
+        self.assertEqual(line.state, "recorded")
+        too_many = dict(canonical, return_id="REF-C2")
+        too_many["lines"] = [dict(canonical["lines"][0], quantity=4)]
+        with trap_jobs():
+            outcome = return_intake.store(
+                robot_order, validate_return(too_many), "shopify"
+            )
+        self.assertEqual(outcome.kind, "invalid_return")
+
+    def test_cancel_after_confirmation_reduces_the_delivery(self):
+        """Sale order confirmed, nothing shipped: its line and its delivery
+        ask for less."""
+        order = self._confirmed_order("C-2", 5)
+        from ..services import return_intake
+        from ..services.return_payloads import validate_return
+
+        canonical = {
+            "return_id": "REF-C3",
+            "lines": [
+                {
+                    "sku": self.shop_listing.external_sku,
+                    "quantity": 2,
+                    "restock_type": "cancel",
+                }
+            ],
+        }
+        with trap_jobs():
+            return_intake.store(
+                order.with_user(self.robot), validate_return(canonical), "shopify"
+            )
+        self._run_return(order, "REF-C3")
+        sale_line = order.sale_order_id.order_line.filtered(
+            lambda s: s.product_id == self.product
+        )
+        self.assertEqual(sale_line.product_uom_qty, 3)
+        delivery = order.sale_order_id.picking_ids.filtered(
+            lambda p: p.state not in ("done", "cancel")
+        )
+        self.assertEqual(sum(delivery.move_ids.mapped("product_uom_qty")), 3)
+        self.assertEqual(self._atp(self.shop_listing), 27)
+
+
+@tagged("post_install", "-at_install")
+class TestReturnCreditNote(ReturnCase):
+    """An invoiced order gets a draft credit note for the refunded lines."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not cls.env["account.journal"].search(
+            [("type", "=", "sale"), ("company_id", "=", cls.company.id)], limit=1
+        ):
+            cls.env["account.chart.template"].try_loading(
+                "generic_coa", cls.company, install_demo=False
+            )
+
+    def test_draft_credit_note_when_invoiced(self):
+        """Posted invoice -> draft out_refund of the returned quantity at the
+        sale price, linked to the sale line; never posted."""
+        order = self._delivered_order("I-1", 3)
+        sale = order.sale_order_id
+        invoice = sale._create_invoices()
+        invoice.action_post()
+        self._return(order, "RET-I1", [self._line(1)])
+        channel_return = self._run_return(order, "RET-I1")
+        credit_note = channel_return.credit_note_id
+        self.assertEqual(credit_note.move_type, "out_refund")
+        self.assertEqual(credit_note.state, "draft")
+        self.assertEqual(credit_note.reversed_entry_id, invoice)
+        self.assertEqual(credit_note.invoice_line_ids.quantity, 1)
+        self.assertEqual(credit_note.invoice_line_ids.price_unit, 10.0)
+        self.assertEqual(
+            credit_note.invoice_line_ids.sale_line_ids, sale.order_line[:1]
+        )
+        self.assertEqual(channel_return.line_ids.credit_note_id, credit_note)
+
+    def test_no_credit_note_without_posted_invoice(self):
+        order = self._delivered_order("I-2", 3)
+        self._return(order, "RET-I2", [self._line(1)])
+        self.assertFalse(self._run_return(order, "RET-I2").credit_note_id)
+
+
+@tagged("post_install", "-at_install")
+class TestReturnAccess(ReturnCase):
+    """Stock users read and inspect returns of their companies only; other
+    users see none."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.other_company = cls.env["res.company"].create({"name": "Returns Other Co"})
+        cls.outsider = new_test_user(
+            cls.env, login="ret_outsider", groups="base.group_user"
+        )
+
+    def test_stock_user_reads_and_inspects_own_company_only(self):
+        order = self._delivered_order("A-1", 3)
+        self._return(order, "RET-A1", [self._line(1)])
+        channel_return = self._run_return(order, "RET-A1")
+        line = channel_return.line_ids
+        Line = self.env["stock.channel.return.line"].with_user(self.inspector)
+        self.assertEqual(Line.search([("id", "=", line.id)]), line)
+        with self.assertRaises(AccessError):
+            Line.create(
+                {
+                    "channel_return_id": channel_return.id,
+                    "product_id": self.product.id,
+                    "sku": "X",
+                    "restock_type": "return",
+                }
+            )
+        with self.assertRaises(AccessError):
+            self.env["stock.channel.return.line"].with_user(self.outsider).search([])
+        with self.assertRaises(AccessError):
+            self.env["stock.channel.return"].with_user(self.outsider).search([])
+
+    def test_stock_user_opens_returns_to_inspect(self):
+        """The list and form load for a warehouse user without channel
+        rights, the channel order's name included."""
+        order = self._delivered_order("A-3", 3)
+        self._return(order, "RET-A3", [self._line(1)])
+        self._run_return(order, "RET-A3")
+        Line = self.env["stock.channel.return.line"].with_user(self.inspector)
+        views = Line.get_views([(False, "list"), (False, "form"), (False, "search")])
+        self.assertIn("list", views["views"])
+        action = self.env.ref(
+            "stock_channel_sync.stock_channel_return_line_action_inspect"
+        )
+        self.assertEqual(action.res_model, Line._name)
+        rows = Line.web_search_read(
+            [("order_id", "=", order.id)],
+            {
+                "order_id": {"fields": {"display_name": {}}},
+                "channel_id": {"fields": {"display_name": {}}},
+                "receipt_picking_id": {"fields": {"display_name": {}}},
+                "return_external_id": {},
+                "credit_note_id": {"fields": {"display_name": {}}},
+                "state": {},
+            },
+        )["records"]
+        self.assertEqual(rows[0]["order_id"]["display_name"], "A-3")
+        self.assertEqual(rows[0]["return_external_id"], "RET-A3")
+
+    def test_other_company_rule(self):
+        """A line of another company is invisible to this company's users."""
+        order = self._delivered_order("A-2", 3)
+        self._return(order, "RET-A2", [self._line(1)])
+        channel_return = self._run_return(order, "RET-A2")
+        self.inspector.company_ids |= self.other_company
+        lines = (
+            self.env["stock.channel.return.line"]
+            .with_user(self.inspector)
+            .with_context(allowed_company_ids=[self.other_company.id])
+            .search([("id", "in", channel_return.line_ids.ids)])
+        )
+        self.assertFalse(lines)
+
+
+@tagged("post_install", "-at_install")
+class TestReturnMultiCompany(ReturnCase):
+    """A return of another company's channel: its receipt, locations and
+    lines stay in that company; its warehouse users inspect it, this
+    company's do not see it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_b = cls.env["res.company"].create({"name": "Returns Co B"})
+        cls.wh_b = cls.env["stock.warehouse"].search(
+            [("company_id", "=", cls.company_b.id)], limit=1
+        )
+        b_only = {
+            "company_id": cls.company_b.id,
+            "company_ids": [Command.set(cls.company_b.ids)],
+        }
+        cls.robot_b = new_test_user(
+            cls.env, login="ret_robot_b", groups=TECHNICAL_USER_GROUPS, **b_only
+        )
+        cls.inspector_b = new_test_user(
+            cls.env, login="ret_inspector_b", groups=INSPECTOR_GROUPS, **b_only
+        )
+        cls.channel_b = (
+            cls.env["stock.channel"]
+            .with_company(cls.company_b)
+            .create(
+                {
+                    "name": "Returns B",
+                    "code": "ret-b",
+                    "adapter": "sandbox",
+                    "company_id": cls.company_b.id,
+                    "warehouse_ids": [Command.set(cls.wh_b.ids)],
+                    "user_id": cls.robot_b.id,
+                }
+            )
+        )
+        cls.listing_b = cls._create_listing(cls.channel_b, cls.product)
+        cls.env["stock.quant"]._update_available_quantity(
+            cls.product, cls.wh_b.lot_stock_id, 10
+        )
+
+    def test_return_stays_in_its_company(self):
+        channel = self.channel_b.with_user(self.robot_b).with_company(self.company_b)
+        body = json.dumps(
+            dict(
+                self._order_body("B-1", 2),
+                lines=[
+                    {
+                        "sku": self.listing_b.external_sku,
+                        "quantity": 2,
+                        "unit_price": 5.0,
+                    }
+                ],
+            )
+        ).encode()
+        status, answer = channel.env["stock.channel.order"]._receive(
+            channel, "create", body
+        )
+        self.assertEqual(status, 202, answer)
+        order = self._channel_order(self.channel_b, "B-1")
+        order.with_user(self.robot_b).with_company(self.company_b)._process()
+        self.assertEqual(order.state, "done", order.error_message)
+        delivery = order.sale_order_id.picking_ids
+        delivery.move_ids.picked = True
+        delivery.button_validate()
+        robot_order = order.with_user(self.robot_b).with_company(self.company_b)
+        with trap_jobs():
+            outcome = robot_order._receive_return(
+                json.dumps(
+                    {
+                        "return_id": "RB-1",
+                        "lines": [{"sku": self.listing_b.external_sku, "quantity": 1}],
+                    }
+                ).encode()
+            )
+        self.assertEqual(outcome.kind, "accepted", outcome.answer)
+        channel_return = self._stored(order, "RB-1")
+        robot_order._process_return(channel_return.id)
+        receipt = channel_return.picking_ids
+        self.assertEqual(receipt.company_id, self.company_b)
+        location = self.wh_b.channel_returns_location_id
+        self.assertEqual(receipt.location_dest_id, location)
+        self.assertEqual(location.company_id, self.company_b)
+        self.assertEqual(channel_return.company_id, self.company_b)
+        self._validate(receipt, user=self.inspector_b)
+        line = channel_return.line_ids
+        self.assertFalse(
+            self.env["stock.channel.return.line"]
+            .with_user(self.inspector)
+            .search([("id", "=", line.id)])
+        )
+        with self.assertRaises(AccessError):
+            line.with_user(self.inspector).read(["sku"])
+        line.with_user(self.inspector_b).action_accept()
+        self.assertEqual(line.state, "accepted")
+        self.assertEqual(
+            line.inspection_move_id.location_dest_id, self.wh_b.lot_stock_id
+        )
+        self.assertEqual(self._atp(self.listing_b), 9)
