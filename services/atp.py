@@ -48,6 +48,7 @@ _READ_MODELS = (
     "stock.location",
     "stock.warehouse",
     "stock.channel",
+    "stock.channel.location",
     "stock.channel.listing",
     "stock.channel.buffer.rule",
     "stock.channel.order",
@@ -317,7 +318,8 @@ class AtpEngine:
         yet, twice: ``{product: [(channels sharing a warehouse with the
         order's channel, quantity)]}`` for summed channels, and
         ``{(product, warehouse): quantity}`` by the warehouse the order's sale
-        order will ship from (its channel's first), for nodes."""
+        order will ship from (the one mapped to its ``location``, else its
+        channel's first), for nodes."""
         self.cr.execute(
             SQL(
                 """
@@ -327,18 +329,25 @@ class AtpEngine:
                                JOIN stock_channel_warehouse_rel other
                                  ON other.warehouse_id = mine.warehouse_id
                               WHERE mine.channel_id = o.channel_id),
-                       (SELECT rel.warehouse_id
-                          FROM stock_channel_warehouse_rel rel
-                          JOIN stock_warehouse wh ON wh.id = rel.warehouse_id
-                         WHERE rel.channel_id = o.channel_id
-                      ORDER BY wh.sequence, wh.id
-                         LIMIT 1)
+                       COALESCE(
+                           (SELECT m.warehouse_id
+                              FROM stock_channel_location m
+                             WHERE m.channel_id = o.channel_id
+                               AND m.location_ref = o.location),
+                           (SELECT rel.warehouse_id
+                              FROM stock_channel_warehouse_rel rel
+                              JOIN stock_warehouse wh ON wh.id = rel.warehouse_id
+                             WHERE rel.channel_id = o.channel_id
+                          ORDER BY wh.sequence, wh.id
+                             LIMIT 1))
                   FROM stock_channel_order_line ol
-                  JOIN stock_channel_order o ON o.id = ol.order_id
-                 WHERE o.state IN %s
-                   AND o.sale_order_id IS NULL
-                   AND ol.product_id = ANY(%s::int[])
-              GROUP BY ol.product_id, o.channel_id
+                  JOIN (SELECT id, channel_id,
+                               canonical_order->>'location' AS location
+                          FROM stock_channel_order
+                         WHERE state IN %s AND sale_order_id IS NULL) o
+                    ON o.id = ol.order_id
+                 WHERE ol.product_id = ANY(%s::int[])
+              GROUP BY ol.product_id, o.channel_id, o.location
                 """,
                 PROMISED_STATES,
                 product_array,

@@ -227,6 +227,25 @@ def stored_delivery(cr, channel, external_id):
     }
 
 
+def _ships_from(env, channel, location_ref):
+    """The warehouse mapped to ``location_ref`` on a channel that publishes
+    per location, or None."""
+    env["stock.channel.location"].flush_model()
+    env.cr.execute(
+        SQL(
+            """SELECT m.warehouse_id
+                 FROM stock_channel_location m
+                 JOIN stock_channel c ON c.id = m.channel_id
+                WHERE m.channel_id = %s AND m.location_ref = %s
+                  AND c.publish_per_location""",
+            channel.id,
+            location_ref,
+        )
+    )
+    row = env.cr.fetchone()
+    return row and row[0]
+
+
 def resolve(env, channel, order):
     """Lines with products (through the channel's active listings, then the
     internal reference of a storable product of the channel's company) and
@@ -271,6 +290,14 @@ def resolve(env, channel, order):
     )
     currency_id, currency_active, country_known = env.cr.fetchone()
     errors, lines = [], []
+    if order.get("location") and not _ships_from(env, channel, order["location"]):
+        errors.append(
+            {
+                "field": "location",
+                "message": f"'{order['location']}' is not a marketplace location "
+                "of this channel",
+            }
+        )
     for index, line in enumerate(order["lines"]):
         listing_id, product_id, pack = found[line["sku"]]
         if not product_id:

@@ -113,10 +113,11 @@ def validate_order(data):
     external_id = _check_header(data, error)
     customer, address = _check_parties(data, error)
     lines = _check_lines(data.get("lines"), error)
+    location = _check_location(data.get("location"), error)
     if errors:
         # Bounded: a hostile order of 1,000 bad lines gets a short answer.
         raise InvalidOrder(errors[:MAX_ERRORS])
-    return {
+    order = {
         "external_id": external_id,
         "ordered_at": data.get("ordered_at"),
         "currency": data.get("currency"),
@@ -126,6 +127,21 @@ def validate_order(data):
         "shipping_amount": data.get("shipping_amount", 0),
         "note": data.get("note") or "",
     }
+    if location:
+        order["location"] = location
+    return order
+
+
+def _check_location(value, error):
+    """The optional marketplace location the order ships from (a channel
+    that publishes per location); whether the channel maps it is checked at
+    intake."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 128 or UNSTORABLE.search(value):
+        error("location", "a string of at most 128 characters")
+        return None
+    return value.strip() or None
 
 
 def validate_reference(data):

@@ -78,8 +78,9 @@ class SaleOrderBuilder:
             "note": plaintext2html(data["note"]) if data.get("note") else False,
             "order_line": [(0, 0, line) for line in lines],
         }
-        if channel.warehouse_ids:
-            vals["warehouse_id"] = channel.warehouse_ids[:1].id
+        warehouse = self._warehouse(channel, data.get("location"))
+        if warehouse:
+            vals["warehouse_id"] = warehouse.id
         if pricelist:
             vals["pricelist_id"] = pricelist.id
         if channel.team_id:
@@ -92,6 +93,18 @@ class SaleOrderBuilder:
         if channel.auto_confirm:
             sale.action_confirm()
         return sale
+
+    @staticmethod
+    def _warehouse(channel, location_ref):
+        """The warehouse mapped to the order's marketplace location (a
+        channel that publishes per location), else the channel's first."""
+        if location_ref and channel.publish_per_location:
+            mapped = channel.location_ids.filtered(
+                lambda m: m.location_ref == location_ref
+            ).warehouse_id
+            if mapped:
+                return mapped
+        return channel.warehouse_ids[:1]
 
     # -- parties -------------------------------------------------------------
 

@@ -108,6 +108,55 @@ class TestPerLocationAtp(PerLocationCase):
         self.assertEqual(self._atp(self.listing), 30)
 
 
+class TestOrderLocation(PerLocationCase):
+    """A generic-contract order naming the marketplace location it ships
+    from: promised at that node, its sale order in that warehouse."""
+
+    def _order(self, external_id, channel=None, **extra):
+        channel = channel or self.channel_both
+        return self._receive(
+            channel,
+            {
+                "external_id": external_id,
+                "customer": {"name": "West Buyer", "email": "wb@example.com"},
+                "lines": [
+                    {
+                        "sku": self.listing_both.external_sku,
+                        "quantity": 2,
+                        "unit_price": 5,
+                    }
+                ],
+                **extra,
+            },
+        )
+
+    def test_order_ships_from_its_location(self):
+        status, answer = self._order("LOC-1", location="west")
+        self.assertEqual(status, 202, answer)
+        self.assertEqual(self._nodes(), {"east": 30, "west": 5})
+        order = self._channel_order(self.channel_both, "LOC-1")
+        order.with_user(self.robot)._process()
+        self.assertEqual(order.state, "done", order.error_message)
+        self.assertEqual(order.sale_order_id.warehouse_id, self.wh_other)
+
+    def test_order_without_location_ships_from_the_first_warehouse(self):
+        status, answer = self._order("LOC-2")
+        self.assertEqual(status, 202, answer)
+        self.assertEqual(self._nodes(), {"east": 28, "west": 7})
+
+    def test_unknown_location_refused_and_nothing_written(self):
+        for channel, location in (
+            (self.channel_both, "north"),
+            (self.channel, "east"),  # a summed channel has no locations
+            (self.channel_both, ["west"]),
+        ):
+            with self.subTest(channel=channel.code, location=location):
+                status, answer = self._order("LOC-X", channel, location=location)
+                self.assertEqual(status, 422, answer)
+                self.assertEqual(answer["details"][0]["field"], "location")
+                self.assertFalse(self._channel_order(channel, "LOC-X"))
+
+
 class TestPerLocationConfig(PerLocationCase):
     def test_adapter_without_locations_refused(self):
         with self.assertRaisesRegex(ValidationError, "cannot publish per location"):
