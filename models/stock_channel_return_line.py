@@ -183,10 +183,13 @@ class StockChannelReturnLine(models.Model):
         all done or cancelled, its lines wait for inspection in the returns
         location (still not sellable) with what actually arrived; a line of
         which nothing arrived is cancelled."""
-        roots = pickings
+        roots = pickings.sudo()
         while roots.backorder_id - roots:
             roots |= roots.backorder_id
-        lines = self.search(
+        # sudo(): bookkeeping of the validation, like the listings' marking;
+        # whoever validates (a POS or manufacturing user too) needs no
+        # rights on returns. Narrow: the lines of these receipts only.
+        lines = self.sudo().search(
             [("receipt_picking_id", "in", roots.ids), ("state", "=", "to_receive")]
         )
         taken = {}  # (receipt, product) -> quantity given to earlier lines

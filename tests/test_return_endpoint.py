@@ -133,15 +133,21 @@ class TestShopifyRefunds(HttpCase, ReturnCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.market = Marketplace().start()
+        cls.addClassCleanup(cls.market.stop)
         cls.shopify = cls._create_channel(
             "ret-shopify",
             cls.wh_main,
             adapter="shopify",
             location_ref="1",
             webhook_secret=SHOPIFY_SECRET,
+            base_url=cls.market.url,
+            api_secret="shpat_returns",
             user_id=cls.robot.id,
         )
-        cls.shopify_listing = cls._create_listing(cls.shopify, cls.product)
+        cls.shopify_listing = cls._create_listing(
+            cls.shopify, cls.product, external_ref="4242"
+        )
 
     def _webhook(self, topic, payload, webhook_id=None):
         body = json.dumps(payload).encode()
@@ -236,6 +242,24 @@ class TestShopifyRefunds(HttpCase, ReturnCase):
         self.shopify_listing.invalidate_recordset()
         self.assertTrue(self.shopify_listing.pending)
         self.assertEqual(self._atp(self.shopify_listing), 29)
+        self.market.received.clear()
+        self.market.script.append(
+            Reply(body={"data": {"inventorySetQuantities": {"userErrors": []}}})
+        )
+        self.shopify._as_technical_user().with_context(
+            job_uuid="ret-shopify-job"
+        )._publish_pending()
+        self.assertFalse(self.market.refused)
+        quantities = [
+            item
+            for request in self.market.received
+            if "inventorySetQuantities" in request.json().get("query", "")
+            for item in request.json()["variables"]["input"]["quantities"]
+        ]
+        self.assertEqual(
+            [(q["inventoryItemId"], q["quantity"]) for q in quantities],
+            [("gid://shopify/InventoryItem/4242", 29)],
+        )
 
     def test_cancel_and_no_restock(self):
         """Unshipped: ``cancel`` releases the promise (the sale line asks for
@@ -344,7 +368,7 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
             webhook_secret=WOO_SECRET,
             user_id=cls.robot.id,
         )
-        cls.woo_listing = cls._create_listing(cls.woo, cls.product)
+        cls.woo_listing = cls._create_listing(cls.woo, cls.product, external_ref="93")
         cls.refunds = {}
         cls.listed = []
 
@@ -360,6 +384,9 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
         path = received.path.split("?")[0]
         if path == "/wp-json/wc/v3/orders":
             return Reply(200, cls.listed)
+        if path == "/wp-json/wc/v3/products/batch" and received.method == "POST":
+            updates = received.json()["update"]
+            return Reply(200, {"update": [{"id": u["id"]} for u in updates]})
         _prefix, _sep, rest = path.partition("/wp-json/wc/v3/orders/")
         order_id, _sep, tail = rest.partition("/")
         if received.method != "GET" or tail != "refunds" or order_id not in cls.refunds:
@@ -431,6 +458,22 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
         self.assertEqual(by_type["return"].reason, "Arrived broken")
         order.with_user(self.robot)._process_return(channel_return.id)
         self.assertEqual(channel_return.picking_ids.state, "assigned")
+        self._validate(channel_return.picking_ids)
+        self.assertEqual(self._atp(self.woo_listing), 28, "backorder released, 2 held")
+        self._clear_pending()
+        by_type["return"].with_user(self.inspector).action_accept()
+        self._flush_marks()
+        self.assertEqual(self._atp(self.woo_listing), 30)
+        self.market.received.clear()
+        self.woo._as_technical_user().with_context(
+            job_uuid="ret-woo"
+        )._publish_pending()
+        (batch,) = self.market.received
+        self.assertEqual(batch.path, "/wp-json/wc/v3/products/batch")
+        self.assertEqual(
+            batch.json()["update"],
+            [{"id": 93, "stock_quantity": 30, "manage_stock": True}],
+        )
         self.assertEqual(order.sale_order_id.order_line.product_uom_qty, 2)
         amount_only = self.env["stock.channel.return"].search(
             [("channel_id", "=", self.woo.id), ("external_id", "=", "902")]

@@ -477,6 +477,21 @@ class TestReturnAccess(ReturnCase):
         with self.assertRaises(AccessError):
             self.env["stock.channel.return"].with_user(self.outsider).search([])
 
+    def test_validation_by_a_user_without_return_rights(self):
+        """Whoever validates a return receipt (a POS or manufacturing user
+        through their own flows) needs no rights on returns."""
+        order = self._delivered_order("A-4", 3)
+        self._return(order, "RET-A4", [self._line(1)])
+        line = self._run_return(order, "RET-A4").line_ids
+        receipt = line.receipt_picking_id
+        receipt.move_ids.picked = True
+        receipt.button_validate()
+        line.state = "to_receive"
+        self.env["stock.channel.return.line"].with_user(self.outsider)._receipts_done(
+            receipt
+        )
+        self.assertEqual(line.state, "to_inspect")
+
     def test_stock_user_opens_returns_to_inspect(self):
         """The list and form load for a warehouse user without channel
         rights, the channel order's name included."""
