@@ -263,6 +263,7 @@ class ShopifyAdapter(Adapter):
                     "restock_type": (
                         "auto" if restock_type == "legacy_restock" else restock_type
                     ),
+                    "location": item.get("location_id"),
                 }
             )
         return str(data["order_id"]), {"return_id": data.get("id"), "lines": lines}

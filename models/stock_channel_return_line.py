@@ -138,6 +138,20 @@ class StockChannelReturnLine(models.Model):
     warehouse_id = fields.Many2one(
         related="receipt_picking_id.picking_type_id.warehouse_id", string="Warehouse"
     )
+    location_ref = fields.Char(
+        string="Marketplace Location",
+        readonly=True,
+        help="The marketplace location the item comes back to, when the "
+        "marketplace names one (Shopify's refund line location).",
+    )
+    return_warehouse_id = fields.Many2one(
+        "stock.warehouse",
+        string="Returned To",
+        readonly=True,
+        help="On a channel that publishes per location: the warehouse mapped "
+        "to the marketplace location, whose returns location receives the "
+        "item. Empty: the warehouse that shipped it.",
+    )
 
     @api.depends("restock_type")
     def _compute_restock(self):

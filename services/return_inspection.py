@@ -34,7 +34,12 @@ def _move(lines, outcome):
     Move = lines.env["stock.move"]
     values = []
     for line in lines:
-        warehouse = line.receipt_picking_id.picking_type_id.warehouse_id
+        # Where the goods are: the returns location's warehouse (a mapped
+        # marketplace location may bring them back elsewhere than shipped).
+        warehouse = (
+            _source(line).warehouse_id
+            or line.receipt_picking_id.picking_type_id.warehouse_id
+        )
         destination = (
             warehouse.lot_stock_id
             if outcome == "accepted"

@@ -249,6 +249,7 @@ def resolve(order, canonical, source):
         if line.external_line_id:
             by_ref[line.external_line_id] = line
     ledger = Ledger(order)
+    mapped = _mapped_warehouses(order.channel_id)
     errors, values = [], []
     for index, line in enumerate(canonical["lines"]):
         where = f"lines[{index}]"
@@ -283,12 +284,32 @@ def resolve(order, canonical, source):
                     "reason": line["reason"],
                     "restock_type": restock_type,
                     "state": "to_receive" if restock_type == "return" else "recorded",
+                    "location_ref": line.get("location"),
+                    "return_warehouse_id": mapped.get(
+                        _location_key(line.get("location"))
+                    ),
                     "applied": restock_type == "cancel" and ledger.released,
                 }
             )
     if errors:
         raise InvalidReturn(errors)
     return values
+
+
+def _location_key(ref):
+    """A marketplace location as the mapping and the refund may both write
+    it (Shopify: ``123`` or ``gid://shopify/Location/123``)."""
+    return str(ref or "").strip().rsplit("/", 1)[-1] or None
+
+
+def _mapped_warehouses(channel):
+    """``{location key: warehouse id}`` of a channel that publishes per
+    location: where a returned item named by its location comes back to."""
+    if not channel.publish_per_location:
+        return {}
+    return {
+        _location_key(m.location_ref): m.warehouse_id.id for m in channel.location_ids
+    }
 
 
 def _pack(order_line):

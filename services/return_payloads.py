@@ -25,7 +25,8 @@ class InvalidReturn(Exception):
 def generic_return(data):
     """The generic contract's body as the canonical return: lines name the
     order's line by SKU only; ``restock`` (a boolean, default true) true is
-    a return of delivered goods, false a refund recorded only."""
+    a return of delivered goods, false a refund recorded only; ``location``
+    (optional) the marketplace location the item comes back to."""
     if not isinstance(data, dict):
         return data
     lines = data.get("lines")
@@ -35,6 +36,7 @@ def generic_return(data):
                 "sku": line.get("sku"),
                 "quantity": line.get("quantity"),
                 "reason": line.get("reason"),
+                "location": line.get("location"),
                 "restock": line.get("restock", True),
                 "restock_type": (
                     "no_restock" if line.get("restock", True) is False else "return"
@@ -53,6 +55,15 @@ def _reference(value):
     if not isinstance(value, str) or not value.strip():
         return None
     return value.strip()
+
+
+def _location(value, field, error):
+    """The optional marketplace location a line comes back to."""
+    location = _reference(value)
+    if location is not None and (len(location) > 128 or UNSTORABLE.search(location)):
+        error(field, "a string of at most 128 characters")
+        return None
+    return location
 
 
 def validate_return(data, generic=False):
@@ -110,6 +121,7 @@ def validate_return(data, generic=False):
             reason = None
         if generic and not isinstance(line.get("restock", True), bool):
             error(f"{where}.restock", "true or false")
+        location = _location(line.get("location"), f"{where}.location", error)
         restock_type = line.get("restock_type")
         if restock_type not in RESTOCK_TYPES:
             error(f"{where}.restock_type", "return, cancel, no_restock or auto")
@@ -120,6 +132,7 @@ def validate_return(data, generic=False):
                 "quantity": quantity,
                 "reason": reason or "",
                 "restock_type": restock_type,
+                "location": location,
             }
         )
     if errors:

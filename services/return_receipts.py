@@ -79,18 +79,24 @@ def build_receipts(channel_return, lines):
     still take back."""
     if not lines:
         return
-    needed = {}
-    for line in lines:
-        needed[line.product_id] = needed.get(line.product_id, 0.0) + line.product_qty
     deliveries = channel_return.sale_order_id.picking_ids.filtered(
         lambda p: p.state == "done" and p.picking_type_code == "outgoing"
     ).sorted("id")
     receipts = channel_return.env["stock.picking"]
-    for delivery in deliveries:
-        receipt = _return_of(delivery, needed)
-        if receipt:
-            receipts |= receipt
-    if any(not float_is_zero(q, precision_digits=4) for q in needed.values()):
+    # Lines coming back to a mapped marketplace location go to that
+    # warehouse's returns location; the others to the delivering one's.
+    needed_by_warehouse = {}
+    for line in lines:
+        needed = needed_by_warehouse.setdefault(line.return_warehouse_id, {})
+        needed[line.product_id] = needed.get(line.product_id, 0.0) + line.product_qty
+    left = []
+    for warehouse, needed in needed_by_warehouse.items():
+        for delivery in deliveries:
+            receipt = _return_of(delivery, needed, warehouse or None)
+            if receipt:
+                receipts |= receipt
+        left += needed.values()
+    if any(not float_is_zero(q, precision_digits=4) for q in left):
         raise UserError(
             channel_return.env._(
                 "Return %s: the order's deliveries cannot take back what was "
@@ -111,10 +117,11 @@ def build_receipts(channel_return, lines):
         )
 
 
-def _return_of(delivery, needed):
+def _return_of(delivery, needed, warehouse=None):
     """The return receipt of ``delivery`` for what is still ``needed``
-    (updated), or None when it shipped none of it."""
-    warehouse = delivery.picking_type_id.warehouse_id
+    (updated), or None when it shipped none of it; into the returns
+    location of ``warehouse``, else of the delivery's."""
+    warehouse = warehouse or delivery.picking_type_id.warehouse_id
     location = warehouse._channel_returns_location()
     wizard = (
         delivery.env["stock.return.picking"]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from odoo.tests import BaseCase, tagged
 
 from ..adapters import ADAPTERS
+from ..services.return_intake import _location_key
 from ..services.return_payloads import (
     MAX_RETURN_LINES,
     InvalidReturn,
@@ -26,6 +27,7 @@ return_lines = st.lists(
                 "sku": hostile_text,
                 "quantity": hostile_numbers,
                 "reason": hostile_text,
+                "location": hostile_text,
                 "restock": st.one_of(st.booleans(), hostile_text),
             },
         ),
@@ -61,6 +63,7 @@ class TestReturnPayloads(BaseCase):
             self.assertTrue(math.isfinite(line["quantity"]) and line["quantity"] > 0)
             self.assertIn(line["restock_type"], ("return", "no_restock"))
             self.assertIsInstance(line["sku"], str)
+            self.assertTrue(line["location"] is None or len(line["location"]) <= 128)
 
     @FUZZ
     @given(json_values)
@@ -100,3 +103,25 @@ class TestReturnPayloads(BaseCase):
             [line["restock_type"] for line in canonical["lines"]],
             ["no_restock", "return"],
         )
+
+    def test_shopify_refund_location_matches_the_mapping(self):
+        """A refund line's numeric ``location_id`` names the mapped location
+        whether the mapping holds the id or its gid."""
+        _order, refund = ADAPTERS["shopify"].refund_to_canonical(
+            {
+                "id": 9,
+                "order_id": 5,
+                "refund_line_items": [
+                    {
+                        "line_item_id": 1,
+                        "quantity": 1,
+                        "restock_type": "return",
+                        "location_id": 202,
+                    }
+                ],
+            }
+        )
+        line = validate_return(refund)["lines"][0]
+        self.assertEqual(line["location"], "202")
+        for mapped in ("202", "gid://shopify/Location/202"):
+            self.assertEqual(_location_key(mapped), _location_key(line["location"]))

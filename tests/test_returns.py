@@ -634,3 +634,52 @@ class TestReturnMultiCompany(ReturnCase):
             line.inspection_move_id.location_dest_id, self.wh_b.lot_stock_id
         )
         self.assertEqual(self._atp(self.listing_b), 9)
+
+
+@tagged("post_install", "-at_install")
+class TestReturnToMappedLocation(ReturnCase):
+    """On a channel that publishes per location, an item coming back to
+    another marketplace location than it shipped from goes to that
+    location's warehouse, and its ATP there rises once accepted."""
+
+    def test_returned_to_the_mapped_warehouse(self):
+        nodes = self._create_channel(
+            "ret-nodes",
+            self.wh_main | self.wh_other,
+            adapter="sandbox",
+            user_id=self.robot.id,
+            publish_per_location=True,
+            location_ids=[
+                (0, 0, {"warehouse_id": self.wh_main.id, "location_ref": "east"}),
+                (0, 0, {"warehouse_id": self.wh_other.id, "location_ref": "west"}),
+            ],
+        )
+        listing = self._create_listing(nodes, self.product, external_sku="RET-NODE")
+        body = dict(self._order_body("R-NODE", 2, sku="RET-NODE"), location="east")
+        status, answer = self._receive(nodes, body)
+        self.assertEqual(status, 202, answer)
+        order = self._channel_order(nodes, "R-NODE")
+        order.with_user(self.robot)._process()
+        self.assertEqual(order.sale_order_id.warehouse_id, self.wh_main)
+        self._validate(order.sale_order_id.picking_ids, self.env.user)
+
+        line = dict(self._line(1, sku="RET-NODE"), location="west")
+        outcome = self._return(order, "RET-NODE-1", [line])
+        self.assertEqual(outcome.kind, "accepted", outcome.answer)
+        channel_return = self._run_return(order, "RET-NODE-1")
+        returned = channel_return.line_ids
+        self.assertEqual(
+            (returned.location_ref, returned.return_warehouse_id),
+            ("west", self.wh_other),
+        )
+        receipt = channel_return.picking_ids
+        self.assertEqual(
+            receipt.location_dest_id, self.wh_other.channel_returns_location_id
+        )
+        self._validate(receipt)
+        west = listing.node_ids.filtered(lambda n: n.location_ref == "west")
+        self.assertEqual(west.atp_qty, 0, "not sellable before inspection")
+        returned.with_user(self.inspector).action_accept()
+        self.assertEqual(returned.inspection_move_id.location_dest_id, self.stock_other)
+        west.invalidate_recordset()
+        self.assertEqual(west.atp_qty, 1)
