@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import requests
+
 from . import shopify_standin
 
 
@@ -132,3 +134,24 @@ def closed_port_url():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def post_in_parallel(url, body, headers, count=4):
+    """The answers' status codes (or the error) of ``count`` simultaneous
+    posts of the same request, one session per thread (``url_open``'s shared
+    session is not thread-safe)."""
+    statuses = []
+
+    def post():
+        try:
+            response = requests.post(url, data=body, headers=headers, timeout=60)
+            statuses.append(response.status_code)
+        except requests.RequestException as exc:
+            statuses.append(repr(exc))
+
+    threads = [threading.Thread(target=post) for _i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses

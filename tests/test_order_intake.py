@@ -1,7 +1,4 @@
 import json
-import threading
-
-import requests
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
@@ -10,6 +7,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 from ..adapters import ADAPTERS
 from ..adapters.signing import sign_base64, sign_request
 from ..services.atp import AtpEngine
+from .marketplace import post_in_parallel
 
 SECRET = "order-secret-42"
 
@@ -161,27 +159,12 @@ class TestOrderIntake(HttpCase):
 
     def test_parallel_duplicates_store_one_order(self):
         """Four deliveries of one order at once: one record, one 202."""
-        statuses = []
         body = json.dumps(self._order("2002")).encode()
         headers = sign_request(
             SECRET, "POST", "/stock_channel_sync/intake/orders", body
         )
         url = self.base_url() + "/stock_channel_sync/intake/orders"
-
-        def post():
-            # One session per thread: url_open's shared session is not
-            # thread-safe.
-            try:
-                response = requests.post(url, data=body, headers=headers, timeout=60)
-                statuses.append(response.status_code)
-            except requests.RequestException as exc:
-                statuses.append(repr(exc))
-
-        threads = [threading.Thread(target=post) for _i in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        statuses = post_in_parallel(url, body, headers)
         self.assertEqual(sorted(statuses), [200, 200, 200, 202])
         self.assertEqual(len(self._orders()), 1)
 

@@ -1,15 +1,12 @@
 import base64
 import json
-import threading
-
-import requests
 
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..adapters.signing import sign_base64, sign_request
-from .marketplace import Marketplace, Reply
+from .marketplace import Marketplace, Reply, post_in_parallel
 from .test_returns import ReturnCase
 
 SECRET = "returns-secret-42"
@@ -81,21 +78,8 @@ class TestReturnEndpoint(HttpCase, ReturnCase):
         body = json.dumps({"return_id": "RMA-2", "lines": [self._line(1)]}).encode()
         headers = sign_request(SECRET, "POST", self._path("E-2"), body)
         url = self.base_url() + self._path("E-2")
-        statuses = []
         self.env.flush_all()
-
-        def post():
-            try:
-                response = requests.post(url, data=body, headers=headers, timeout=60)
-                statuses.append(response.status_code)
-            except requests.RequestException as exc:
-                statuses.append(repr(exc))
-
-        threads = [threading.Thread(target=post) for _i in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        statuses = post_in_parallel(url, body, headers)
         self.assertEqual(sorted(statuses), [200, 200, 200, 202])
         self.assertEqual(len(self._returns()), 1)
 
