@@ -52,6 +52,7 @@ class StockChannelOrder(models.Model):
         "until its sale order exists (an order in error is still owed to the "
         "customer); Done: the sale order's moves carry the demand.",
     )
+    channel_adapter = fields.Selection(related="channel_id.adapter")
     received_via = fields.Selection(
         [("webhook", "Posted"), ("pull", "Pulled")],
         default="webhook",
@@ -203,6 +204,19 @@ class StockChannelOrder(models.Model):
                     self.id,
                 )
             )
+
+    def action_simulate_return(self):
+        """Open the wizard that posts a signed return of this sandbox order."""
+        self.ensure_one()
+        self.channel_id._check_manager()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Simulate Return"),
+            "res_model": "stock.channel.simulate.return",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_order_id": self.id},
+        }
 
     def action_cancel(self):
         """Cancel from Odoo, with the same rules as the channel's request."""

@@ -15,6 +15,7 @@ from odoo.tools import SQL
 
 from ..adapters.base import ADAPTERS
 from ..adapters.signing import SignedRequest, sign_request
+from .outcomes import OUTCOME_STATUS
 
 
 class SandboxShelf:
@@ -128,12 +129,45 @@ def simulated_order(channel, lines, customer):
     ).encode()
 
 
+def simulated_return(lines, reason, restock):
+    """The generic contract's return of ``lines`` ``[(sku, quantity)]``, as
+    the raw body a marketplace would post."""
+    return json.dumps(
+        {
+            "return_id": f"SIM-RET-{uuid.uuid4().hex[:10].upper()}",
+            "lines": [
+                {"sku": sku, "quantity": quantity, "reason": reason, "restock": restock}
+                for sku, quantity in lines
+            ],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _signed_by(path, body, secret):
+    """Whether ``body`` signed for ``path`` with ``secret`` passes the
+    generic contract's check, as the HTTP controller runs it."""
+    signed = SignedRequest("POST", path, sign_request(secret, "POST", path, body), body)
+    return ADAPTERS["webhook"].verify_order_request([secret], signed) is None
+
+
 def post_simulated_order(channel, body, secret):
     """Sign ``body`` like a marketplace and hand it to the intake exactly as
     the HTTP controller does: signature check, then ``_receive``. Returns
     ``(status, answer)``; ``channel`` runs as its technical user."""
-    path = f"/stock_channel_sync/{channel.code}/orders"
-    signed = SignedRequest("POST", path, sign_request(secret, "POST", path, body), body)
-    if ADAPTERS[channel.adapter].verify_order_request([secret], signed) is not None:
+    if not _signed_by(f"/stock_channel_sync/{channel.code}/orders", body, secret):
         return 401, {"error": "invalid_signature"}
     return channel.env["stock.channel.order"]._receive(channel, "create", body)
+
+
+def post_simulated_return(order, body, secret):
+    """The same for a return of ``order`` (as the channel's technical user):
+    signature check, then the returns intake. Returns ``(status, answer)``."""
+    path = (
+        f"/stock_channel_sync/{order.channel_id.code}/orders/"
+        f"{order.external_id}/returns"
+    )
+    if not _signed_by(path, body, secret):
+        return 401, {"error": "invalid_signature"}
+    outcome = order._receive_return(body)
+    return OUTCOME_STATUS[outcome.kind], outcome.answer

@@ -2,7 +2,7 @@ import json
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -683,3 +683,42 @@ class TestReturnToMappedLocation(ReturnCase):
         self.assertEqual(returned.inspection_move_id.location_dest_id, self.stock_other)
         west.invalidate_recordset()
         self.assertEqual(west.atp_qty, 1)
+
+
+@tagged("post_install", "-at_install")
+class TestSimulateReturn(ReturnCase):
+    """Simulate Return on a sandbox order, as a manager who is not an
+    administrator: a signed generic return through the real intake."""
+
+    def _wizard(self, manager, order, quantity):
+        action = order.with_user(manager).action_simulate_return()
+        wizard = Form(
+            self.env[action["res_model"]]
+            .with_user(manager)
+            .with_context(action["context"])
+        )
+        with wizard.line_ids.edit(0) as line:
+            line.quantity = quantity
+        return wizard.save()
+
+    def test_simulated_return_goes_through_the_real_intake(self):
+        manager = new_test_user(
+            self.env,
+            login="ret_sim_manager",
+            groups="base.group_user,stock_channel_sync.group_channel_manager",
+        )
+        self.shop.webhook_secret = "whsec-simulated-return-0123"
+        order = self._delivered_order("SIM-R1", 3)
+        with trap_jobs() as trap:
+            action = self._wizard(manager, order, 2).action_post()
+            trap.assert_jobs_count(1, only=order._process_return)
+        channel_return = self.env["stock.channel.return"].browse(action["res_id"])
+        self.assertTrue(channel_return.external_id.startswith("SIM-RET-"))
+        self.assertEqual(channel_return.order_id, order)
+        self.assertEqual(channel_return.line_ids.product_qty, 2)
+        self.assertEqual(channel_return.create_uid, self.robot)
+        # More than is left to return: refused with the intake's answer.
+        with self.assertRaisesRegex(UserError, "refused the return \\(422\\)"):
+            self._wizard(manager, order, 2).action_post()
+        returns = self.env["stock.channel.return"].search([("order_id", "=", order.id)])
+        self.assertEqual(returns, channel_return)

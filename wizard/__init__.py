@@ -1,2 +1,3 @@
 from . import stock_channel_simulate_order
 from . import stock_return_picking
+from . import stock_channel_simulate_return
