@@ -20,6 +20,8 @@ from .base import (
 )
 
 PULL_PAGE_SIZE = 100  # per_page's maximum
+# An order's refunds are read in pages of 100, at most this many pages.
+MAX_REFUND_PAGES = 20
 
 
 @register
@@ -126,11 +128,7 @@ class WooCommerceAdapter(Adapter):
                     payload=data,
                 )
             )
-        try:
-            pages = int(response.headers.get("X-WP-TotalPages") or 0)
-        except ValueError:
-            pages = 0
-        more = page < pages if pages else len(entries) >= PULL_PAGE_SIZE
+        more = _more_pages(response, page, len(entries))
         return OrderPage(orders, page + 1 if more else None)
 
     def fetch_refunds(self, external_id, correlation_id):
@@ -146,29 +144,23 @@ class WooCommerceAdapter(Adapter):
             + quote(str(external_id), safe="")
             + "/refunds"
         )
-        response = self.request(
-            "GET",
-            url,
-            params={"per_page": 100},
-            auth=(self.config.api_key, self.config.api_secret),
-            headers={"X-Correlation-Id": correlation_id},
-        )
         refunds = []
-        for refund in self.json_of(response, list):
-            if not isinstance(refund, dict) or refund.get("id") is None:
-                continue
-            lines = [
-                {
-                    "line_id": _refunded_item(item),
-                    "sku": item.get("sku") or None,
-                    "quantity": abs(item.get("quantity") or 0),
-                    "reason": refund.get("reason") or "",
-                    "restock_type": "auto",
-                }
-                for item in refund.get("line_items") or []
-                if isinstance(item, dict) and item.get("quantity")
+        for page in range(1, MAX_REFUND_PAGES + 1):
+            response = self.request(
+                "GET",
+                url,
+                params={"per_page": PULL_PAGE_SIZE, "page": page},
+                auth=(self.config.api_key, self.config.api_secret),
+                headers={"X-Correlation-Id": correlation_id},
+            )
+            entries = self.json_of(response, list)
+            refunds += [
+                _canonical_refund(refund)
+                for refund in entries
+                if isinstance(refund, dict) and refund.get("id") is not None
             ]
-            refunds.append({"return_id": str(refund["id"]), "lines": lines})
+            if not _more_pages(response, page, len(entries)):
+                break
         return refunds
 
     def push_shipment(self, shipment, correlation_id):
@@ -295,3 +287,30 @@ def _refunded_item(item):
         if isinstance(meta, dict) and meta.get("key") == "_refunded_item_id":
             return str(meta.get("value"))
     return None
+
+
+def _more_pages(response, page, count):
+    """Whether a list answer has a page after ``page``: WooCommerce's
+    ``X-WP-TotalPages`` when it sends one, else a full page."""
+    try:
+        pages = int(response.headers.get("X-WP-TotalPages") or 0)
+    except ValueError:
+        pages = 0
+    return page < pages if pages else count >= PULL_PAGE_SIZE
+
+
+def _canonical_refund(refund):
+    """One WooCommerce refund as a canonical return: each refunded line
+    ``auto`` (returned up to what was delivered, cancelled beyond)."""
+    lines = [
+        {
+            "line_id": _refunded_item(item),
+            "sku": item.get("sku") or None,
+            "quantity": abs(item.get("quantity") or 0),
+            "reason": refund.get("reason") or "",
+            "restock_type": "auto",
+        }
+        for item in refund.get("line_items") or []
+        if isinstance(item, dict) and item.get("quantity")
+    ]
+    return {"return_id": str(refund["id"]), "lines": lines}

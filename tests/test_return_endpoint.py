@@ -1,5 +1,6 @@
 import base64
 import json
+from urllib.parse import parse_qs, urlsplit
 
 from odoo.tests import HttpCase, tagged
 
@@ -375,7 +376,18 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
         order_id, _sep, tail = rest.partition("/")
         if received.method != "GET" or tail != "refunds" or order_id not in cls.refunds:
             return Reply(404, {"code": "woocommerce_rest_shop_order_invalid_id"})
-        return Reply(200, cls.refunds[order_id])
+        # Paged as WooCommerce pages: per_page (at most 100), page, and the
+        # number of pages in X-WP-TotalPages.
+        query = parse_qs(urlsplit(received.path).query)
+        per_page = min(int(query.get("per_page", ["10"])[0]), 100)
+        page = int(query.get("page", ["1"])[0])
+        refunds = cls.refunds[order_id]
+        pages = max(-(-len(refunds) // per_page), 1)
+        return Reply(
+            200,
+            refunds[(page - 1) * per_page : page * per_page],
+            headers={"X-WP-TotalPages": str(pages)},
+        )
 
     def _webhook(self, topic, payload):
         body = json.dumps(payload).encode()
@@ -466,6 +478,22 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
         again = self._webhook("order.updated", updated)
         self.assertEqual(again.json()["status"], "ignored")
         self.assertEqual(len(self.market.received), 1)
+
+    def test_many_refunds_read_page_by_page(self):
+        """An order with 101 refunds: two pages, every refund stored once."""
+        self.assertEqual(
+            self._webhook("order.created", self._woo_order(730, 1)).status_code, 202
+        )
+        self.env.invalidate_all()
+        order = self._channel_order(self.woo, 730)
+        self.refunds["730"] = [
+            {"id": 5000 + i, "reason": "", "line_items": []} for i in range(101)
+        ]
+        order.with_user(self.robot)._read_refunds()
+        self.assertEqual(
+            [r.path.split("page=")[-1][:1] for r in self.market.received], ["1", "2"]
+        )
+        self.assertEqual(len(order.return_ids), 101)
 
     def test_pulled_order_with_new_refunds_enqueues_the_read(self):
         """The order update webhook was missed: the order pull sees the
