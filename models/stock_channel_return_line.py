@@ -204,16 +204,24 @@ class StockChannelReturnLine(models.Model):
         # whoever validates (a POS or manufacturing user too) needs no
         # rights on returns. Narrow: the lines of these receipts only.
         lines = self.sudo().search(
-            [("receipt_picking_id", "in", roots.ids), ("state", "=", "to_receive")]
+            [
+                ("receipt_move_ids.picking_id", "in", roots.ids),
+                ("state", "=", "to_receive"),
+            ]
         )
-        taken = {}  # (receipt, product) -> quantity given to earlier lines
+        taken = {}  # (receipts, product) -> quantity given to earlier lines
         for line in lines.sorted("id"):
-            chain = line.receipt_picking_id
+            # Every receipt of the line (one per delivery that shipped its
+            # goods) and their backorders.
+            chain = line.receipt_move_ids.picking_id
             while chain.backorder_ids - chain:
                 chain |= chain.backorder_ids
             if any(p.state not in ("done", "cancel") for p in chain):
                 continue
-            key = (line.receipt_picking_id.id, line.product_id.id)
+            key = (
+                tuple(sorted(line.receipt_move_ids.picking_id.ids)),
+                line.product_id.id,
+            )
             arrived = sum(
                 moved_qty(move)
                 for move in chain.move_ids

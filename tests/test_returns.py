@@ -303,6 +303,27 @@ class TestReturnFlow(ReturnCase):
         first.with_user(self.inspector).action_accept()
         self.assertEqual(first.inspection_move_id.quantity, 1)
 
+    def test_goods_shipped_in_two_deliveries_come_back_in_two_receipts(self):
+        """3 shipped as 2 + 1 (a backorder): a return of 3 makes one receipt
+        per delivery; the line waits until both are validated, then holds
+        all 3."""
+        order = self._confirmed_order("R-109", 3)
+        first = order.sale_order_id.picking_ids
+        first.move_ids.quantity = 2
+        first.move_ids.picked = True
+        first.with_context(skip_backorder=True).button_validate()
+        first.backorder_ids.move_ids.picked = True
+        first.backorder_ids.button_validate()
+        self.assertEqual(order.sale_order_id.picking_ids.mapped("state"), ["done"] * 2)
+        self._return(order, "RET-11", [self._line(3)])
+        line = self._run_return(order, "RET-11").line_ids
+        receipts = line.receipt_move_ids.picking_id
+        self.assertEqual(len(receipts), 2)
+        self._validate(receipts[0])
+        self.assertEqual(line.state, "to_receive")
+        self._validate(receipts[1])
+        self.assertEqual((line.state, line.received_qty), ("to_inspect", 3))
+
     def test_error_state_when_the_receipt_cannot_be_built(self):
         """The delivery was returned by hand meanwhile: the return goes to
         error with a to-do, nothing half done; Reprocess enqueues again."""
