@@ -199,6 +199,16 @@ def to_number(value):
         return value
 
 
+def location_key(ref):
+    """A marketplace location as both sides may write it: Shopify's
+    ``gid://shopify/Location/123`` and ``123`` are the same location; any
+    other reference is compared as written (trimmed)."""
+    ref = str(ref or "").strip()
+    if ref.startswith("gid://"):
+        ref = ref.rsplit("/", 1)[-1]
+    return ref or None
+
+
 def whole_number(value):
     """A quantity read back from a channel as an int, or None when it is not
     a finite whole JSON number (a hostile or broken answer)."""

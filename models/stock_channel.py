@@ -9,8 +9,14 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..adapters import amazon, outbound, shopify_versions
-from ..adapters.base import ADAPTERS, ChannelConfig, TransientError, get_adapter
+from ..adapters import amazon, outbound, shopify, shopify_versions
+from ..adapters.base import (
+    ADAPTERS,
+    ChannelConfig,
+    TransientError,
+    get_adapter,
+    location_key,
+)
 from ..services.publisher import PublicationFailed, Publisher
 from ..services.retries import MARKETPLACE_MAX_RETRIES
 from ..services.sandbox import SandboxShelf
@@ -424,6 +430,7 @@ class StockChannel(models.Model):
                         )[channel.adapter],
                     )
                 )
+            channel._check_location_refs()
             mapped = channel.location_ids.warehouse_id
             missing = channel.warehouse_ids - mapped
             extra = mapped - channel.warehouse_ids
@@ -439,6 +446,34 @@ class StockChannel(models.Model):
                         extra=", ".join(extra.mapped("display_name")) or "-",
                     )
                 )
+
+    def _check_location_refs(self):
+        """Each marketplace location mapped once (Shopify: an id and its
+        gid are one location), and Shopify's in a form its API takes."""
+        for channel in self.filtered("publish_per_location"):
+            keys = [location_key(m.location_ref) for m in channel.location_ids]
+            if len(set(keys)) != len(keys):
+                raise ValidationError(
+                    self.env._(
+                        "Channel %s maps one marketplace location twice (Shopify: "
+                        "an id and its gid:// are the same location).",
+                        channel.display_name,
+                    )
+                )
+            if channel.adapter == "shopify":
+                bad = [
+                    m.location_ref
+                    for m in channel.location_ids
+                    if not shopify.valid_ref("Location", m.location_ref)
+                ]
+                if bad:
+                    raise ValidationError(
+                        self.env._(
+                            "Shopify locations are numeric ids or "
+                            "gid://shopify/Location/<id>, not %s.",
+                            ", ".join(bad),
+                        )
+                    )
 
     def _sync_listing_nodes(self, listing_ids=None):
         """Create the missing (listing, location) rows of these channels'

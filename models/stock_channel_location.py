@@ -45,7 +45,7 @@ class StockChannelLocation(models.Model):
         "generic webhook and sandbox: any name both sides agree on).",
     )
 
-    @api.constrains("location_ref")
+    @api.constrains("location_ref", "warehouse_id")
     def _check_location_ref(self):
         for mapping in self:
             if not (mapping.location_ref or "").strip():
@@ -55,6 +55,8 @@ class StockChannelLocation(models.Model):
                         mapping.warehouse_id.display_name,
                     )
                 )
+        # A row edited on its own is checked against its siblings.
+        self.channel_id._check_location_refs()
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -11,6 +11,7 @@ from psycopg2.errors import SerializationFailure
 
 from odoo.tools import SQL, float_compare
 
+from ..adapters.base import location_key
 from .outcomes import Outcome
 from .payloads import InvalidJson, parse_json
 from .return_payloads import InvalidReturn, generic_return, validate_return
@@ -286,7 +287,7 @@ def resolve(order, canonical, source):
                     "state": "to_receive" if restock_type == "return" else "recorded",
                     "location_ref": line.get("location"),
                     "return_warehouse_id": mapped.get(
-                        _location_key(line.get("location"))
+                        location_key(line.get("location"))
                     ),
                     "applied": restock_type == "cancel" and ledger.released,
                 }
@@ -296,19 +297,13 @@ def resolve(order, canonical, source):
     return values
 
 
-def _location_key(ref):
-    """A marketplace location as the mapping and the refund may both write
-    it (Shopify: ``123`` or ``gid://shopify/Location/123``)."""
-    return str(ref or "").strip().rsplit("/", 1)[-1] or None
-
-
 def _mapped_warehouses(channel):
     """``{location key: warehouse id}`` of a channel that publishes per
     location: where a returned item named by its location comes back to."""
     if not channel.publish_per_location:
         return {}
     return {
-        _location_key(m.location_ref): m.warehouse_id.id for m in channel.location_ids
+        location_key(m.location_ref): m.warehouse_id.id for m in channel.location_ids
     }
 
 

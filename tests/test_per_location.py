@@ -190,6 +190,19 @@ class TestPerLocationConfig(PerLocationCase):
                         {"channel_id": self.channel_both.id, **vals}
                     )
 
+    def test_shopify_locations_are_ids_each_mapped_once(self):
+        east, west = self.channel_both.location_ids
+        east.location_ref, west.location_ref = "101", "202"
+        self.channel_both.write({"adapter": "shopify", "api_secret": "tok"})
+        with (
+            self.assertRaisesRegex(ValidationError, "numeric ids"),
+            self.cr.savepoint(),
+        ):
+            east.with_user(self.manager).location_ref = "east"
+        east.invalidate_recordset()
+        with self.assertRaisesRegex(ValidationError, "one marketplace location twice"):
+            west.with_user(self.manager).location_ref = "gid://shopify/Location/101"
+
     def test_blank_location_refused(self):
         with self.assertRaisesRegex(ValidationError, "needs a marketplace location"):
             self.channel_both.location_ids[:1].location_ref = "  "
@@ -308,15 +321,15 @@ class TestPerLocationMarketplaces(PerLocationCase):
         return channel.with_context(job_uuid="node-market")._publish_pending()
 
     def _shopify(self):
-        self.channel_both.write(
-            {"adapter": "shopify", "base_url": self.market.url, "api_secret": "tok"}
-        )
         self.channel_both.location_ids.filtered(
             lambda m: m.location_ref == "east"
         ).location_ref = "101"
         self.channel_both.location_ids.filtered(
             lambda m: m.location_ref == "west"
         ).location_ref = "202"
+        self.channel_both.write(
+            {"adapter": "shopify", "base_url": self.market.url, "api_secret": "tok"}
+        )
 
     def test_shopify_one_mutation_one_quantity_per_location(self):
         self._shopify()

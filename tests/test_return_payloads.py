@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from odoo.tests import BaseCase, tagged
 
 from ..adapters import ADAPTERS
-from ..services.return_intake import _location_key
+from ..adapters.base import location_key
 from ..services.return_payloads import (
     MAX_RETURN_LINES,
     InvalidReturn,
@@ -124,4 +124,4 @@ class TestReturnPayloads(BaseCase):
         line = validate_return(refund)["lines"][0]
         self.assertEqual(line["location"], "202")
         for mapped in ("202", "gid://shopify/Location/202"):
-            self.assertEqual(_location_key(mapped), _location_key(line["location"]))
+            self.assertEqual(location_key(mapped), location_key(line["location"]))
