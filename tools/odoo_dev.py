@@ -236,6 +236,8 @@ def _run_suites(odoo, args):
         (f"{args.db}_nodemo", False, args.test_tags),
         (args.db, True, args.test_tags),
     ]
+    if args.quick:
+        runs = runs[:1]
     for db, demo, tags in runs:
         total, failures, log, errors = run_odoo(odoo, db, demo, tags)
         log_file = Path(tempfile.gettempdir()) / f"{db}.log"
@@ -441,6 +443,11 @@ def main():
     test.add_argument("--db", default="scs_test")
     test.add_argument("--test-tags", default=f"/{ADDON}")
     test.add_argument("--keep", action="store_true", help="keep the test databases")
+    test.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the database without demo data (while iterating; CI runs both)",
+    )
     wheel = sub.add_parser(
         "wheel", help="build the wheel and install the addon from it, not the repo"
     )
