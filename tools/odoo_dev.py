@@ -52,11 +52,16 @@ def find_odoo():
     return odoo_bin, [root / "addons", root / "odoo" / "addons"]
 
 
-def _run_in_venv():
-    """Re-run this very command with ``.venv``'s interpreter, built if needed."""
+def _setup_module():
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import odoo_setup
 
+    return odoo_setup
+
+
+def _run_in_venv():
+    """Re-run this very command with ``.venv``'s interpreter, built if needed."""
+    odoo_setup = _setup_module()
     if Path(sys.prefix).resolve() == odoo_setup.VENV.resolve():
         sys.exit(f"Odoo 18 does not import in {odoo_setup.VENV}: remove it and retry.")
     odoo_setup.ensure_venv()
@@ -224,6 +229,7 @@ def machine_lock():
 def cmd_test(args):
     odoo = find_odoo()
     check_postgresql()
+    _setup_module().ensure_browser()
     with machine_lock():
         return _run_suites(odoo, args)
 
@@ -436,7 +442,12 @@ def main():
     serve.add_argument("--db", default="scs_demo")
     serve.add_argument("--port", type=int, default=8069)
     serve.add_argument(
-        "--workers", type=int, default=2, help="2 or more runs queue_job's job runner"
+        "--workers",
+        type=int,
+        default=0,
+        help="0 (default): the threaded server, whose one port also serves the web "
+        "client's websocket, with queue_job's runner in a thread; 2 or more: "
+        "Odoo's multi-process server, which needs its gevent port behind a proxy",
     )
     serve.add_argument("odoo_args", nargs="*", help="passed on to odoo-bin")
     test = sub.add_parser("test", help="run the test suite on fresh databases")

@@ -214,16 +214,42 @@ def _ensure_debian_build_deps():
     ]
     if not missing:
         return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
+    if not can_apt_install():
         sys.exit(
             "Building Odoo's requirements needs these Debian packages: "
             f"{' '.join(missing)}.\nInstall them as root: "
             f"apt-get install -y {' '.join(missing)}"
         )
     print(f"Installing Debian build dependencies: {' '.join(missing)} ...", flush=True)
+    apt_install(missing)
+
+
+def ensure_browser():
+    """The browser tests (tours, screens) drive Debian's headless Chromium:
+    install it when missing and allowed (root with apt-get); otherwise say
+    which tests will skip, instead of letting them skip silently."""
+    if shutil.which("chromium"):
+        return True
+    if not can_apt_install():
+        print(
+            "!! Chromium is missing: the browser tests (onboarding tour, screens) "
+            "will be skipped.\n!! Install it as root: apt-get install -y chromium",
+            flush=True,
+        )
+        return False
+    print("Installing Debian's chromium for the browser tests ...", flush=True)
+    apt_install(["chromium"])
+    return True
+
+
+def can_apt_install():
+    return os.geteuid() == 0 and bool(shutil.which("apt-get"))
+
+
+def apt_install(packages):
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     _run(["apt-get", "update", "-qq"], env=env)
-    _run(["apt-get", "install", "-y", "-qq", *missing], env=env)
+    _run(["apt-get", "install", "-y", "-qq", *packages], env=env)
 
 
 def _run(command, **kwargs):
