@@ -132,10 +132,13 @@ def db_exists(name):
     return out.stdout.strip() == "1"
 
 
+def filestore(name):
+    return Path.home() / ".local/share/Odoo/filestore" / name
+
+
 def drop_db(name):
     subprocess.run(["dropdb", "--if-exists", name], check=True)
-    filestore = Path.home() / ".local/share/Odoo/filestore" / name
-    shutil.rmtree(filestore, ignore_errors=True)
+    shutil.rmtree(filestore(name), ignore_errors=True)
 
 
 def template_db(odoo, demo):
@@ -149,9 +152,12 @@ def template_db(odoo, demo):
         queue_job = "?"
     key = _digest(f"{release.version}|{BASE_MODULES}|{queue_job}|{demo}|{odoo[0]}")
     name = f"scs_tpl_{'demo' if demo else 'nodemo'}_{key}"
-    if db_exists(name):
-        return name
     building = f"{name}_building"
+    if db_exists(name):
+        # Templates of older runs left their filestore under the build name.
+        if filestore(building).exists() and not filestore(name).exists():
+            filestore(building).rename(filestore(name))
+        return name
     drop_db(building)
     args = ["-i", BASE_MODULES, "--stop-after-init", "--log-level=warn"]
     if not demo:
@@ -171,12 +177,19 @@ def template_db(odoo, demo):
         ],
         check=True,
     )
+    if filestore(building).exists():
+        filestore(building).rename(filestore(name))
     return name
 
 
 def fresh_db(odoo, name, demo):
+    """A copy of the template, its filestore (menu icons, assets) included:
+    without it the web client logs a missing file for every attachment."""
     drop_db(name)
-    subprocess.run(["createdb", "-T", template_db(odoo, demo), name], check=True)
+    template = template_db(odoo, demo)
+    subprocess.run(["createdb", "-T", template, name], check=True)
+    if filestore(template).exists():
+        shutil.copytree(filestore(template), filestore(name))
     return name
 
 
