@@ -77,6 +77,7 @@ class TestAmazonLogin(AmazonCase):
     def test_token_cached_and_refreshed_once_on_401(self):
         """One token exchange serves two runs; a revoked token is exchanged
         once again and the request sent again."""
+        self.amazon.refused_status = 401
         adapter = self.amz._get_adapter()
         adapter.lookup_listings(["X"])
         self.amz._get_adapter().lookup_listings(["X"])
@@ -413,8 +414,10 @@ class TestAmazonSecrets(AmazonCase):
         adapter = self.amz._get_adapter()
         token = adapter.access_token()
         echo = f"bad {token} {self.amazon.refresh_token} {self.amazon.client_secret}"
+        # The 403 is answered again to the retry with a new token.
         self.amazon.script = [
             (400, {"errors": [{"code": "InvalidInput", "message": echo}]}),
+            (403, {"errors": [{"code": "Unauthorized", "message": echo}]}),
             (403, {"errors": [{"code": "Unauthorized", "message": echo}]}),
         ]
         message = self._failed_publication()
@@ -428,4 +431,5 @@ class TestAmazonSecrets(AmazonCase):
                 self.amazon.client_secret,
             ):
                 self.assertNotIn(secret, text or "")
-        self.assertEqual(self.amazon.token_requests, 1)
+        # One exchange, and one more for the refused (403) request.
+        self.assertEqual(self.amazon.token_requests, 2)
