@@ -99,6 +99,7 @@ class AmazonStandIn:
         self.order_reads = []  # (access token, seller, [AmazonOrderId]) read
         self.order_seller = {}  # AmazonOrderId -> seller id
         self.items_repeat_token = False  # getOrderItems: the same NextToken
+        self.refuse_next_rdt = False  # the next Restricted Data Token is dead
         self.token_requests = 0
         self.requests = []  # (operation, method, path)
         self.patches = []  # (sku, marketplace, body)
@@ -177,6 +178,7 @@ class AmazonStandIn:
             self.order_reads.clear()
             self.order_seller.clear()
             self.items_repeat_token = False
+            self.refuse_next_rdt = False
 
     def add_seller(self, seller_id, refresh_token):
         """Another seller account that authorised the same application."""
@@ -712,7 +714,10 @@ class AmazonStandIn:
         if not valid:
             return 400, {"errors": [{"code": "InvalidInput"}]}
         token = "Atz.sprdt|" + secrets.token_urlsafe(24)
-        self.tokens[token] = self.caller_seller  # the caller's seller's data only
+        if self.refuse_next_rdt:
+            self.refuse_next_rdt = False  # issued, and refused when used
+        else:
+            self.tokens[token] = self.caller_seller  # its seller's data only
         self.restricted_tokens.add(token)
         return 200, {"restrictedDataToken": token, "expiresIn": 3600}
 
