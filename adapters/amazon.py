@@ -4,44 +4,56 @@ A thin client on ``requests`` (see README.rst for why not
 ``python-amazon-sp-api``):
 
 * Login with Amazon: the refresh token is exchanged for a one-hour access
-  token, cached in the process per channel and client id until a minute
-  before it expires, and exchanged again once when an answer is 401. The
-  token is never stored: not in a row, not in a log, and it is redacted from
-  every excerpt.
+  token, cached in the process per company, channel, seller, client id and
+  refresh token (never shared by two channels, even with the same code in
+  two companies) until a minute before it expires. An answer 401 or 403
+  drops it: it is exchanged once more and the request sent once more (Amazon
+  answers an expired or revoked token with either); refused again, the
+  request fails for good. One exchange per cache key at a time, under that
+  key's lock only. The token is never stored: not in a row, not in a log,
+  and it is redacted from every excerpt.
 * Every operation is paced by a token bucket with its documented rate and
   burst, shared by the process per endpoint, seller and operation; the rate
   follows the ``x-amzn-RateLimit-Limit`` header Amazon answers with. A 429 is
   waited out and the request sent again; after :data:`THROTTLE_RETRIES` of
   them in a row the run fails with a transient error, so the job is retried
   later and the listings stay pending: a throttled request is never dropped.
+  A job never sleeps in its open transaction longer than
+  :data:`MAX_INLINE_WAIT`: a longer ``Retry-After`` or wait for a slot is a
+  transient error carrying that delay (the job is retried after it).
 * Quantities: ``patchListingsItem`` (one request per SKU and marketplace) for
   small batches, one ``JSON_LISTINGS_FEED`` per marketplace for large ones
   (:meth:`AmazonAdapter.use_feed`). Both send a ``merge`` of
   ``/attributes/fulfillment_availability`` with the ``DEFAULT`` (merchant)
   fulfillment channel, which needs the listing's product type: looked up once
   through ``searchListingsItems``, which also tells Amazon-fulfilled (FBA)
-  offers apart. FBA stock is Amazon's: it is never published to.
+  offers apart. FBA stock is Amazon's: it is never published to. A feed's
+  processing report is decompressed up to :data:`MAX_REPORT_BYTES`.
 * Read-back: ``searchListingsItems`` (20 SKUs per request), the ``DEFAULT``
   fulfillment availability of each.
 * Pulled orders: ``getOrders`` since the watermark (``LastUpdatedAfter``,
   following ``NextToken``) and ``getOrderItems`` of each merchant-fulfilled
-  (``MFN``) order to import; Amazon posts no orders. The pulled shape
+  (``MFN``) order to import (at most :data:`MAX_ITEM_PAGES` pages, a
+  ``NextToken`` never twice); Amazon posts no orders. The pulled shape
   (:func:`pulled_order`) is what :meth:`AmazonAdapter.to_canonical` reads.
-  Buyer name and full address need a Restricted Data Token, not requested:
-  the order carries what ``getOrders`` gives without one.
+  Buyer name and full address come with a Restricted Data Token, requested
+  for each ``getOrders`` page.
 * Shipments: ``confirmShipment`` with carrier, tracking number and the
   shipped order item ids (read from the order as pulled).
 """
 
-import gzip
+import hashlib
 import json
+import math
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from .base import (
+    CONNECT_TIMEOUT,
     Adapter,
     OrderPage,
     Outcome,
@@ -53,6 +65,7 @@ from .base import (
     register,
     to_number,
 )
+from .outbound import clamp_timeout
 
 REGIONS = {
     "na": "https://sellingpartnerapi-na.amazon.com",
@@ -100,13 +113,28 @@ CANCELLED_STATE = "Canceled"
 TOKEN_MARGIN = 60
 # 429 answers in a row waited out before the run gives up (and is retried).
 THROTTLE_RETRIES = 20
+# Longest a job sleeps in its open transaction for one request (pacing and
+# 429s together): a longer wait is a transient error with that delay, and
+# queue_job tries the job again after it.
+MAX_INLINE_WAIT = 5.0
+# A feed's processing report, decompressed, at most (25,000 messages with a
+# few issues each are well under it).
+MAX_REPORT_BYTES = 32 * 1024 * 1024
+# getOrderItems pages of one order read at most (an order holds at most
+# payloads.MAX_LINES lines; Amazon pages by 100 or fewer).
+MAX_ITEM_PAGES = 100
 # Seconds added to every wait for a slot (see TokenBucket.take).
 PACING_MARGIN = 0.02
 SEARCH_PAGE = 20  # searchListingsItems: at most 20 identifiers per request
 # Feed processing states that are not final.
 FEED_PENDING = ("IN_QUEUE", "IN_PROGRESS")
 
-_TOKENS = {}  # (channel code, client id) -> (access token, monotonic expiry)
+# Adapter._token_key() -> (access token, monotonic expiry)
+_TOKENS = {}
+# Adapter._token_key() -> the lock one exchange of that key is made under.
+_EXCHANGE_LOCKS = {}
+# Guards the two dicts above, held for dictionary operations only, never
+# during a network call.
 _TOKEN_LOCK = threading.Lock()
 _BUCKETS = {}  # (endpoint, seller id, operation) -> TokenBucket
 _BUCKET_LOCK = threading.Lock()
@@ -116,8 +144,30 @@ def reset_process_state():
     """Forget cached access tokens and rate buckets (tests, benchmark)."""
     with _TOKEN_LOCK:
         _TOKENS.clear()
+        _EXCHANGE_LOCKS.clear()
     with _BUCKET_LOCK:
         _BUCKETS.clear()
+
+
+def gunzip_capped(data, limit):
+    """``data`` (one or more gzip members) decompressed, never more than
+    ``limit`` bytes of output held: a small download that inflates without
+    bound (a "zip bomb") is refused with :class:`ValueError`, as is a
+    truncated or corrupt one."""
+    out = bytearray()
+    while data:
+        stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        pending = data
+        while pending:
+            # max_length 0 would mean unlimited: at least 1 is asked.
+            out += stream.decompress(pending, limit + 1 - len(out))
+            if len(out) > limit:
+                raise ValueError(f"more than {limit} bytes decompressed")
+            pending = stream.unconsumed_tail
+        if not stream.eof:
+            raise ValueError("truncated gzip data")
+        data = stream.unused_data.lstrip(b"\0")  # padding after the last member
+    return bytes(out)
 
 
 class TokenBucket:
@@ -138,12 +188,21 @@ class TokenBucket:
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
 
-    def take(self):
-        """Wait until one request may be sent; return the seconds waited."""
+    def take(self, max_wait=math.inf):
+        """Wait until one request may be sent; return the seconds waited.
+        A slot further than ``max_wait`` seconds away is not reserved: a
+        :class:`TransientError` carries the wait instead (the job is retried
+        then rather than sleeping in its transaction)."""
         with self.lock:
             self._refill(self.clock())
+            wait = (1 - self.tokens) / self.rate if self.tokens < 1 else 0.0
+            if wait and wait > max_wait:
+                raise TransientError(
+                    f"amazon: rate limit reached, next request allowed in "
+                    f"{math.ceil(wait)} s",
+                    retry_after=math.ceil(wait + PACING_MARGIN),
+                )
             self.tokens -= 1
-            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
         if wait:
             # A little late rather than early: requests reach the marketplace
             # with varying delays, and its bucket counts their arrival. The
@@ -210,6 +269,53 @@ def pulled_order(order, items):
     return dict(order, OrderItems=items)
 
 
+def _text(value):
+    """A trimmed address text, None when empty (a non-text value is left for
+    the order's validation to refuse)."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def shipping_address(address):
+    """Amazon's ``Address`` as the canonical shipping address. Empty street
+    lines move up; ``District`` and ``County`` (neighbourhood, county) follow
+    the street lines on the second line unless they repeat the city;
+    ``Municipality`` is the city when Amazon gives no ``City``. A value that
+    is not text is passed on as the street, which the order's validation
+    refuses."""
+    city = _text(address.get("City")) or _text(address.get("Municipality"))
+    parts = []
+    for key in ("AddressLine1", "AddressLine2", "AddressLine3", "District", "County"):
+        part = _text(address.get(key))
+        if part is None or part in parts:
+            continue
+        same_as_city = (
+            isinstance(part, str)
+            and isinstance(city, str)
+            and (part.lower() == city.lower())
+        )
+        if key in ("District", "County") and same_as_city:
+            continue
+        parts.append(part)
+    invalid = [part for part in parts if not isinstance(part, str)]
+    if invalid:
+        street, street2 = invalid[0], None
+    else:
+        street = parts[0] if parts else None
+        street2 = ", ".join(parts[1:]) or None
+    return {
+        "name": _text(address.get("Name")),
+        "street": street,
+        "street2": street2,
+        "city": city,
+        "zip": _text(address.get("PostalCode")),
+        "state_code": _text(address.get("StateOrRegion")),
+        "country_code": _text(address.get("CountryCode")),
+        "phone": _text(address.get("Phone")),
+    }
+
+
 def _unit_price(item):
     total, quantity = _amount(item.get("ItemPrice")), item.get("QuantityOrdered")
     if isinstance(total, float) and isinstance(quantity, int) and quantity > 0:
@@ -234,17 +340,23 @@ class AmazonAdapter(Adapter):
     read_page_size = SEARCH_PAGE
     needs_listing_details = True
     pulls_orders = True
+    posts_orders = False  # no order notifications here: the pull is the way in
 
     @classmethod
     def to_canonical(cls, data):
         """A pulled order (:func:`pulled_order`). Amazon's ``ItemPrice`` is
         the line's total, ``ShippingPrice`` per item; without a Restricted
         Data Token the buyer is known by ``BuyerInfo.BuyerEmail`` (Amazon's
-        anonymised relay address) and the address by city, postal code and
-        country."""
+        anonymised relay address) and the address by city, state, postal
+        code and country. Every address field Amazon gives is kept:
+        ``AddressLine1`` is the street, lines 2 and 3 with ``District`` and
+        ``County`` the second line, ``StateOrRegion`` the state (a code or a
+        name: the sale order resolves either in the country)."""
         if not isinstance(data, dict):
             return data
         address = data.get("ShippingAddress") or {}
+        if not isinstance(address, dict):
+            address = {}
         buyer = data.get("BuyerInfo") or {}
         items = data.get("OrderItems") or []
         name = buyer.get("BuyerName") or address.get("Name")
@@ -257,16 +369,7 @@ class AmazonAdapter(Adapter):
                 "email": buyer.get("BuyerEmail"),
                 "phone": address.get("Phone"),
             },
-            "shipping_address": {
-                "name": address.get("Name"),
-                "street": address.get("AddressLine1"),
-                "street2": address.get("AddressLine2"),
-                "city": address.get("City"),
-                "zip": address.get("PostalCode"),
-                "state_code": None,
-                "country_code": address.get("CountryCode") or None,
-                "phone": address.get("Phone"),
-            },
+            "shipping_address": shipping_address(address),
             "lines": [
                 {
                     "sku": item.get("SellerSKU"),
@@ -310,21 +413,61 @@ class AmazonAdapter(Adapter):
     # -- Login with Amazon ---------------------------------------------------
 
     def _token_key(self):
-        return (self.config.code, self.config.lwa_client_id)
+        """What an access token belongs to: the company and channel (channel
+        codes are unique per company only), the seller, the application and
+        the refresh token (a fingerprint: a new refresh token is exchanged at
+        once, not after the old access token expires)."""
+        config = self.config
+        refresh = hashlib.sha256(config.lwa_refresh_token.encode()).hexdigest()
+        return (
+            config.company_id,
+            config.channel_id or config.code,
+            config.seller_id,
+            config.lwa_client_id,
+            refresh[:32],
+        )
 
-    def access_token(self, stale=None):
-        """A valid access token; ``stale`` is one the API refused (401): it
-        is exchanged again unless another thread already did."""
-        key = self._token_key()
+    def _cached_token(self, key, stale):
+        """The cached token of ``key`` unless it is ``stale`` (refused by
+        the API: dropped) or about to expire; None then."""
         with _TOKEN_LOCK:
             cached = _TOKENS.get(key)
-            if cached and cached[0] != stale and cached[1] > time.monotonic():
-                self.tokens_used.add(cached[0])
+            if cached and cached[0] == stale:
+                del _TOKENS[key]
+                cached = None
+            if cached and cached[1] > time.monotonic():
                 return cached[0]
-            token, expires_in = self._exchange_refresh_token()
-            _TOKENS[key] = (token, time.monotonic() + expires_in - TOKEN_MARGIN)
-            self.tokens_used.add(token)
-            return token
+            return None
+
+    def access_token(self, stale=None):
+        """A valid access token; ``stale`` is one the API refused (401 or
+        403): it is dropped and exchanged again, unless another thread
+        already did. Only this key's exchange lock is held during the
+        exchange (threads of other channels go on), and it is checked again
+        once taken (the first thread's exchange serves the others)."""
+        key = self._token_key()
+        token = self._cached_token(key, stale)
+        if token is None:
+            with _TOKEN_LOCK:
+                lock = _EXCHANGE_LOCKS.setdefault(key, threading.Lock())
+            # Bounded like the exchange itself: a hung exchange of another
+            # thread is not waited for beyond what this one could take.
+            wait = CONNECT_TIMEOUT + 2 * clamp_timeout(self.config.timeout)
+            if not lock.acquire(timeout=wait):
+                raise TransientError(
+                    "amazon: another exchange of this channel's access token "
+                    "is taking too long"
+                )
+            try:
+                token = self._cached_token(key, stale)
+                if token is None:
+                    token, expires_in = self._exchange_refresh_token()
+                    with _TOKEN_LOCK:
+                        _TOKENS[key] = (token, time.monotonic() + expires_in)
+            finally:
+                lock.release()
+        self.tokens_used.add(token)
+        return token
 
     def _exchange_refresh_token(self):
         config = self.config
@@ -362,7 +505,12 @@ class AmazonAdapter(Adapter):
                 "amazon: Login with Amazon answered without an access token",
                 status=response.status_code,
             )
-        return data["access_token"], int(data.get("expires_in") or 3600)
+        try:
+            expires_in = int(data.get("expires_in") or 3600)
+        except (TypeError, ValueError):
+            expires_in = 3600
+        # Kept until TOKEN_MARGIN before its expiry, at most an hour.
+        return data["access_token"], min(max(expires_in - TOKEN_MARGIN, 0), 3600)
 
     def redact(self, text):
         """Secrets and the cached access token replaced."""
@@ -377,13 +525,17 @@ class AmazonAdapter(Adapter):
     def call(
         self, operation, method, path, correlation_id="", restricted=None, **kwargs
     ):
-        """One SP-API operation, paced by its bucket, throttling waited out,
-        the access token exchanged again once on 401. ``restricted``: a
-        Restricted Data Token to send instead of the access token."""
+        """One SP-API operation, paced by its bucket, throttling waited out
+        (up to :data:`MAX_INLINE_WAIT` in all, beyond it a transient error
+        with the delay), the token exchanged again once on 401 or 403.
+        ``restricted``: a Restricted Data Token to send instead of the access
+        token (``getOrders``, the one restricted operation read here),
+        requested again once when refused."""
         bucket = bucket_for(self.endpoint, self.config.seller_id, operation)
-        token, refreshed, throttled = restricted or self.access_token(), False, 0
+        token = restricted or self.access_token()
+        refreshed, throttled, waited = False, 0, 0.0
         while True:
-            bucket.take()
+            waited += bucket.take(max_wait=MAX_INLINE_WAIT - waited)
             self.stats["requests"] += 1
             headers = {"x-amz-access-token": token, "Accept": "application/json"}
             if correlation_id:
@@ -397,17 +549,39 @@ class AmazonAdapter(Adapter):
                     raise
                 self.stats["throttled"] += 1
                 throttled += 1
+                bucket.drain()
                 if throttled > THROTTLE_RETRIES:
                     raise
-                bucket.drain()
                 if exc.retry_after:
+                    if waited + exc.retry_after > MAX_INLINE_WAIT:
+                        # Not slept in the job's transaction: the job is
+                        # retried after Amazon's delay.
+                        raise
                     time.sleep(exc.retry_after)
+                    waited += exc.retry_after
                 self.stats["retried"] += 1
                 continue
             except PermanentError as exc:
-                if exc.status != 401 or refreshed or restricted:
+                if exc.status not in (401, 403):
                     raise
-                token, refreshed = self.access_token(stale=token), True
+                if refreshed:
+                    raise PermanentError(
+                        f"amazon: {operation} refused (HTTP {exc.status}) with a "
+                        "freshly exchanged access token: check that the seller "
+                        "authorised the application and that it has the roles "
+                        f"this needs. {exc.excerpt}",
+                        status=exc.status,
+                        excerpt=exc.excerpt,
+                    ) from exc
+                # Amazon answers an expired or revoked token 401 or 403: it is
+                # exchanged once (a Restricted Data Token requested anew, with
+                # the access token, itself exchanged if refused), and the
+                # request sent once more.
+                if restricted:
+                    token = self.restricted_data_token(correlation_id)
+                else:
+                    token = self.access_token(stale=token)
+                refreshed = True
                 continue
             limit = response.headers.get("x-amzn-RateLimit-Limit")
             if limit:
@@ -551,10 +725,12 @@ class AmazonAdapter(Adapter):
         return token
 
     def order_items(self, order_id, correlation_id=""):
-        """Every item of one order, following ``NextToken``."""
+        """Every item of one order, following ``NextToken``: at most
+        :data:`MAX_ITEM_PAGES` pages, and a token Amazon gives twice is an
+        error (it would page forever), as is one page too many."""
         path = f"{ORDERS_PATH}/{quote(order_id, safe='')}/orderItems"
-        items, token = [], None
-        while True:
+        items, token, seen = [], None, set()
+        for _page in range(MAX_ITEM_PAGES):
             params = {"NextToken": token} if token else None
             payload = (
                 self.json_of(
@@ -568,6 +744,16 @@ class AmazonAdapter(Adapter):
             token = payload.get("NextToken")
             if not token:
                 return items
+            if not isinstance(token, str) or token in seen:
+                raise PermanentError(
+                    f"amazon: getOrderItems of order {order_id} repeats its "
+                    "NextToken: the items cannot be read to the end"
+                )
+            seen.add(token)
+        raise PermanentError(
+            f"amazon: order {order_id} has more than {MAX_ITEM_PAGES} pages of "
+            "items: not imported"
+        )
 
     # -- shipments -----------------------------------------------------------
 
@@ -802,7 +988,15 @@ class AmazonAdapter(Adapter):
         self.stats["requests"] += 1
         content = self.request("GET", document["url"]).content
         if document.get("compressionAlgorithm") == "GZIP":
-            content = gzip.decompress(content)
+            try:
+                content = gunzip_capped(content, MAX_REPORT_BYTES)
+            except (ValueError, zlib.error) as exc:
+                raise PermanentError(
+                    f"amazon: the feed's processing report {document_id} could "
+                    f"not be read ({exc}; at most {MAX_REPORT_BYTES // 2**20} MiB "
+                    "decompressed): its listings stay in the feed until it is "
+                    "forgotten (6 hours) and are sent again"
+                ) from exc
         try:
             report = json.loads(content)
         except ValueError as exc:

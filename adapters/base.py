@@ -81,6 +81,10 @@ class ChannelConfig:
     lwa_refresh_token: str = field(default="", repr=False)
     lwa_token_url: str = ""
     feed_threshold: int = 0
+    # The channel's record and company ids (0: no record, e.g. a benchmark):
+    # what per-channel process state (Amazon's access tokens) is keyed by.
+    channel_id: int = 0
+    company_id: int = 0
 
     @property
     def secrets(self):
@@ -256,6 +260,9 @@ class Adapter:
     needs_listing_details = False
     # Whether ``fetch_orders`` lists the marketplace's orders (pulled orders).
     pulls_orders = False
+    # Whether the marketplace posts its orders (webhooks). False: pulling is
+    # its only way in, and a pulled order is no sign of a missed webhook.
+    posts_orders = True
     # Whether quantities can be published per marketplace location
     # (``Item.location`` / ``ListingRef.location``).
     publishes_per_location = False

@@ -28,7 +28,6 @@ keep the run short). The 10,000 PATCHes take 33 minutes at 5/s: without
 """
 
 import argparse
-import importlib.util
 import sys
 import time
 import types
@@ -41,14 +40,14 @@ ROOT = Path(__file__).resolve().parent.parent
 package = types.ModuleType("stock_channel_sync")
 package.__path__ = [str(ROOT)]
 sys.modules["stock_channel_sync"] = package
+# The stand-ins without the tests package's Odoo imports: a bare package too
+# (amazon_standin imports its siblings relatively).
+tests_package = types.ModuleType("stock_channel_sync.tests")
+tests_package.__path__ = [str(ROOT / "tests")]
+sys.modules["stock_channel_sync.tests"] = tests_package
 from stock_channel_sync.adapters import amazon  # noqa: E402
 from stock_channel_sync.adapters.base import ChannelConfig, Item  # noqa: E402
-
-spec = importlib.util.spec_from_file_location(
-    "amazon_standin", ROOT / "tests" / "amazon_standin.py"
-)
-amazon_standin = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(amazon_standin)
+from stock_channel_sync.tests import amazon_standin  # noqa: E402
 
 MARKETPLACE = "ATVPDKIKX0DER"
 
@@ -65,6 +64,7 @@ def make_adapter(stand_in, threshold):
         lwa_refresh_token=stand_in.refresh_token,
         lwa_token_url=stand_in.token_url,
         feed_threshold=threshold,
+        allowed_hosts=("127.0.0.1",),  # the stand-in: plain http, loopback
     )
     return amazon.AmazonAdapter(config, requests.Session())
 

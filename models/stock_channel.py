@@ -13,6 +13,7 @@ from ..adapters import amazon, outbound, shopify, shopify_versions
 from ..adapters.base import (
     ADAPTERS,
     ChannelConfig,
+    PermanentError,
     TransientError,
     get_adapter,
     location_key,
@@ -852,6 +853,9 @@ class StockChannel(models.Model):
             summary = Publisher(self, job_uuid).check_feed(feed_ref)
         except TransientError as exc:
             raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
+        except PermanentError as exc:
+            # A clear failed job (on the channel's health), not a traceback.
+            raise UserError(str(exc)) from exc
         if summary is None:
             raise RetryableJobError(
                 self.env._("Feed %s is still being processed.", feed_ref),
@@ -868,6 +872,8 @@ class StockChannel(models.Model):
         return ChannelConfig(
             code=self.code,
             adapter=self.adapter,
+            channel_id=self._origin.id or 0,
+            company_id=self.company_id.id or 0,
             base_url=(self.amazon_endpoint if is_amazon else self.base_url) or "",
             api_key=self.api_key or "",
             api_secret=self.api_secret or "",

@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
+from ..adapters import ADAPTERS
+
 
 class StockChannel(models.Model):
     """Health figures, thresholds and alerts of a channel."""
@@ -74,7 +76,9 @@ class StockChannel(models.Model):
         compute="_compute_health",
         help="Orders of the last 24 hours that the order pull stored because "
         "no webhook had delivered them: more than none means the "
-        "marketplace's webhooks are failing or missing.",
+        "marketplace's webhooks are failing or missing. Always 0 on a channel "
+        "whose marketplace posts no orders (Amazon): pulling is its only way "
+        "in, not a recovery.",
     )
     health_state = fields.Selection(
         [("ok", "Healthy"), ("warning", "Needs Attention"), ("alert", "Alert")],
@@ -144,6 +148,7 @@ class StockChannel(models.Model):
         self.env["stock.channel.order"].flush_model(
             ["state", "channel_id", "received_via"]
         )
+        self.flush_model(["adapter"])
         self.env["queue.job"].flush_model(["state", "identity_key"])
         queries = {
             ("oldest_pending_at",): SQL(
@@ -174,12 +179,17 @@ class StockChannel(models.Model):
                 "order_error_count_24h",
                 "order_recovered_count_24h",
             ): SQL(
-                """SELECT channel_id, COUNT(*),
-                          COUNT(*) FILTER (WHERE state = 'error'),
-                          COUNT(*) FILTER (WHERE received_via = 'pull')
-                     FROM stock_channel_order
-                    WHERE channel_id = ANY(%s) AND create_date >= %s
-                 GROUP BY channel_id""",
+                """SELECT o.channel_id, COUNT(*),
+                          COUNT(*) FILTER (WHERE o.state = 'error'),
+                          COUNT(*) FILTER (WHERE o.received_via = 'pull'
+                                             AND c.adapter <> ALL(%s::varchar[]))
+                     FROM stock_channel_order o
+                     JOIN stock_channel c ON c.id = o.channel_id
+                    WHERE o.channel_id = ANY(%s) AND o.create_date >= %s
+                 GROUP BY o.channel_id""",
+                # Pulled orders of a marketplace that posts none are no
+                # recovery: the pull is its only way in.
+                [code for code, cls in ADAPTERS.items() if not cls.posts_orders],
                 ids,
                 since,
             ),

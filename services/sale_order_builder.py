@@ -10,7 +10,7 @@ line, the channel's warehouse, customer reference and note.
 import json
 
 from odoo.exceptions import UserError
-from odoo.tools import email_normalize, plaintext2html
+from odoo.tools import email_normalize, escape_psql, plaintext2html
 
 from ..adapters import ADAPTERS
 from .payloads import validate_order
@@ -143,15 +143,7 @@ class SaleOrderBuilder:
         country = self.env["res.country"].search(
             [("code", "=", address.get("country_code") or "")], limit=1
         )
-        state = self.env["res.country.state"]
-        if country and address.get("state_code"):
-            state = state.search(
-                [
-                    ("code", "=", address["state_code"]),
-                    ("country_id", "=", country.id),
-                ],
-                limit=1,
-            )
+        state = self._state(country, address.get("state_code"))
         vals = {
             "name": address.get("name") or partner.name,
             "street": address.get("street") or False,
@@ -172,6 +164,26 @@ class SaleOrderBuilder:
         return self.env["res.partner"].create(
             dict(vals, type="delivery", parent_id=partner.id)
         )
+
+    def _state(self, country, state):
+        """The country's state named by ``state``: its code (``WA``), else
+        its name (``Washington``), either in any case; none when not found
+        (Amazon's ``StateOrRegion`` is either, as typed by the buyer)."""
+        State = self.env["res.country.state"]
+        state = (state or "").strip()
+        if not (country and state):
+            return State
+        for field in ("code", "name"):
+            found = State.search(
+                [
+                    (field, "=ilike", escape_psql(state)),
+                    ("country_id", "=", country.id),
+                ],
+                limit=1,
+            )
+            if found:
+                return found
+        return State
 
     # -- money ---------------------------------------------------------------
 

@@ -5,9 +5,14 @@ Orders (``getOrders`` by last update with ``NextToken`` paging,
 token bucket with Amazon's documented rate and burst.
 
 A request beyond the limit gets a 429; every answer carries
-``x-amzn-RateLimit-Limit``. The stand-in keeps, per request identity, the
-status of the last answer: :meth:`AmazonStandIn.unretried_throttles` counts
-the throttled requests the client never sent again. Plain Python (no Odoo):
+``x-amzn-RateLimit-Limit``. Login with Amazon issues access tokens per
+refresh token, each bound to the seller that authorised it
+(:meth:`AmazonStandIn.add_seller`): a token reads and writes only its
+seller's listings and orders, and an expired or unknown one is refused 403
+(Amazon's answer; :attr:`AmazonStandIn.refused_status`). The stand-in
+keeps, per request identity, the status of the last answer:
+:meth:`AmazonStandIn.unretried_throttles` counts the throttled requests the
+client never sent again. Plain Python (no Odoo):
 the benchmark uses it too.
 """
 
@@ -83,8 +88,18 @@ class AmazonStandIn:
         self.lock = threading.Lock()
         self.listings = {}
         self.reject = {}  # SKU -> message a feed or patch refuses it with
-        self.script = []  # (status, body) answered to the next API requests
-        self.tokens = set()
+        # (status, body[, headers]) answered to the next API requests
+        self.script = []
+        # What Amazon answers a token it no longer accepts (expired,
+        # revoked): 403 "Unauthorized", sometimes 401.
+        self.refused_status = 403
+        self.sellers = {refresh_token: seller_id}  # refresh token -> seller
+        self.tokens = {}  # access token or RDT -> seller id
+        self.hold_token = {}  # refresh token -> Event its exchange waits for
+        self.order_reads = []  # (access token, seller, [AmazonOrderId]) read
+        self.order_seller = {}  # AmazonOrderId -> seller id
+        self.items_repeat_token = False  # getOrderItems: the same NextToken
+        self.refuse_next_rdt = False  # the next Restricted Data Token is dead
         self.token_requests = 0
         self.requests = []  # (operation, method, path)
         self.patches = []  # (sku, marketplace, body)
@@ -97,6 +112,7 @@ class AmazonStandIn:
         self.restricted = {}  # AmazonOrderId -> buyer data and full address
         self.restricted_tokens = set()
         self.caller_token = None
+        self.caller_seller = None
         self.orders_page_size = 100  # getOrders' MaxResultsPerPage maximum
         self.items_page_size = 30
         self.next_tokens = {}  # NextToken -> what the next page continues
@@ -157,6 +173,17 @@ class AmazonStandIn:
             self.items_page_size = 30
             self.throttled = 0
             self.token_requests = 0
+            self.refused_status = 403
+            self.hold_token.clear()
+            self.order_reads.clear()
+            self.order_seller.clear()
+            self.items_repeat_token = False
+            self.refuse_next_rdt = False
+
+    def add_seller(self, seller_id, refresh_token):
+        """Another seller account that authorised the same application."""
+        with self.lock:
+            self.sellers[refresh_token] = seller_id
 
     def add_listings(self, skus, product_type="PRODUCT", fba=False, quantity=0):
         for sku in skus:
@@ -174,9 +201,12 @@ class AmazonStandIn:
         channel="MFN",
         items=(("SKU", 1, "10.00"),),
         country="US",
+        seller=None,
     ):
-        """One order (``updated``: its LastUpdateDate, ISO 8601 UTC) and its
-        items, ``(seller SKU, quantity, item price total)``."""
+        """One order (``updated``: its LastUpdateDate, ISO 8601 UTC) of
+        ``seller`` (default: the first) and its items, ``(seller SKU,
+        quantity, item price total)``."""
+        self.order_seller[order_id] = seller or self.seller_id
         self.orders[order_id] = {
             "AmazonOrderId": order_id,
             "PurchaseDate": "2026-11-20T10:00:00Z",
@@ -219,7 +249,8 @@ class AmazonStandIn:
         ]
 
     def expire_tokens(self):
-        """Every access token issued so far is refused from now on (401)."""
+        """Every access token issued so far is refused from now on
+        (:attr:`refused_status`)."""
         with self.lock:
             self.tokens.clear()
 
@@ -266,6 +297,12 @@ class AmazonStandIn:
         split = urlsplit(raw_path)
         path, query = split.path, parse_qs(split.query)
         operation = self._operation(method, path)
+        if operation == "token":
+            # Held outside the lock: the other requests go on meanwhile.
+            refresh = (parse_qs(body.decode()).get("refresh_token") or [""])[0]
+            held = self.hold_token.get(refresh)
+            if held is not None:
+                held.wait(30)
         with self.lock:
             self.requests.append((operation, method, raw_path))
             identity = (
@@ -282,9 +319,23 @@ class AmazonStandIn:
                 return self._token(body)
             if operation not in ("upload", "download"):
                 if headers.get("x-amz-access-token") not in self.tokens:
-                    status = 401
+                    status = self.refused_status
                     self.last_status[identity] = status
-                    return status, {"errors": [{"code": "Unauthorized"}]}, {}
+                    return (
+                        status,
+                        {
+                            "errors": [
+                                {
+                                    "code": "Unauthorized",
+                                    "message": "Access to requested resource "
+                                    "is denied.",
+                                    "details": "The access token you provided "
+                                    "has expired.",
+                                }
+                            ]
+                        },
+                        {},
+                    )
                 bucket = self.buckets.setdefault(operation, Bucket(*rate))
                 if not bucket.allow():
                     self.throttled += 1
@@ -303,10 +354,11 @@ class AmazonStandIn:
                         rate_headers,
                     )
                 if self.script:
-                    status, payload = self.script.pop(0)
+                    status, payload, *extra = self.script.pop(0)
                     self.last_status[identity] = status
-                    return status, payload, rate_headers
+                    return status, payload, dict(rate_headers, **dict(*extra))
             self.caller_token = headers.get("x-amz-access-token")
+            self.caller_seller = self.tokens.get(self.caller_token)
             status, payload = getattr(self, "_" + operation)(path, query, body)
             self.last_status[identity] = status
             return status, payload, rate_headers
@@ -320,16 +372,17 @@ class AmazonStandIn:
             form.get("grant_type") != "refresh_token"
             or form.get("client_id") != self.client_id
             or form.get("client_secret") != self.client_secret
-            or form.get("refresh_token") != self.refresh_token
+            or form.get("refresh_token") not in self.sellers
         ):
             return 401, {"error": "invalid_client"}, {}
+        # A token of the seller whose refresh token was exchanged.
         token = "Atza|" + secrets.token_urlsafe(24)
-        self.tokens.add(token)
+        self.tokens[token] = self.sellers[form["refresh_token"]]
         return (
             200,
             {
                 "access_token": token,
-                "refresh_token": self.refresh_token,
+                "refresh_token": form["refresh_token"],
                 "token_type": "bearer",
                 "expires_in": 3600,
             },
@@ -339,7 +392,8 @@ class AmazonStandIn:
     # -- Listings Items ------------------------------------------------------
 
     def _check_seller(self, seller):
-        return unquote(seller) == self.seller_id
+        """The seller in the path is the one the caller's token is for."""
+        return unquote(seller) == self.caller_seller
 
     def _item(self, sku, data):
         return {
@@ -487,7 +541,9 @@ class AmazonStandIn:
         except (ValueError, KeyError, TypeError):
             feed["status"] = "FATAL"
             return
-        if header.get("sellerId") != self.seller_id or header.get("version") != "2.0":
+        if header.get("sellerId") not in self.sellers.values() or (
+            header.get("version") != "2.0"
+        ):
             feed["status"] = "FATAL"
             return
         issues, accepted = [], 0
@@ -620,6 +676,8 @@ class AmazonStandIn:
                 order
                 for order in self.orders.values()
                 if order["LastUpdateDate"].replace("Z", "") > since_key
+                # Only the orders of the seller the token was issued for.
+                and self.order_seller.get(order["AmazonOrderId"]) == self.caller_seller
                 and order["MarketplaceId"] in marketplaces
                 and (not channels or order["FulfillmentChannel"] in channels)
             ),
@@ -630,6 +688,9 @@ class AmazonStandIn:
             page = [
                 dict(order, **self.restricted[order["AmazonOrderId"]]) for order in page
             ]
+        self.order_reads.append(
+            (self.caller_token, self.caller_seller, [o["AmazonOrderId"] for o in page])
+        )
         payload = {"Orders": page, "LastUpdatedBefore": "2100-01-01T00:00:00Z"}
         if offset + self.orders_page_size < len(rows):
             payload["NextToken"] = self._page_token(
@@ -653,13 +714,19 @@ class AmazonStandIn:
         if not valid:
             return 400, {"errors": [{"code": "InvalidInput"}]}
         token = "Atz.sprdt|" + secrets.token_urlsafe(24)
-        self.tokens.add(token)
+        if self.refuse_next_rdt:
+            self.refuse_next_rdt = False  # issued, and refused when used
+        else:
+            self.tokens[token] = self.caller_seller  # its seller's data only
         self.restricted_tokens.add(token)
         return 200, {"restrictedDataToken": token, "expiresIn": 3600}
 
     def _getOrderItems(self, path, query, body):
         order_id = unquote(path[len(ORDERS) + 1 :].split("/")[0])
-        if order_id not in self.order_items:
+        if (
+            order_id not in self.order_items
+            or self.order_seller.get(order_id) != self.caller_seller
+        ):
             return 404, {"errors": [{"code": "NotFound"}]}
         token = (query.get("NextToken") or [None])[0]
         offset = self.next_tokens.pop(token) if token in self.next_tokens else 0
@@ -668,7 +735,11 @@ class AmazonStandIn:
             "AmazonOrderId": order_id,
             "OrderItems": items[offset : offset + self.items_page_size],
         }
-        if offset + self.items_page_size < len(items):
+        if self.items_repeat_token:
+            # A broken listing: the same page and token, again and again.
+            self.next_tokens["again"] = offset
+            payload["NextToken"] = "again"
+        elif offset + self.items_page_size < len(items):
             payload["NextToken"] = self._page_token(offset + self.items_page_size)
         return 200, {"payload": payload}
 
@@ -679,7 +750,7 @@ class AmazonStandIn:
         the quantity ordered. 204 without a body."""
         order_id = unquote(path[len(ORDERS) + 1 :].split("/")[0])
         order = self.orders.get(order_id)
-        if order is None:
+        if order is None or self.order_seller.get(order_id) != self.caller_seller:
             return 404, {"errors": [{"code": "NotFound"}]}
         try:
             data = json.loads(body)

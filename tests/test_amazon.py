@@ -1,4 +1,8 @@
+import dataclasses
+import gzip
 import json
+import threading
+import time
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -77,6 +81,7 @@ class TestAmazonLogin(AmazonCase):
     def test_token_cached_and_refreshed_once_on_401(self):
         """One token exchange serves two runs; a revoked token is exchanged
         once again and the request sent again."""
+        self.amazon.refused_status = 401
         adapter = self.amz._get_adapter()
         adapter.lookup_listings(["X"])
         self.amz._get_adapter().lookup_listings(["X"])
@@ -109,6 +114,82 @@ class TestAmazonLogin(AmazonCase):
         self.assertNotIn("wrong-secret-9876543210", str(caught.exception))
         self.assertNotIn(self.amazon.refresh_token, str(caught.exception))
         self.assertTrue(self.amz_listings[0].pending)
+
+    def test_expired_token_answered_403_is_exchanged_once(self):
+        """Amazon refuses an expired access token with 403 (not 401): the
+        token is dropped, exchanged once and the request sent once more;
+        the quantity lands."""
+        self.amz_listings.amazon_product_type = "SHIRT"
+        self._publish()
+        self._set_stock(self.product, self.stock_main, 3)
+        self._flush_marks()
+        self.amazon.reset()
+        self.amazon.expire_tokens()
+        self.assertIn("1 sent", self._publish())
+        self.assertEqual(self.amazon.token_requests, 1)
+        self.assertEqual(
+            [r[0] for r in self.amazon.requests],
+            ["patchListingsItem", "token", "patchListingsItem"],
+        )
+        self.assertEqual(self._shown(self.amz_listings[0]), 23)
+        self.assertFalse(self.amz_listings.filtered("pending"))
+
+    def test_token_refused_twice_fails_clearly(self):
+        """A 403 answered again with a freshly exchanged token (the app lost
+        its role, the seller revoked it): one exchange only, the job fails
+        with a message saying what to check, the listings stay pending."""
+        self.amz_listings.amazon_product_type = "SHIRT"
+        refusal = {"errors": [{"code": "Unauthorized", "message": "Access denied"}]}
+        self.amazon.script = [(403, refusal), (403, refusal)]
+        message = self._failed_publication()
+        self.assertIn("freshly exchanged access token", message)
+        self.assertIn("roles", message)
+        self.assertEqual(self.amazon.token_requests, 2)
+        self.assertEqual(self.amazon.count("patchListingsItem"), 2)
+        self.assertEqual(len(self.amz_listings.filtered("pending")), 4)
+
+    def test_exchange_locks_only_its_own_key(self):
+        """A slow token exchange holds no other channel: while one channel's
+        exchange waits on Login with Amazon, another channel's (another
+        seller, same app) is answered at once; a second thread of the first
+        channel waits for the first exchange and reuses its token (one
+        exchange)."""
+        self.amazon.add_seller("SELLER-LOCK", "Atzr|refresh-lock-0123456789")
+        adapter_a = self.amz._get_adapter()
+        adapter_a2 = self.amz._get_adapter()
+        config_b = dataclasses.replace(
+            adapter_a.config,
+            channel_id=adapter_a.config.channel_id + 10**6,
+            seller_id="SELLER-LOCK",
+            lwa_refresh_token="Atzr|refresh-lock-0123456789",
+        )
+        adapter_b = amazon.AmazonAdapter(config_b, adapter_a.session.__class__())
+        held = threading.Event()
+        self.amazon.hold_token[self.amazon.refresh_token] = held
+        tokens = {}
+        threads = [
+            threading.Thread(
+                target=lambda name=name, adapter=adapter: tokens.setdefault(
+                    name, adapter.access_token()
+                )
+            )
+            for name, adapter in (("a", adapter_a), ("a2", adapter_a2))
+        ]
+        try:
+            threads[0].start()
+            time.sleep(0.3)  # the first exchange is held by Login with Amazon
+            threads[1].start()
+            start = time.monotonic()
+            token_b = adapter_b.access_token()
+            self.assertLess(time.monotonic() - start, 2)
+            self.assertFalse(tokens)  # channel A still waiting
+        finally:
+            held.set()
+            for thread in threads:
+                thread.join(30)
+        self.assertEqual(tokens["a"], tokens["a2"])
+        self.assertNotEqual(tokens["a"], token_b)
+        self.assertEqual(self.amazon.token_requests, 2)  # one per channel
 
 
 class TestAmazonPublication(AmazonCase):
@@ -216,6 +297,42 @@ class TestAmazonPublication(AmazonCase):
         self.assertEqual(self.amazon.count("patchListingsItem"), 4)
         self.assertEqual(len(self.amz_listings.filtered("pending")), 4)
         self.assertFalse(self._publications())
+
+    def test_long_retry_after_retries_the_job_later(self):
+        """A 429 with a Retry-After of a few seconds or less is waited out
+        and the request sent again; a longer one is not slept in the job's
+        transaction: the job is retried after Amazon's delay, its listings
+        pending."""
+        self.amz_listings.amazon_product_type = "SHIRT"
+        quota = {"errors": [{"code": "QuotaExceeded", "message": "quota"}]}
+        self.amazon.script = [(429, quota, {"Retry-After": "120"})]
+        start = time.monotonic()
+        with self.assertRaises(RetryableJobError) as caught:
+            self._publish()
+        self.assertLess(time.monotonic() - start, amazon.MAX_INLINE_WAIT)
+        self.assertEqual(caught.exception.seconds, 120)
+        self.assertEqual(len(self.amz_listings.filtered("pending")), 4)
+        self.assertEqual(self.amazon.count("patchListingsItem"), 1)
+        self.amazon.reset()
+        self.amazon.script = [(429, quota, {"Retry-After": "1"})]
+        self.assertIn("4 sent", self._publish())
+        self.assertEqual(self.amazon.count("patchListingsItem"), 5)
+        self.assertEqual(self.amazon.unretried_throttles(), 0)
+
+    def test_long_wait_for_a_slot_retries_the_job_later(self):
+        """Amazon applies one request per 100 s and says so: the next slot
+        is too far to sleep for in the job's transaction, so the job is
+        retried when it comes."""
+        self.amz_listings.amazon_product_type = "SHIRT"
+        self.amazon.limits["patchListingsItem"] = (0.01, 1)
+        self.amazon.buckets.clear()
+        start = time.monotonic()
+        with self.assertRaises(RetryableJobError) as caught:
+            self._publish()
+        self.assertLess(time.monotonic() - start, amazon.MAX_INLINE_WAIT)
+        self.assertGreaterEqual(caught.exception.seconds, 100)
+        self.assertEqual(self.amazon.count("patchListingsItem"), 2)
+        self.assertEqual(len(self.amz_listings.filtered("pending")), 4)
 
     def test_documented_rate_is_never_exceeded(self):
         """Twelve PATCHes at the documented 5/s, burst 5: no 429 at all."""
@@ -337,6 +454,33 @@ class TestAmazonFeed(AmazonCase):
         self.amz.action_retry_failed()
         self.assertEqual(record.state, "pending")
 
+    def test_report_inflating_past_the_cap_is_a_clear_error(self):
+        """A processing report of 40 KiB that inflates to 40 MiB (over the
+        32 MiB cap): decompression stops at the cap and the follow-up fails
+        with a clear message; the listings stay in the feed."""
+        _summary, feed_ref = self._submit()
+        bomb = gzip.compress(b" " * (40 * 2**20))
+        self.assertLess(len(bomb), 100 * 1024)
+        for feed in self.amazon.feeds.values():
+            self.amazon._process(feed)
+            self.amazon.documents[feed["report"]] = bomb
+        with self.assertRaises(UserError) as caught:
+            self.amz._check_listings_feed(feed_ref)
+        self.assertIn("processing report", str(caught.exception))
+        self.assertIn("32 MiB", str(caught.exception))
+        self.assertEqual(set(self.amz_listings.mapped("feed_ref")), {feed_ref})
+        self.assertFalse(self._publications())
+
+    def test_gunzip_capped(self):
+        """Bounded decompression: several members joined, the cap exactly
+        reached, one byte over it, and a truncated stream."""
+        data = gzip.compress(b"abc") + gzip.compress(b"def")
+        self.assertEqual(amazon.gunzip_capped(data, 6), b"abcdef")
+        with self.assertRaisesRegex(ValueError, "more than 5 bytes"):
+            amazon.gunzip_capped(data, 5)
+        with self.assertRaisesRegex(ValueError, "truncated"):
+            amazon.gunzip_capped(gzip.compress(b"x" * 1000)[:-10], 2000)
+
     def test_negative_threshold_refused(self):
         """The feed threshold cannot be negative (0: never a feed)."""
         with self.assertRaises(ValidationError):
@@ -413,8 +557,10 @@ class TestAmazonSecrets(AmazonCase):
         adapter = self.amz._get_adapter()
         token = adapter.access_token()
         echo = f"bad {token} {self.amazon.refresh_token} {self.amazon.client_secret}"
+        # The 403 is answered again to the retry with a new token.
         self.amazon.script = [
             (400, {"errors": [{"code": "InvalidInput", "message": echo}]}),
+            (403, {"errors": [{"code": "Unauthorized", "message": echo}]}),
             (403, {"errors": [{"code": "Unauthorized", "message": echo}]}),
         ]
         message = self._failed_publication()
@@ -428,4 +574,5 @@ class TestAmazonSecrets(AmazonCase):
                 self.amazon.client_secret,
             ):
                 self.assertNotIn(secret, text or "")
-        self.assertEqual(self.amazon.token_requests, 1)
+        # One exchange, and one more for the refused (403) request.
+        self.assertEqual(self.amazon.token_requests, 2)

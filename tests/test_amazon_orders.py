@@ -1,13 +1,16 @@
 from datetime import datetime
+from unittest.mock import patch
 from urllib.parse import parse_qs, urlsplit
 
-from odoo.tests import tagged
+from odoo import Command
+from odoo.tests import new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..adapters import amazon
 from ..adapters.amazon import AmazonAdapter, pulled_order
-from .test_amazon import AmazonCase
+from .common import TECHNICAL_USER_GROUPS
+from .test_amazon import MARKETPLACE, AmazonCase
 
 SINCE = datetime(2026, 11, 1)
 
@@ -246,3 +249,213 @@ class TestAmazonOrders(AmazonCase):
         self.assertEqual(canonical["shipping_amount"], 2.5)
         self.assertEqual(canonical["customer"]["name"], "Amazon order 111-1")
         self.assertEqual(canonical["shipping_address"]["country_code"], "DE")
+
+    # -- issue 18 ------------------------------------------------------------
+
+    def _state(self, country, code):
+        return self.env["res.country.state"].search(
+            [("country_id.code", "=", country), ("code", "=", code)]
+        )
+
+    def test_us_address_with_state_on_the_delivery_contact(self):
+        """Every address field Amazon gives reaches the delivery contact: the
+        three street lines and the county, city, postal code, country,
+        phone, name, and ``StateOrRegion`` as the country's state, by code
+        (``WA``) or by name (``washington``)."""
+        washington = self._state("US", "WA")
+        self.assertTrue(washington)
+        for order_id, state in (
+            ("111-0000010-0000010", "WA"),
+            ("111-0000011-0000011", "washington"),
+        ):
+            self._order(order_id, "2026-11-20T10:00:00Z")
+            self.amazon.restricted[order_id]["ShippingAddress"].update(
+                AddressLine2="Suite 300",
+                AddressLine3="Attn: Receiving",
+                County="King",
+                StateOrRegion=state,
+                PostalCode="98109-5210",
+            )
+        with trap_jobs():
+            self._pull()
+        for order_id, state in (
+            ("111-0000010-0000010", "WA"),
+            ("111-0000011-0000011", "washington"),
+        ):
+            order = self._channel_order(order_id)
+            address = order.canonical_order["shipping_address"]
+            self.assertEqual(address["state_code"], state)
+            order._process()
+            self.assertEqual(order.state, "done", order.error_message)
+            delivery = order.sale_order_id.partner_shipping_id
+            self.assertEqual(delivery.type, "delivery")
+            self.assertEqual(delivery.state_id, washington)
+            self.assertEqual(delivery.country_id.code, "US")
+            self.assertEqual(delivery.name, "Jane Buyer")
+            self.assertEqual(delivery.street, "410 Terry Ave N")
+            self.assertEqual(delivery.street2, "Suite 300, Attn: Receiving, King")
+            self.assertEqual(delivery.city, "SEATTLE")
+            self.assertEqual(delivery.zip, "98109-5210")
+            self.assertEqual(delivery.phone, "+1 206 555 0100")
+
+    def test_address_fields_without_odoo(self):
+        """Empty lines move up, a district repeating the city is left out,
+        the municipality stands in for a missing city, an unknown state is
+        passed on as given (no state on the contact)."""
+        address = amazon.shipping_address(
+            {
+                "Name": " Jo ",
+                "AddressLine1": "",
+                "AddressLine2": "Calle Mayor 1",
+                "District": "Madrid",
+                "Municipality": "Madrid",
+                "StateOrRegion": "Comunidad de Madrid",
+                "PostalCode": "28013",
+                "CountryCode": "ES",
+            }
+        )
+        self.assertEqual(
+            address,
+            {
+                "name": "Jo",
+                "street": "Calle Mayor 1",
+                "street2": None,
+                "city": "Madrid",
+                "zip": "28013",
+                "state_code": "Comunidad de Madrid",
+                "country_code": "ES",
+                "phone": None,
+            },
+        )
+
+    def test_two_companies_same_code_one_app(self):
+        """Two companies each with an ``amz`` channel on one Login with
+        Amazon application (same client id, each its seller's refresh
+        token): each channel gets its own token, and only its own seller's
+        orders ever reach it (the stand-in checks whose token reads what)."""
+        company_b = self.env["res.company"].create({"name": "Amazon Co B"})
+        warehouse_b = self.env["stock.warehouse"].search(
+            [("company_id", "=", company_b.id)], limit=1
+        )
+        robot_b = new_test_user(
+            self.env,
+            login="amz_robot_b",
+            groups=TECHNICAL_USER_GROUPS,
+            company_id=company_b.id,
+            company_ids=[Command.set(company_b.ids)],
+        )
+        refresh_b = "Atzr|refresh-seller-two-0123456789"
+        self.amazon.add_seller("SELLER2", refresh_b)
+        amz_b = (
+            self.env["stock.channel"]
+            .with_company(company_b)
+            .create(
+                {
+                    "name": "Amazon B",
+                    "code": self.amz.code,
+                    "company_id": company_b.id,
+                    "warehouse_ids": [Command.set(warehouse_b.ids)],
+                    "user_id": robot_b.id,
+                    "adapter": "amazon",
+                    "amazon_seller_id": "SELLER2",
+                    "amazon_marketplace_ids": MARKETPLACE,
+                    "amazon_endpoint": self.amazon.url,
+                    "lwa_client_id": self.amazon.client_id,
+                    "lwa_client_secret": self.amazon.client_secret,
+                    "lwa_refresh_token": refresh_b,
+                    "lwa_token_url": self.amazon.token_url,
+                    "request_timeout": 5,
+                    "orders_pulled_until": SINCE,
+                }
+            )
+        )
+        self.assertEqual(amz_b.code, self.amz.code)
+        self._create_listing(amz_b, self.amz_listings[0].product_id)
+        self._order("111-0000020-0000020", "2026-11-20T10:00:00Z")
+        self._order("222-0000020-0000020", "2026-11-20T10:00:00Z", seller="SELLER2")
+        self.amazon.restricted["222-0000020-0000020"]["BuyerInfo"]["BuyerName"] = "Bo B"
+        with trap_jobs():
+            self._pull()
+            amz_b.with_company(company_b).with_context(
+                job_uuid="amz-pull-b"
+            )._pull_orders()
+            self._pull()  # A again, after B's token is cached
+        orders_b = self.env["stock.channel.order"].search(
+            [("channel_id", "=", amz_b.id)]
+        )
+        self.assertEqual(orders_b.mapped("external_id"), ["222-0000020-0000020"])
+        self.assertEqual(orders_b.company_id, company_b)
+        self.assertEqual(orders_b.canonical_order["customer"]["name"], "Bo B")
+        self.assertEqual(
+            self.env["stock.channel.order"]
+            .search([("channel_id", "=", self.amz.id)])
+            .mapped("external_id"),
+            ["111-0000020-0000020"],
+        )
+        self.assertEqual(self.amazon.token_requests, 2)
+        readers = {}
+        for _token, seller, order_ids in self.amazon.order_reads:
+            for order_id in order_ids:
+                self.assertEqual(self.amazon.order_seller[order_id], seller)
+                readers.setdefault(order_id, set()).add(seller)
+        self.assertEqual(
+            readers,
+            {"111-0000020-0000020": {"SELLER1"}, "222-0000020-0000020": {"SELLER2"}},
+        )
+
+    def test_expired_token_on_the_pull_and_a_refused_restricted_token(self):
+        """The access token expires between two pulls (403): exchanged once,
+        the Restricted Data Token requested with the new one; a Restricted
+        Data Token Amazon refuses is requested once more."""
+        self._order("111-0000030-0000030", "2026-11-20T10:00:00Z")
+        with trap_jobs():
+            self._pull()
+        self.amazon.expire_tokens()
+        self._order("111-0000031-0000031", "2026-11-20T11:00:00Z")
+        self.amazon.refuse_next_rdt = True
+        with trap_jobs():
+            self._pull()
+        self.assertTrue(self._channel_order("111-0000031-0000031"))
+        self.assertEqual(self.amazon.token_requests, 2)
+        self.assertEqual(len(self._requests("createRestrictedDataToken")), 4)
+
+    def test_healthy_amazon_channel_shows_healthy(self):
+        """Amazon posts no orders: the orders it pulls are its normal way
+        in, not "recovered by pulling", and a channel with nothing late,
+        failed or different shows Healthy."""
+        self._order("111-0000040-0000040", "2026-11-20T10:00:00Z")
+        self._order("111-0000041-0000041", "2026-11-20T11:00:00Z")
+        with trap_jobs():
+            self._pull()
+        self._publish()
+        order = self._channel_order("111-0000040-0000040")
+        self.assertEqual(order.received_via, "pull")
+        self.amz.invalidate_recordset()
+        self.assertEqual(self.amz.order_count_24h, 2)
+        self.assertEqual(self.amz.order_recovered_count_24h, 0)
+        self.assertEqual(self.amz.health_state, "ok")
+
+    def test_order_items_paging_bounded(self):
+        """getOrderItems answering the same NextToken again is an error after
+        two requests (it would page forever), and an order with more pages
+        than the bound is refused after reading them."""
+        self._order(
+            "111-0000050-0000050",
+            "2026-11-20T10:00:00Z",
+            items=((self.sku, 1, "1"), (self.sku_b, 1, "1"), (self.sku, 1, "1")),
+        )
+        adapter = self.amz._get_adapter()
+        self.amazon.items_page_size = 1
+        self.amazon.items_repeat_token = True
+        with self.assertRaisesRegex(amazon.PermanentError, "repeats its NextToken"):
+            adapter.order_items("111-0000050-0000050")
+        self.assertEqual(len(self._requests("getOrderItems")), 2)
+        self.amazon.items_repeat_token = False
+        self.amazon.requests.clear()
+        with (
+            patch.object(amazon, "MAX_ITEM_PAGES", 2),
+            self.assertRaisesRegex(amazon.PermanentError, "more than 2 pages"),
+        ):
+            adapter.order_items("111-0000050-0000050")
+        self.assertEqual(len(self._requests("getOrderItems")), 2)
+        self.assertEqual(len(adapter.order_items("111-0000050-0000050")), 3)
