@@ -213,9 +213,12 @@ class Pull:
 
     def _advance(self, channel, until):
         """The watermark to ``until`` (what the listing has read so far),
-        not past an order not stored, never back."""
+        not past an order not stored, not past the present (a marketplace
+        clock ahead of Odoo's: those orders are read again, as duplicates),
+        never back."""
         if until is None:
             return
+        until = min(until, fields.Datetime.now())
         if self.blocked_at is not None:
             until = min(until, self.blocked_at - timedelta(seconds=1))
         current = channel.orders_pulled_until
