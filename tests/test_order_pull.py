@@ -4,12 +4,13 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from odoo.exceptions import UserError
+from odoo.sql_db import db_connect
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from ..services import order_intake
+from ..services import order_intake, order_pull
 from ..services.retries import MARKETPLACE_MAX_RETRIES
 from .common import OrderCase
 from .marketplace import Marketplace, Reply
@@ -551,6 +552,24 @@ class TestOrderPull(OrderCase):
             ],
         )
         self.assertEqual(self.woo.orders_pulled_until, datetime(2026, 11, 21, 9, 30))
+
+    def test_one_pull_per_channel_at_a_time(self):
+        """A pull that finds the channel's pull lock taken (another pull
+        running, on another connection) does nothing: no request, the
+        watermark untouched; the lock is the transaction's, so the next pull
+        runs."""
+        self.store.shopify.append(shopify_node(5201, "2026-11-20T10:00:00Z"))
+        with db_connect(self.cr.dbname).cursor() as other:
+            other.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [order_pull.PULL_LOCK, self.shop.id],
+            )
+            summary = self._pull(self.shop)
+            other.rollback()
+        self.assertIn("another pull of this channel is running", summary)
+        self.assertFalse(self.market.received)
+        self.assertEqual(self.shop.orders_pulled_until, SINCE)
+        self.assertIn("1 accepted", self._pull(self.shop))
 
     # -- no stock locks in the pull --------------------------------------------
 
