@@ -5,7 +5,7 @@ import base64
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import requests
@@ -169,10 +169,15 @@ class PulledOrder:
 @dataclass(frozen=True)
 class OrderPage:
     """One page of pulled orders, oldest change first; ``next_cursor`` is
-    None on the last page."""
+    None on the last page. ``read_until`` (naive UTC): every order changed
+    up to then has been listed by this page or an earlier one of the same
+    listing, so the watermark may move there once they are stored; None when
+    the adapter cannot say before the last page (the listing's order is not
+    documented: Amazon), where the pull takes the latest change listed."""
 
     orders: list
     next_cursor: object = None
+    read_until: datetime | None = None
 
 
 def parse_timestamp(value):
@@ -188,6 +193,17 @@ def parse_timestamp(value):
     if moment.tzinfo:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     return moment
+
+
+def keyset_read_until(orders, more):
+    """``OrderPage.read_until`` of a page in change order: on a page with
+    more after it, one second before its last change (orders changed in that
+    same second may continue on the next page; marketplaces filter on whole
+    seconds); on the last page, its last change; None for an empty page."""
+    if not orders:
+        return None
+    last = max(pulled.updated_at for pulled in orders)
+    return last - timedelta(seconds=1) if more else last
 
 
 def iso_utc(moment):
@@ -323,10 +339,14 @@ class Adapter:
         ``lines`` [{sku, quantity}]."""
         raise NotImplementedError
 
-    def fetch_orders(self, since, cursor, correlation_id):
+    def fetch_orders(self, since, cursor, correlation_id, known=None):
         """One :class:`OrderPage` of the orders changed after ``since``
         (naive UTC), oldest change first; ``cursor`` is the previous page's
-        ``next_cursor`` (None for the first page)."""
+        ``next_cursor`` (None for the first page). Paging must not skip an
+        order that changes (or leaves the list) while the pages are read.
+        ``known``, when given, answers which of a list of order ids are
+        stored already: an adapter may skip reading more of those (Amazon's
+        items of an order re-read by the pull's overlap)."""
         raise NotImplementedError
 
     def fetch_levels(self, refs, correlation_id):

@@ -21,6 +21,7 @@ from .base import (
     canonical_lines,
     full_name,
     iso_utc,
+    keyset_read_until,
     parse_timestamp,
     register,
 )
@@ -454,10 +455,13 @@ class ShopifyAdapter(Adapter):
             raise PermanentError(f"shopify: {self.redact(json.dumps(errors))}")
         return Outcome(response.status_code, self.redact(response.text))
 
-    def fetch_orders(self, since, cursor, correlation_id):
+    def fetch_orders(self, since, cursor, correlation_id, known=None):
         """``orders(query: "updated_at:>'<since>'")`` sorted by last change,
         50 a page, following ``pageInfo.endCursor``; a cancelled order
-        (``cancelledAt``) is a cancellation."""
+        (``cancelledAt``) is a cancellation. Shopify's cursors are keyset
+        positions (the last order's sort value and id), not offsets: an
+        order changed while the pages are read moves behind the cursor and
+        is listed again, nothing shifts into a page already read."""
         variables = {
             "first": PULL_PAGE_SIZE,
             "query": f"updated_at:>'{iso_utc(since)}'",
@@ -480,7 +484,11 @@ class ShopifyAdapter(Adapter):
             )
         page_info = connection.get("pageInfo") or {}
         more = page_info.get("hasNextPage")
-        return OrderPage(orders, page_info.get("endCursor") if more else None)
+        return OrderPage(
+            orders,
+            page_info.get("endCursor") if more else None,
+            read_until=keyset_read_until(orders, more),
+        )
 
     def read_levels(self, items, correlation_id):
         """``{item.key: available quantity now}`` (None where Shopify shows

@@ -5,13 +5,16 @@ variation (sent through the parent's variations batch endpoint).
 """
 
 from collections import defaultdict
+from datetime import timedelta
 from urllib.parse import quote
 
 from .base import (
     Adapter,
     OrderPage,
     Outcome,
+    PermanentError,
     PulledOrder,
+    TransientError,
     canonical_lines,
     full_name,
     iso_utc,
@@ -20,6 +23,9 @@ from .base import (
 )
 
 PULL_PAGE_SIZE = 100  # per_page's maximum
+# Passes over one second's orders (a bulk update) before the pull gives up
+# for now and is retried: each new pass means orders left that second.
+MAX_SECOND_PASSES = 5
 # An order's refunds are read in pages of 100, at most this many pages.
 MAX_REFUND_PAGES = 20
 
@@ -94,30 +100,95 @@ class WooCommerceAdapter(Adapter):
             "note": data.get("customer_note") or None,
         }
 
-    def fetch_orders(self, since, cursor, correlation_id):
-        """``GET orders?modified_after=<since>`` (GMT), oldest change first,
-        100 a page; the cursor is the next page number. The REST order object
-        is what the order webhooks carry; status ``cancelled`` or ``trash``
-        is a cancellation."""
-        page = cursor or 1
+    def fetch_orders(self, since, cursor, correlation_id, known=None):
+        """``GET orders?modified_after=`` (GMT), oldest change first, 100 a
+        page. The REST order object is what the order webhooks carry; status
+        ``cancelled`` or ``trash`` is a cancellation.
+
+        WooCommerce pages by number over a list sorted by ``modified``: an
+        order changed while the pages are read moves to the end and shifts
+        every later order one place back, so page N+1 would start one order
+        late. So no page number is used on that list: every request asks
+        page 1 of the orders modified after a boundary, and the next
+        boundary is one second before the last change listed (the orders of
+        that second are read again, as duplicates). A full page within one
+        second (a bulk update) cannot move the boundary: that second is read
+        on its own (``modified_after``/``modified_before`` one second apart,
+        in id order, by page number), in passes until one pass sees the same
+        ``X-WP-Total`` on every page (orders only leave a past second)."""
+        state = cursor or {"after": iso_utc(since)}
+        if "second" in state:
+            return self._fetch_second(state, correlation_id)
+        response, entries = self._list_orders(
+            {
+                "modified_after": state["after"],
+                "orderby": "modified",
+                "order": "asc",
+                "page": 1,
+            },
+            correlation_id,
+        )
+        orders = self._pulled(entries, since)
+        if not _more_pages(response, 1, len(entries)):
+            return OrderPage(orders, None, read_until=_last_change(entries))
+        first, last = _first_change(entries), _last_change(entries)
+        if first is None or last is None:
+            raise PermanentError("woocommerce: listed orders without date_modified_gmt")
+        if first < last:
+            boundary = last - timedelta(seconds=1)
+            return OrderPage(orders, {"after": iso_utc(boundary)}, read_until=boundary)
+        # A full page, all changed in the same second: read that second alone.
+        second = {"second": iso_utc(last), "page": 1, "totals": [], "passes": 0}
+        return OrderPage(orders, second, read_until=last - timedelta(seconds=1))
+
+    def _fetch_second(self, state, correlation_id):
+        """One page of the orders changed in one second, in id order (a
+        stable order: ties on ``modified`` have none), and the cursor of the
+        next page, of the next pass, or past that second once a pass saw
+        the same total throughout."""
+        second = parse_timestamp(state["second"])
+        response, entries = self._list_orders(
+            {
+                "modified_after": iso_utc(second - timedelta(seconds=1)),
+                "modified_before": iso_utc(second + timedelta(seconds=1)),
+                "orderby": "id",
+                "order": "asc",
+                "page": state["page"],
+            },
+            correlation_id,
+        )
+        orders = self._pulled(entries, second)
+        totals = [*state["totals"], response.headers.get("X-WP-Total")]
+        before = second - timedelta(seconds=1)
+        if _more_pages(response, state["page"], len(entries)):
+            following = dict(state, page=state["page"] + 1, totals=totals)
+            return OrderPage(orders, following, read_until=before)
+        if len(set(totals)) == 1:
+            return OrderPage(orders, {"after": iso_utc(second)}, read_until=second)
+        if state["passes"] + 1 >= MAX_SECOND_PASSES:
+            raise TransientError(
+                f"woocommerce: the orders changed at {state['second']} keep "
+                "changing while they are read; trying again later"
+            )
+        again = dict(state, page=1, totals=[], passes=state["passes"] + 1)
+        return OrderPage(orders, again, read_until=before)
+
+    def _list_orders(self, params, correlation_id):
         response = self.request(
             "GET",
             self.config.base_url.rstrip("/") + "/wp-json/wc/v3/orders",
-            params={
-                "modified_after": iso_utc(since),
-                "dates_are_gmt": "true",
-                "orderby": "modified",
-                "order": "asc",
-                "per_page": PULL_PAGE_SIZE,
-                "page": page,
-            },
+            params={**params, "dates_are_gmt": "true", "per_page": PULL_PAGE_SIZE},
             auth=(self.config.api_key, self.config.api_secret),
             headers={"X-Correlation-Id": correlation_id},
         )
         entries = self.json_of(response, list)
+        return response, [entry for entry in entries if isinstance(entry, dict)]
+
+    @staticmethod
+    def _pulled(entries, since):
         orders = []
         for data in entries:
-            if not isinstance(data, dict) or data.get("status") == "checkout-draft":
+            if data.get("status") == "checkout-draft":
                 continue  # a cart being checked out: not an order yet
             cancelled = data.get("status") in ("cancelled", "trash")
             orders.append(
@@ -128,8 +199,7 @@ class WooCommerceAdapter(Adapter):
                     payload=data,
                 )
             )
-        more = _more_pages(response, page, len(entries))
-        return OrderPage(orders, page + 1 if more else None)
+        return orders
 
     def fetch_refunds(self, external_id, correlation_id):
         """``GET orders/<id>/refunds``: each refund with its lines as a
@@ -297,6 +367,24 @@ def _more_pages(response, page, count):
     except ValueError:
         pages = 0
     return page < pages if pages else count >= PULL_PAGE_SIZE
+
+
+def _changes(entries):
+    return [
+        moment
+        for moment in (parse_timestamp(e.get("date_modified_gmt")) for e in entries)
+        if moment
+    ]
+
+
+def _first_change(entries):
+    changes = _changes(entries)
+    return min(changes) if changes else None
+
+
+def _last_change(entries):
+    changes = _changes(entries)
+    return max(changes) if changes else None
 
 
 def _canonical_refund(refund):

@@ -7,9 +7,11 @@ Odoo (4 workers, the job runner confirming beside).
     python3 bench/pull_bench.py --orders 200    # a quicker run
 
 Reported: the pull's time and requests, webhooks answered (202 accepted / 200
-duplicate / 5xx), channel orders stored (must equal the orders: exactly
-once), how many arrived by each path, and the anchor in the same run: the
-pull alone over the same pages once everything is stored (all duplicates).
+duplicate / 5xx) and how long they took to answer (a webhook for an order the
+pull has just inserted waits until the pull commits that page), channel
+orders stored (must equal the orders: exactly once), how many arrived by each
+path, and the anchor in the same run: the pull alone over the same pages once
+everything is stored (all duplicates, recognised with one query a page).
 """
 
 import argparse
@@ -133,6 +135,7 @@ def post_webhooks(orders, url):
         signature = base64.b64encode(
             hmac.new(SECRET.encode(), body, hashlib.sha256).digest()
         ).decode()
+        started = time.perf_counter()
         response = local.session.post(
             url,
             data=body,
@@ -143,7 +146,7 @@ def post_webhooks(orders, url):
             },
             timeout=120,
         )
-        return response.status_code
+        return response.status_code, time.perf_counter() - started
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         return list(pool.map(post, orders))
@@ -206,7 +209,8 @@ def main():
         pull_seconds, summary = pull(registry, channel_id)
         webhooks.join()
         total = time.perf_counter() - started
-        statuses = results["statuses"]
+        statuses = [status for status, _seconds in results["statuses"]]
+        answers = sorted(seconds for _status, seconds in results["statuses"])
         rows = stored(registry, channel_id)
         env = cursor_env(registry)
         env["stock.channel"].browse(channel_id).orders_pulled_until = START - timedelta(
@@ -226,6 +230,10 @@ def main():
     print(
         "  webhooks: "
         + ", ".join(f"{statuses.count(s)} x {s}" for s in sorted(set(statuses)))
+    )
+    print(
+        f"  webhook answer times: p50 {answers[len(answers) // 2]:.2f} s, "
+        f"p95 {answers[int(len(answers) * 0.95)]:.2f} s, max {answers[-1]:.2f} s"
     )
     print(f"  stored: {count} channel orders ({distinct} distinct) by path {rows}")
     print(f"  everything stored after {total:.1f} s")

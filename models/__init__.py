@@ -16,6 +16,7 @@ from . import stock_channel_alert
 from . import stock_channel_move_trace
 from . import stock_channel_reconciliation
 from . import stock_channel_order_pull
+from . import stock_channel_order_refusal
 from . import stock_channel_health
 from . import stock_channel_return_health
 from . import stock_channel_sandbox_shelf

@@ -257,6 +257,35 @@ class StockChannelOrder(models.Model):
         self.write({"state": "cancelled"})
         return Outcome("cancelled", dict(self._answer_status(), status="cancelled"))
 
+    def _delay_cancellation(self):
+        """One cancellation job per order (identity key): a pull hands the
+        marketplace's cancellation of a stored order over to it, so that the
+        pull never holds the stock locks a cancellation takes."""
+        for order in self:
+            order.with_company(order.company_id).with_delay(
+                description=self.env._("Cancel channel order %s", order.external_id),
+                identity_key=f"stock_channel_sync.cancel.{order.id}",
+            )._cancel_listed()
+
+    def _cancel_listed(self):
+        """Job: the marketplace lists this order cancelled; cancel it as its
+        cancellation webhook would (a to-do if it shipped). Stock contention
+        is retried like a confirmation's."""
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                outcome = order_intake.cancel_stored(self)
+        except Exception as exc:
+            if not is_contention(exc):
+                raise
+            waited = (fields.Datetime.now() - self.write_date).total_seconds()
+            raise RetryableJobError(
+                f"stock is busy ({type(exc).__name__}): retrying",
+                seconds=contention_delay(waited),
+                ignore_retry=True,
+            ) from exc
+        return outcome.kind
+
     def action_reprocess(self):
         """After fixing the cause of an error: try again."""
         orders = self.filtered(lambda o: o.state == "error")

@@ -31,8 +31,15 @@ class StockChannel(models.Model):
         string="Orders Pulled Until",
         copy=False,
         help="Watermark: every order changed on the marketplace up to this "
-        "moment is stored (or was refused by validation). The next pull reads "
-        "the changes after it. Empty: from the channel's creation.",
+        "moment is stored (or kept as a refused order). The next pull reads "
+        "the changes after it, from 5 minutes before it (orders a marketplace "
+        "shows late). Empty: from the channel's creation.",
+    )
+    order_refusal_count = fields.Integer(
+        string="Refused Orders",
+        compute="_compute_order_refusal_count",
+        help="Pulled orders refused by validation (an unknown SKU, currency, "
+        "country): each pull tries them again.",
     )
     last_order_pull_at = fields.Datetime(
         string="Last Order Pull", readonly=True, copy=False
@@ -44,6 +51,15 @@ class StockChannel(models.Model):
         for channel in self:
             adapter = ADAPTERS.get(channel.adapter)
             channel.pulls_orders = bool(adapter and adapter.pulls_orders)
+
+    def _compute_order_refusal_count(self):
+        counts = dict(
+            self.env["stock.channel.order.refusal"]._read_group(
+                [("channel_id", "in", self.ids)], ["channel_id"], ["__count"]
+            )
+        )
+        for channel in self:
+            channel.order_refusal_count = counts.get(channel, 0)
 
     @api.constrains("order_pull_interval")
     def _check_order_pull_interval(self):
@@ -61,6 +77,9 @@ class StockChannel(models.Model):
         channels._enqueue_order_pull()
         return self._notify(self.env._("Order pull queued."))
 
+    def action_view_order_refusals(self):
+        return self._channel_action("stock_channel_order_refusal_action")
+
     def _enqueue_order_pull(self):
         """One job per channel (identity key), as its technical user."""
         for channel in self:
@@ -74,7 +93,8 @@ class StockChannel(models.Model):
 
     def _pull_orders(self):
         """Job: store the orders changed on the marketplace since the
-        watermark that are not stored yet, and advance the watermark."""
+        watermark that are not stored yet, and advance the watermark; each
+        page in a transaction of its own."""
         self.ensure_one()
         try:
             return order_pull.pull(self, self.env.context.get("job_uuid"))

@@ -65,6 +65,10 @@ def handle(orders, channel, action, body):
     return ACTIONS[action](orders, channel, body, data)
 
 
+# Context key of a caller that must hold no stock locks (a pull): a channel
+# confirming orders synchronously has them confirmed by their job instead.
+DEFER_PROCESSING = "stock_channel_sync_defer_processing"
+
 # Outcomes after which a redelivery must change nothing.
 WRITTEN = {
     "accepted",
@@ -141,7 +145,9 @@ def _create(orders, channel, body, data):
     insert_lines(orders.env, channel, order_id, lines)
     orders._mark_promised(channel, {line["product_id"] for line in lines})
     record = orders.with_company(channel.company_id).browse(order_id)
-    if channel.order_processing == "sync":
+    if channel.order_processing == "sync" and not orders.env.context.get(
+        DEFER_PROCESSING
+    ):
         record._process()
         return Outcome("created", dict(record._answer_status(), status="created"))
     record._delay_processing(order["external_id"])
@@ -192,13 +198,21 @@ def _cancellation(orders, channel, body, data):
             "cancelled",
             dict(orders.browse(order_id)._answer_status(), status="cancelled"),
         )
+    return cancel_stored(order)
+
+
+def cancel_stored(order):
+    """Cancel a stored order the marketplace cancelled (its cancellation
+    webhook, or the cancellation job of a pull), unless it shipped: then a
+    to-do for the channel's responsible."""
     outcome = order._cancel_from_channel()
     if outcome.kind == "shipped":
         order._schedule_todo(
-            orders.env._(
-                "Order %s was cancelled on the channel after shipping", external_id
+            order.env._(
+                "Order %s was cancelled on the channel after shipping",
+                order.external_id,
             ),
-            orders.env._("Arrange the return or refund with the customer."),
+            order.env._("Arrange the return or refund with the customer."),
         )
         return Outcome(
             "already_shipped", dict(order._answer_status(), status="already_shipped")

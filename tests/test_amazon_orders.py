@@ -24,6 +24,10 @@ class TestAmazonOrders(AmazonCase):
     def setUp(self):
         super().setUp()
         self.amz.orders_pulled_until = SINCE
+        # Each page of a pull commits in a cursor of its own: in test mode
+        # those cursors work inside this test's transaction.
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
         self.sku = self.amz_listings[0].external_sku
         self.sku_b = self.amz_listings[1].external_sku
 
@@ -36,7 +40,11 @@ class TestAmazonOrders(AmazonCase):
             item["ItemPrice"]["CurrencyCode"] = currency
 
     def _pull(self):
-        return self.amz.with_context(job_uuid="amz-pull-1")._pull_orders()
+        self.env.flush_all()
+        try:
+            return self.amz.with_context(job_uuid="amz-pull-1")._pull_orders()
+        finally:
+            self.env.invalidate_all()
 
     def _channel_order(self, external_id):
         return self.env["stock.channel.order"].search(
@@ -73,7 +81,8 @@ class TestAmazonOrders(AmazonCase):
         (get_orders,) = self._requests("getOrders")
         query = parse_qs(urlsplit(get_orders[2]).query)
         self.assertEqual(query["MarketplaceIds"], ["ATVPDKIKX0DER"])
-        self.assertEqual(query["LastUpdatedAfter"], ["2026-11-01T00:00:00Z"])
+        # The watermark minus the 5 minutes every pull reads again.
+        self.assertEqual(query["LastUpdatedAfter"], ["2026-10-31T23:55:00Z"])
         self.assertEqual(query["FulfillmentChannels"], ["MFN"])
         self.assertEqual(len(self._requests("getOrderItems")), 1)
         # Past the Pending order too: it is listed again when it changes.
@@ -81,6 +90,8 @@ class TestAmazonOrders(AmazonCase):
         self.amz.orders_pulled_until = SINCE
         self.assertIn("1 duplicate", self._pull())
         self.assertEqual(len(self._channel_order("111-0000001-0000001")), 1)
+        # A duplicate's items are not read again.
+        self.assertEqual(len(self._requests("getOrderItems")), 1)
 
     def test_buyer_and_address_through_a_restricted_data_token(self):
         """getOrders is called with a Restricted Data Token (the documented
@@ -140,7 +151,11 @@ class TestAmazonOrders(AmazonCase):
             OrderStatus="Canceled", LastUpdateDate="2026-11-21T10:00:00Z"
         )
         self._order("111-0000005-0000005", "2026-11-21T11:00:00Z", status="Canceled")
-        self._pull()
+        with trap_jobs() as trap:
+            self._pull()
+            stored = self._channel_order("111-0000004-0000004")
+            trap.assert_jobs_count(1, only=stored._cancel_listed)
+        stored._cancel_listed()  # the cancellation's own job
         self.assertEqual(self._channel_order("111-0000004-0000004").state, "cancelled")
         self.assertEqual(self._channel_order("111-0000005-0000005").state, "cancelled")
         self.assertEqual(len(self._requests("getOrderItems")), 1)

@@ -19,6 +19,7 @@ JOB_FUNCTIONS = {
     ("stock.channel", "_reconcile"): "root.stock_channel_sync",
     ("stock.channel.order", "_send_shipment"): "root.stock_channel_sync",
     ("stock.channel.order", "_process"): "root.stock_channel_sync.orders",
+    ("stock.channel.order", "_cancel_listed"): "root.stock_channel_sync.orders",
     ("stock.channel", "_pull_orders"): "root.stock_channel_sync.orders",
     ("stock.channel.order", "_process_return"): "root.stock_channel_sync.orders",
     ("stock.channel.order", "_read_refunds"): "root.stock_channel_sync.orders",

@@ -1,14 +1,16 @@
+import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from odoo.exceptions import UserError
+from odoo.sql_db import db_connect
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from ..services import order_intake
+from ..services import order_intake, order_pull
 from ..services.retries import MARKETPLACE_MAX_RETRIES
 from .common import OrderCase
 from .marketplace import Marketplace, Reply
@@ -92,18 +94,40 @@ def woo_order(order_id, modified_gmt, sku="ATP-GADGET", status="processing"):
     }
 
 
+def shopify_cursor(node):
+    """Shopify's cursors are keyset positions, not offsets: the last
+    order's sort value and id (base64 JSON, as Shopify's look)."""
+    key = {"last_id": int(node["legacyResourceId"]), "last_value": node["updatedAt"]}
+    return base64.b64encode(json.dumps(key).encode()).decode()
+
+
 class StandInStore:
     """The stand-ins' order lists: Shopify's GraphQL ``orders`` connection
     and WooCommerce's ``GET /orders``, each filtering on the last change
-    (strictly after), sorted by it, paged, as the marketplaces do."""
+    (strictly after, whole seconds), sorted by it, paged as the
+    marketplaces page: Shopify by keyset cursor (sort value and id),
+    WooCommerce by page number over the list as it is at each request (an
+    order changed meanwhile moves and shifts the others), ties on
+    ``modified`` in no useful order (here: id descending), ``orderby=id``
+    and ``modified_before`` as WooCommerce has them, ``X-WP-Total`` and
+    ``X-WP-TotalPages``. ``before`` is called with the number of each
+    request (1, 2, ...) before it is answered: a test changes the store
+    there, as a shop would while a pull reads it."""
 
     def __init__(self, page_size=None):
         self.shopify = []  # GraphQL nodes
         self.woo = []  # REST order objects
         self.page_size = page_size
-        self.fail_on = set()  # pages (Shopify cursors / Woo page numbers): 500
+        self.fail_on = set()  # request numbers answered 503
+        self.before = None
+        self.requests = 0
 
     def __call__(self, request):
+        self.requests += 1
+        if self.before:
+            self.before(self.requests)
+        if self.requests in self.fail_on:
+            return Reply(status=503, body={"errors": "unavailable"})
         if request.path.startswith("/admin/api/"):
             return self._shopify(request.json()["variables"])
         if request.path.startswith("/wp-json/wc/v3/orders"):
@@ -113,23 +137,25 @@ class StandInStore:
     def _shopify(self, variables):
         since = variables["query"].split(">", 1)[1].strip("'")
         since = since.replace("Z", "")
+        key = lambda n: (n["updatedAt"], int(n["legacyResourceId"]))  # noqa: E731
         rows = sorted(
             (n for n in self.shopify if n["updatedAt"].replace("Z", "") > since),
-            key=lambda n: n["updatedAt"],
+            key=key,
         )
-        start = int(variables.get("after") or 0)
-        if str(start) in self.fail_on:
-            return Reply(status=503, body={"errors": "unavailable"})
+        if variables.get("after"):
+            last = json.loads(base64.b64decode(variables["after"]))
+            position = (last["last_value"], last["last_id"])
+            rows = [n for n in rows if key(n) > position]
         size = self.page_size or variables["first"]
-        page = rows[start : start + size]
-        more = start + size < len(rows)
+        page = rows[:size]
+        more = len(rows) > size
         return Reply(
             body={
                 "data": {
                     "orders": {
                         "pageInfo": {
                             "hasNextPage": more,
-                            "endCursor": str(start + size) if more else None,
+                            "endCursor": shopify_cursor(page[-1]) if page else None,
                         },
                         "nodes": page,
                     }
@@ -138,17 +164,23 @@ class StandInStore:
         )
 
     def _woo(self, params):
-        assert params["orderby"] == ["modified"] and params["order"] == ["asc"]
-        assert params["dates_are_gmt"] == ["true"]
-        since = params["modified_after"][0].replace("Z", "")
-        rows = sorted(
-            (o for o in self.woo if o["date_modified_gmt"] > since),
-            key=lambda o: o["date_modified_gmt"],
-        )
-        page = int(params["page"][0])
-        if str(page) in self.fail_on:
-            return Reply(status=503, body={"code": "unavailable"})
-        size = self.page_size or int(params["per_page"][0])
+        assert params["order"] == ["asc"] and params["dates_are_gmt"] == ["true"]
+        first = lambda name: (params.get(name) or [None])[0]  # noqa: E731
+        after = first("modified_after").replace("Z", "")
+        before = (first("modified_before") or "9999").replace("Z", "")
+        rows = [
+            o
+            for o in self.woo
+            if after < o["date_modified_gmt"] < before and o["status"] != "trash"
+        ]
+        if first("orderby") == "id":
+            rows.sort(key=lambda o: o["id"])
+        else:
+            assert first("orderby") == "modified"
+            rows.sort(key=lambda o: -o["id"])
+            rows.sort(key=lambda o: o["date_modified_gmt"])
+        page = int(first("page"))
+        size = self.page_size or int(first("per_page"))
         pages = max(1, -(-len(rows) // size))
         return Reply(
             body=rows[(page - 1) * size : page * size],
@@ -199,10 +231,25 @@ class TestOrderPull(OrderCase):
         self.market.received.clear()
         self.market.refused.clear()
         self.market.script.clear()
+        # Each page of a pull commits in a cursor of its own: in test mode
+        # those cursors work inside this test's transaction.
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
 
     def _pull(self, channel):
+        """The pull job, then this test's caches dropped (the pages wrote
+        through cursors of their own)."""
+        self.env.flush_all()
         channel = channel._as_technical_user()
-        return channel.with_context(job_uuid="job-pull-1")._pull_orders()
+        try:
+            return channel.with_context(job_uuid="job-pull-1")._pull_orders()
+        finally:
+            self.env.invalidate_all()
+
+    def _woo_requests(self):
+        """(modified_after, page) of each listing request to WooCommerce."""
+        queries = [parse_qs(urlsplit(r.path).query) for r in self.market.received]
+        return [(q["modified_after"][0], q["page"][0]) for q in queries]
 
     def _webhook(self, channel, data):
         """What the order webhook does once its signature is checked."""
@@ -233,7 +280,8 @@ class TestOrderPull(OrderCase):
         self.assertFalse(self.market.refused, "the document is valid for Shopify")
         self.assertEqual(request.headers["X-Shopify-Access-Token"], "shpat_pull")
         variables = request.json()["variables"]
-        self.assertEqual(variables["query"], "updated_at:>'2026-11-01T00:00:00Z'")
+        # The watermark minus the 5 minutes every pull reads again.
+        self.assertEqual(variables["query"], "updated_at:>'2026-10-31T23:55:00Z'")
         self.assertEqual(variables["first"], 50)
         self.assertEqual(self.shop.orders_pulled_until, datetime(2026, 11, 20, 10))
         self.shop.invalidate_recordset(["order_recovered_count_24h"])
@@ -251,7 +299,7 @@ class TestOrderPull(OrderCase):
         self.assertEqual(order.line_ids.channel_qty, 2)
         (request,) = self.market.received
         query = parse_qs(urlsplit(request.path).query)
-        self.assertEqual(query["modified_after"], ["2026-11-01T00:00:00Z"])
+        self.assertEqual(query["modified_after"], ["2026-10-31T23:55:00Z"])
         self.assertEqual(query["per_page"], ["100"])
         self.assertTrue(request.headers["Authorization"].startswith("Basic "))
         self.assertEqual(self.woo.orders_pulled_until, datetime(2026, 11, 21, 8, 30))
@@ -269,24 +317,35 @@ class TestOrderPull(OrderCase):
         self._pull(self.shop)
         self.assertEqual(len(self._orders(self.shop)), 5)
         afters = [r.json()["variables"]["after"] for r in self.market.received]
-        self.assertEqual(afters, [None, "2", "4"])
+        nodes = self.store.shopify
+        self.assertEqual(
+            afters, [None, shopify_cursor(nodes[1]), shopify_cursor(nodes[3])]
+        )
         self.assertEqual(self.shop.orders_pulled_until, datetime(2026, 11, 20, 10, 4))
 
     def test_woocommerce_pages_followed(self):
-        """Three orders, two a page: pages 1 and 2 (X-WP-TotalPages)."""
+        """Three orders, two a page (X-WP-TotalPages): no page number over
+        the moving list, page 1 again from one second before the last change
+        listed (its order comes back as a duplicate)."""
         self.store.page_size = 2
         for index in range(3):
             self.store.woo.append(woo_order(900 + index, f"2026-11-21T09:0{index}:00"))
-        self._pull(self.woo)
+        summary = self._pull(self.woo)
         self.assertEqual(len(self._orders(self.woo)), 3)
-        pages = [parse_qs(urlsplit(r.path).query)["page"] for r in self.market.received]
-        self.assertEqual(pages, [["1"], ["2"]])
+        self.assertIn("3 accepted, 1 duplicate", summary)
+        self.assertEqual(
+            self._woo_requests(),
+            [("2026-10-31T23:55:00Z", "1"), ("2026-11-21T09:00:59Z", "1")],
+        )
+        self.assertEqual(self.woo.orders_pulled_until, datetime(2026, 11, 21, 9, 2))
 
-    def test_watermark_stops_before_an_order_not_stored(self):
-        """An order the intake refuses (unknown SKU) holds the watermark
-        just before it; the orders after it are stored, and read again (as
-        duplicates) by the next pull, which stores the refused one once its
-        SKU is known."""
+    def test_refused_order_kept_and_not_holding_the_watermark(self):
+        """An order the intake refuses (unknown SKU) no longer holds the
+        watermark: it is kept as a refused order with its error, visible on
+        the channel, and the watermark moves to the last order listed. The
+        next pull does not list it again (older than the overlap) but tries
+        the refused order once more: its SKU exists now, it is stored and
+        the refusal is gone."""
         self.store.shopify += [
             shopify_node(7001, "2026-11-20T10:00:00Z"),
             shopify_node(7002, "2026-11-20T11:00:00Z", sku="LATE-SKU"),
@@ -297,37 +356,239 @@ class TestOrderPull(OrderCase):
         self.assertEqual(
             sorted(self._orders(self.shop).mapped("external_id")), ["7001", "7003"]
         )
-        self.assertEqual(
-            self.shop.orders_pulled_until, datetime(2026, 11, 20, 10, 59, 59)
+        self.assertEqual(self.shop.orders_pulled_until, datetime(2026, 11, 20, 12))
+        refusal = self.env["stock.channel.order.refusal"].search(
+            [("channel_id", "=", self.shop.id)]
         )
+        self.assertEqual(refusal.external_id, "7002")
+        self.assertEqual(refusal.changed_at, datetime(2026, 11, 20, 11))
+        self.assertEqual(refusal.tries, 1)
+        # What a Channel Sync manager (not an administrator) sees.
+        seen = refusal.with_user(self.robot)
+        self.assertEqual(seen.error_message, "lines[0].sku: unknown SKU 'LATE-SKU'")
+        self.assertIn("LATE-SKU", seen.payload)
+        self.assertEqual(self.shop.with_user(self.robot).order_refusal_count, 1)
+        action = self.shop.with_user(self.robot).action_view_order_refusals()
+        self.assertEqual(action["domain"], [("channel_id", "=", self.shop.id)])
+        # A pull that refuses it again only counts the try.
+        self.shop.orders_pulled_until = SINCE
+        self.assertIn("not stored: 7002", self._pull(self.shop))
+        self.assertEqual(refusal.tries, 2)
         self._create_product("Late Sku")
-        self.env["product.product"].flush_model()
         summary = self._pull(self.shop)
         self.assertIn("1 accepted, 1 duplicate", summary)
         self.assertEqual(len(self._orders(self.shop)), 3)
+        self.assertEqual(self._channel_order(self.shop, 7002).received_via, "pull")
         self.assertEqual(self.shop.orders_pulled_until, datetime(2026, 11, 20, 12))
+        self.assertFalse(refusal.exists())
+        self.assertEqual(self.shop.order_refusal_count, 0)
 
-    def test_failure_midway_keeps_the_watermark_and_rereads(self):
-        """Page 2 fails (503): the job retries later, its transaction rolled
-        back (assertRaises' savepoint, as the job runner's rollback), the
-        watermark has not moved. Meanwhile a webhook delivers one of the
-        orders: the retry reads both again and stores each once."""
-        self.store.page_size = 1
+    def test_refused_order_dismissed_by_a_manager(self):
+        """Dismiss drops the refusal (managers only); a newer version listed
+        by a pull replaces the one refused."""
+        self.store.woo.append(woo_order(960, "2026-11-21T09:00:00", sku="NOPE"))
+        self._pull(self.woo)
+        refusal = self.env["stock.channel.order.refusal"].search(
+            [("channel_id", "=", self.woo.id)]
+        )
+        self.store.woo[0] = woo_order(960, "2026-11-21T10:00:00", sku="STILL-NOPE")
+        self._pull(self.woo)
+        self.assertEqual(refusal.changed_at, datetime(2026, 11, 21, 10))
+        self.assertIn("STILL-NOPE", refusal.error_message)
+        clerk = new_test_user(
+            self.env,
+            login="refusal_clerk",
+            groups="stock.group_stock_user,stock_channel_sync.group_channel_user",
+        )
+        with self.assertRaises(UserError):
+            refusal.with_user(clerk).action_dismiss()
+        refusal.with_user(self.robot).action_dismiss()
+        self.assertFalse(refusal.exists())
+
+    def test_failure_midway_keeps_the_pages_before(self):
+        """The second request fails (503): the job is retried later. The
+        first page was committed in its own transaction: its orders stay
+        stored and the watermark stands where that page left it. Meanwhile
+        a webhook delivers a later order: the retry stores each order once."""
+        self.store.page_size = 2
         self.store.woo += [
-            woo_order(950, "2026-11-21T09:00:00"),
-            woo_order(951, "2026-11-21T09:01:00"),
+            woo_order(950 + index, f"2026-11-21T09:0{index}:00") for index in range(4)
         ]
-        self.store.fail_on = {"2"}
-        with self.assertRaises(RetryableJobError):
+        self.store.fail_on = {2}
+        # No assertRaises: its savepoint would also undo the committed page.
+        try:
             self._pull(self.woo)
-        self.assertEqual(self.woo.orders_pulled_until, SINCE)
-        self.assertFalse(self._orders(self.woo))
-        self._webhook(self.woo, woo_order(951, "2026-11-21T09:01:00"))
-        self.store.fail_on = set()
+        except RetryableJobError:
+            pass
+        else:
+            self.fail("a 503 must retry the job")
+        self.assertEqual(
+            sorted(self._orders(self.woo).mapped("external_id")), ["950", "951"]
+        )
+        # One second before the last change of page 1 (09:01:00): orders of
+        # that second may continue on page 2.
+        self.assertEqual(self.woo.orders_pulled_until, datetime(2026, 11, 21, 9, 0, 59))
+        self._webhook(self.woo, woo_order(952, "2026-11-21T09:02:00"))
         summary = self._pull(self.woo)
-        self.assertIn("1 accepted, 1 duplicate", summary)
-        self.assertEqual(len(self._orders(self.woo)), 2)
-        self.assertEqual(self.woo.orders_pulled_until, datetime(2026, 11, 21, 9, 1))
+        self.assertIn("1 accepted", summary)
+        self.assertEqual(len(self._orders(self.woo)), 4)
+        self.assertEqual(self.woo.orders_pulled_until, datetime(2026, 11, 21, 9, 3))
+
+    # -- orders that move while the pages are read --------------------------------
+
+    def test_order_shown_late_in_the_same_second_is_read_next_time(self):
+        """Two orders changed in the same second; the marketplace shows the
+        second one only after a pull has read the first (a late commit, a
+        replica behind). The next pull reads from 5 minutes before the
+        watermark: the late order is stored, the first is a duplicate that
+        enqueues nothing."""
+        cases = (
+            (self.shop, self.store.shopify, shopify_node, "2026-11-20T10:00:00Z"),
+            (self.woo, self.store.woo, woo_order, "2026-11-20T10:00:00"),
+        )
+        for channel, listed, make, moment in cases:
+            with self.subTest(channel=channel.adapter):
+                listed.append(make(5101, moment))
+                self._pull(channel)
+                self.assertEqual(
+                    channel.orders_pulled_until, datetime(2026, 11, 20, 10)
+                )
+                listed.append(make(5102, moment))
+                with trap_jobs() as trap:
+                    summary = self._pull(channel)
+                    late = self._channel_order(channel, 5102)
+                    first = self._channel_order(channel, 5101)
+                    trap.assert_jobs_count(1, only=late._process)
+                    trap.assert_jobs_count(0, only=first._process)
+                self.assertIn("1 accepted, 1 duplicate", summary)
+                self.assertEqual(len(self._orders(channel)), 2)
+                self.assertEqual(
+                    channel.orders_pulled_until, datetime(2026, 11, 20, 10)
+                )
+
+    def test_woocommerce_order_changed_while_paging_moves_nothing_unread(self):
+        """105 orders (pages of 100). After page 1 is read, an order of page
+        1 is cancelled on the shop: it moves to the end of the list sorted
+        by ``modified`` and page 2 of the same list now starts one order
+        late (the stand-in really shifts: shown below). The pull asks page
+        1 from its last change instead: all 105 orders are stored, the moved
+        one read again (its cancellation becomes a job), the watermark at
+        the latest change."""
+        base = datetime(2026, 11, 21, 9, 0)
+        self.store.woo += [
+            woo_order(1000 + i, (base + timedelta(seconds=i)).isoformat())
+            for i in range(105)
+        ]
+
+        def cancel_one(request_number):
+            if request_number == 2:
+                self.store.woo[9].update(
+                    status="cancelled", date_modified_gmt="2026-11-21T12:00:00"
+                )
+
+        self.store.before = cancel_one
+        with trap_jobs() as trap:
+            summary = self._pull(self.woo)
+            moved = self._channel_order(self.woo, 1009)
+            confirmations = [
+                job for job in trap.enqueued_jobs if job.method_name == "_process"
+            ]
+            self.assertEqual(len(confirmations), 105)
+            trap.assert_jobs_count(1, only=moved._cancel_listed)
+        self.assertEqual(len(self._orders(self.woo)), 105)
+        self.assertIn("105 accepted, 1 cancel_queued, 1 duplicate", summary)
+        self.assertEqual(
+            self._woo_requests(),
+            [("2026-10-31T23:55:00Z", "1"), ("2026-11-21T09:01:38Z", "1")],
+        )
+        self.assertEqual(self.woo.orders_pulled_until, datetime(2026, 11, 21, 12))
+        # The hazard, in the stand-in: pages 1 and 2 by number around the
+        # same change miss one order.
+        for order in self.store.woo:
+            order.update(status="processing")
+        self.store.woo[9]["date_modified_gmt"] = "2026-11-21T09:00:09"
+        params = {
+            "modified_after": ["2026-11-01T00:00:00"],
+            "orderby": ["modified"],
+            "order": ["asc"],
+            "dates_are_gmt": ["true"],
+            "per_page": ["100"],
+        }
+        first = self.store._woo(dict(params, page=["1"])).body
+        cancel_one(2)
+        second = self.store._woo(dict(params, page=["2"])).body
+        self.assertEqual(len({o["id"] for o in first + second}), 104)
+
+    def test_woocommerce_bulk_update_in_one_second(self):
+        """150 orders changed in the same second (a bulk action): a full
+        page of one second cannot move the boundary, so that second is read
+        on its own by id; one of its orders changes while it is read (page
+        2 shifts, X-WP-Total drops): the second is read again, until a pass
+        sees it stable. Every order stored."""
+        self.store.woo += [
+            woo_order(2000 + i, "2026-11-21T09:00:00") for i in range(150)
+        ]
+
+        def move_one(request_number):
+            if request_number == 3:
+                self.store.woo[0]["date_modified_gmt"] = "2026-11-21T09:30:00"
+
+        self.store.before = move_one
+        self._pull(self.woo)
+        self.assertEqual(len(self._orders(self.woo)), 150)
+        queries = [parse_qs(urlsplit(r.path).query) for r in self.market.received]
+        shape = [
+            (q["orderby"][0], q["page"][0], "modified_before" in q) for q in queries
+        ]
+        self.assertEqual(
+            shape,
+            [
+                ("modified", "1", False),  # 100 of the same second
+                ("id", "1", True),  # that second alone: 150
+                ("id", "2", True),  # 149 now: one order left, page 2 shifted
+                ("id", "1", True),  # read again
+                ("id", "2", True),  # 149 throughout: stable
+                ("modified", "1", False),  # after that second: the moved one
+            ],
+        )
+        self.assertEqual(self.woo.orders_pulled_until, datetime(2026, 11, 21, 9, 30))
+
+    def test_one_pull_per_channel_at_a_time(self):
+        """A pull that finds the channel's pull lock taken (another pull
+        running, on another connection) does nothing: no request, the
+        watermark untouched; the lock is the transaction's, so the next pull
+        runs."""
+        self.store.shopify.append(shopify_node(5201, "2026-11-20T10:00:00Z"))
+        with db_connect(self.cr.dbname).cursor() as other:
+            other.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [order_pull.PULL_LOCK, self.shop.id],
+            )
+            summary = self._pull(self.shop)
+            other.rollback()
+        self.assertIn("another pull of this channel is running", summary)
+        self.assertFalse(self.market.received)
+        self.assertEqual(self.shop.orders_pulled_until, SINCE)
+        self.assertIn("1 accepted", self._pull(self.shop))
+
+    # -- no stock locks in the pull --------------------------------------------
+
+    def test_sync_channel_pull_defers_confirmation_to_its_job(self):
+        """On a channel that confirms orders at once, a webhook's order is
+        confirmed in the request; a pulled one is confirmed by its job (the
+        pull must hold no stock locks)."""
+        self.woo.order_processing = "sync"
+        self.store.woo.append(woo_order(970, "2026-11-21T09:00:00"))
+        with trap_jobs() as trap:
+            self._pull(self.woo)
+            order = self._channel_order(self.woo, 970)
+            trap.assert_jobs_count(1, only=order._process)
+        self.assertEqual(order.state, "received")
+        self.assertFalse(order.sale_order_id)
+        order._process()
+        self.assertEqual(order.state, "done", order.error_message)
+        webhook = self._webhook(self.woo, woo_order(971, "2026-11-21T09:01:00"))
+        self.assertEqual(webhook.kind, "created")
 
     def test_nothing_new_keeps_the_watermark(self):
         """An empty list leaves the watermark where it was."""
@@ -365,15 +626,28 @@ class TestOrderPull(OrderCase):
 
     def test_pulled_shopify_cancellation_cancels(self):
         """A stored order listed again with ``cancelledAt`` is cancelled
-        through the webhook's cancellation path."""
+        through the webhook's cancellation path, by a job of its own (the
+        pull holds no stock locks): the order is still received after the
+        pull, cancelled by the job."""
         self._webhook(self.shop, shopify_webhook(8101))
         self.store.shopify.append(
             shopify_node(
                 8101, "2026-11-22T10:00:00Z", cancelled_at="2026-11-22T10:00:00Z"
             )
         )
-        self._pull(self.shop)
+        with trap_jobs() as trap:
+            summary = self._pull(self.shop)
+            order = self._channel_order(self.shop, 8101)
+            self.assertEqual(order.state, "received")
+            trap.assert_jobs_count(1, only=order._cancel_listed)
+            trap.assert_enqueued_job(
+                order._cancel_listed,
+                properties={"identity_key": f"stock_channel_sync.cancel.{order.id}"},
+            )
+        self.assertIn("1 cancel_queued", summary)
+        self.assertEqual(order._cancel_listed(), "cancelled")
         self.assertEqual(self._channel_order(self.shop, 8101).state, "cancelled")
+        self.assertEqual(order._cancel_listed(), "cancelled")  # twice: no change
 
     def test_pulled_woocommerce_cancellation_before_creation(self):
         """An order first seen cancelled is stored cancelled (its late
