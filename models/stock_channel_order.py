@@ -4,7 +4,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..services import order_intake, shipments
+from ..services import jobs, order_intake, shipments
 from ..services.outcomes import OUTCOME_STATUS, Outcome
 from ..services.retries import (
     contention_delay,
@@ -159,21 +159,18 @@ class StockChannelOrder(models.Model):
     # -- processing ----------------------------------------------------------
 
     def _enqueue_processing(self):
-        for order in self:
-            order.with_company(order.company_id)._delay_processing(
-                order.external_id,
-                identity_key=f"stock_channel_sync.process.{order.id}",
-            )
+        """Reprocess: coalesced by identity key, so clicking twice enqueues
+        once."""
+        jobs.enqueue("confirm", self)
 
-    def _delay_processing(self, external_id, identity_key=None):
-        """One confirmation job. A fresh order needs no identity key (it is
-        inserted once, so it is enqueued once), which spares intake a
-        lookup; _process ignores an order that is no longer 'received'."""
+    def _delay_processing(self, external_id=None):
+        """One confirmation job at intake. A fresh order needs no identity
+        key (it is inserted once, so it is enqueued once), which spares
+        intake a lookup; _process ignores an order that is no longer
+        'received'. (``external_id``: the registry reads it with the
+        channel.)"""
         self.ensure_one()
-        self.with_delay(
-            description=self.env._("Confirm channel order %s", external_id),
-            identity_key=identity_key,
-        )._process()
+        jobs.enqueue("confirm", self, coalesce=False)
 
     # -- shipments -----------------------------------------------------------
 
