@@ -12,8 +12,8 @@ class MailThread(models.AbstractModel):
     e-mail address ("Unable to send message, please configure the sender's
     email address"), which failed those jobs. A technical user is a robot
     nobody writes back to: its messages keep it as their author and are sent
-    from the company's address, else OdooBot's. Everyone else is refused as
-    before."""
+    from the company's notification address, else the company's, else
+    OdooBot's. Everyone else is refused as before."""
 
     _inherit = "mail.thread"
 
@@ -30,11 +30,25 @@ class MailThread(models.AbstractModel):
             return super()._message_compute_author(
                 author_id, email_from, raise_on_email=True
             )
+        return author_id, self._channel_robot_sender()
+
+    def _channel_robot_sender(self):
+        """The address a technical user's messages are sent from: the
+        company's notification address (what mail itself falls back to),
+        else the company's own, else OdooBot's; False if none exists (the
+        message is posted; its e-mails wait for an address in the outgoing
+        queue)."""
+        default = self.env["ir.mail_server"]._get_default_from_address()
+        if default:
+            return default
         company = self.env.company.partner_id
+        if company.email_formatted:
+            return company.email_formatted
+        # sudo(): OdooBot's partner belongs to the main company, which a
+        # technical user of another company cannot read; only its address
+        # is read.
         robot = self.env.ref("base.partner_root", raise_if_not_found=False)
-        return author_id, (
-            company.email_formatted or (robot and robot.email_formatted) or False
-        )
+        return (robot and robot.sudo().email_formatted) or False
 
     def _is_channel_technical_user(self):
         """Whether the current user runs a channel's jobs (any channel, an

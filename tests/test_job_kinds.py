@@ -14,6 +14,7 @@ from odoo.addons.queue_job.job import DEFAULT_MAX_RETRIES, Job
 from ..services import jobs
 from .common import OrderCase
 from .marketplace import Marketplace, Reply
+from .test_migrations import load_migration
 
 WOO_KEY, WOO_SECRET = "ck_kinds", "cs_kinds"
 MANAGER_GROUPS = "base.group_user,stock_channel_sync.group_channel_manager"
@@ -131,6 +132,68 @@ class TestJobRegistry(OrderCase):
             f"stock_channel_sync.ship.{order.id}.4242",
         )
         self.assertEqual(len(self.channel._channel_jobs() - before), len(jobs.KINDS))
+
+    def test_existing_jobs_tied_at_install(self):
+        """Installing the addon computes each existing job's channel, from
+        a channel or a channel order, and none (no error) for a job whose
+        order was deleted since or of another model."""
+        order, gone = self.env["stock.channel.order"].create(
+            [
+                {"channel_id": self.channel_both.id, "external_id": "K-2"},
+                {"channel_id": self.channel.id, "external_id": "K-3"},
+            ]
+        )
+        records = self.env["queue.job"]
+        for job in (
+            self.channel.with_delay()._reconcile(),
+            order.with_delay()._process(),
+            gone.with_delay()._read_refunds(),
+            self.env["res.partner"].with_delay().name_search("x"),
+        ):
+            records |= job.db_record()
+        self.assertEqual(
+            records.mapped("stock_channel_id"), self.channel | self.channel_both
+        )
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL("DELETE FROM stock_channel_order WHERE id = %s", gone.id)
+        )
+        self.env.cr.execute(
+            SQL(
+                "UPDATE queue_job SET stock_channel_id = NULL WHERE id = ANY(%s)",
+                records.ids,
+            )
+        )
+        self.env.invalidate_all()
+        field = records._fields["stock_channel_id"]
+        self.env.add_to_compute(field, records)
+        records._recompute_recordset(["stock_channel_id"])
+        none = self.env["stock.channel"]
+        self.assertEqual(
+            [job.stock_channel_id for job in records],
+            [self.channel, self.channel_both, none, none],
+        )
+
+    def test_feed_function_gets_its_related_action_on_upgrade(self):
+        """18.0.1.3.0: the feed check's function (noupdate data) gets the
+        related action the others have."""
+        function = self.env.ref(
+            "stock_channel_sync.queue_job_function_check_listings_feed"
+        )
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE queue_job_function SET related_action = '{}' WHERE id = %s",
+                function.id,
+            )
+        )
+        load_migration("18.0.1.3.0", "post-job-kinds.py").migrate(
+            self.env.cr, "18.0.1.2.0"
+        )
+        function.invalidate_recordset()
+        self.assertEqual(
+            function.related_action, {"func_name": "related_action_open_record"}
+        )
 
     def test_channel_without_technical_user_gets_no_job(self):
         """Never as whoever triggered it: an archived channel without
