@@ -31,3 +31,5 @@ from . import product_product
 from . import product_template
 from . import sale_order
 from . import ir_http
+from . import queue_job
+from . import mail_thread

@@ -18,26 +18,17 @@ from ..adapters.base import (
     get_adapter,
     location_key,
 )
+from ..services import jobs
 from ..services.publisher import PublicationFailed, Publisher
-from ..services.retries import MARKETPLACE_MAX_RETRIES
 from ..services.sandbox import SandboxShelf
 
 _logger = logging.getLogger(__name__)
 
 CODE_PATTERN = re.compile(r"^[a-z0-9_-]+$")
 MANAGER_GROUP = "stock_channel_sync.group_channel_manager"
-# Queue job identity keys that belong to one channel: its publications, its
-# reconciliation runs and its order pulls (see _job_identity_keys).
-CHANNEL_JOB_KEYS = (
-    "stock_channel_sync.publish.{id}",
-    "stock_channel_sync.publish.{id}.force",
-    "stock_channel_sync.reconcile.{id}",
-    "stock_channel_sync.reconcile.{id}.follow_up",
-    "stock_channel_sync.pull.{id}",
-)
-# Seconds between two looks at a feed being processed, and how many looks.
+# Seconds between two looks at a feed being processed (how many looks: the
+# feed job kind's max_retries, services/jobs.py).
 FEED_POLL_SECONDS = 60
-FEED_POLL_TRIES = 120
 
 
 class StockChannel(models.Model):
@@ -713,40 +704,28 @@ class StockChannel(models.Model):
         return self._notify(self.env._("Full resynchronisation queued."))
 
     def action_retry_failed(self):
-        """Requeue this channel's failed publication and reconciliation jobs."""
+        """Requeue this channel's failed jobs, of every kind (publications,
+        reconciliations, pulls, feeds, confirmations, shipments, returns,
+        refund reads)."""
         self._check_manager()
-        jobs = self._channel_jobs(states=["failed"])
+        failed = self._channel_jobs(states=["failed"])
         # sudo(): requeuing writes queue.job, which only queue_job managers
         # may write (a job's method and arguments are executed, so Channel
         # Sync managers only read them). Narrow: exactly the failed jobs of
         # the channels this manager just read through the record rules.
-        jobs.sudo().requeue()
-        return self._notify(self.env._("%s failed job(s) requeued.", len(jobs)))
+        failed.sudo().requeue()
+        return self._notify(self.env._("%s failed job(s) requeued.", len(failed)))
 
     def _job_identity_keys(self):
-        """``{identity key: channel id}``: the one definition of "this
-        channel's jobs". Its publications (normal and forced) and its
-        reconciliation runs (scheduled and follow-up) are always enqueued
-        with these keys; health figures, Retry Failed, job links and
-        retention all select jobs through them."""
-        return {
-            key.format(id=channel_id): channel_id
-            for channel_id in self.ids
-            for key in CHANNEL_JOB_KEYS
-        }
+        """``{identity key: channel id}`` of this channel's channel-wide jobs
+        (publication, reconciliation, pull: ``services/jobs.py``)."""
+        return jobs.channel_keys(self.ids)
 
     def _channel_jobs(self, states=None):
-        """This channel's ``queue.job`` records, read as the current user (a
-        Channel Sync manager reads this addon's jobs through a record
-        rule)."""
-        domain = [("identity_key", "in", list(self._job_identity_keys()))]
-        for channel_id in self.ids:
-            # An Amazon feed's follow-up job is keyed by its feed too.
-            domain = [
-                "|",
-                ("identity_key", "=like", f"stock_channel_sync.feed.{channel_id}.%"),
-                *domain,
-            ]
+        """This channel's ``queue.job`` records of every kind (tied to it by
+        ``stock_channel_id``), read as the current user (a Channel Sync
+        manager reads this addon's jobs through a record rule)."""
+        domain = [("stock_channel_id", "in", self.ids)]
         if states:
             domain.append(("state", "in", states))
         return self.env["queue.job"].search(domain)
@@ -794,27 +773,22 @@ class StockChannel(models.Model):
         self.env.cr.execute(
             SQL(
                 """
-                SELECT id, code, company_id, user_id, debounce_seconds
-                  FROM stock_channel WHERE id = ANY(%s)
+                SELECT id, debounce_seconds FROM stock_channel WHERE id = ANY(%s)
                 """,
                 self.ids,
             )
         )
-        for channel_id, code, company_id, user_id, debounce in self.env.cr.fetchall():
-            channel = (
-                self.env["stock.channel"]
-                .with_user(user_id or self.env.uid)
-                .with_company(company_id)
-                .browse(channel_id)
-            )
-            eta = debounce if delay is None else delay
-            channel.with_delay(
-                description=self.env._("Publish stock to channel %s", code),
-                max_retries=MARKETPLACE_MAX_RETRIES,
-                eta=max(eta or 0, 0),
-                identity_key=f"stock_channel_sync.publish.{channel_id}"
-                + (".force" if force else ""),
-            )._publish_pending(force=force)
+        etas = {
+            channel_id: max((debounce if delay is None else delay) or 0, 0)
+            for channel_id, debounce in self.env.cr.fetchall()
+        }
+        jobs.enqueue(
+            "publish",
+            self.browse(list(etas)),
+            eta=etas,
+            variant="force" if force else None,
+            force=force,
+        )
 
     def _publish_pending(self, force=False):
         """Job: send the pending listings' quantities to the channel."""
@@ -834,14 +808,7 @@ class StockChannel(models.Model):
         """The follow-up of a submitted feed: look at it until it is
         processed (each look that finds it unfinished is a retry)."""
         self.ensure_one()
-        self.with_delay(
-            description=self.env._(
-                "Check feed %(feed)s of channel %(code)s", feed=feed_ref, code=self.code
-            ),
-            eta=delay,
-            max_retries=FEED_POLL_TRIES,
-            identity_key=f"stock_channel_sync.feed.{self.id}.{feed_ref}",
-        )._check_listings_feed(feed_ref)
+        jobs.enqueue("feed", self, feed_ref, eta=delay)
 
     def _check_listings_feed(self, feed_ref):
         """Job: when the marketplace has processed feed ``feed_ref``, publish
@@ -1007,10 +974,15 @@ class StockChannel(models.Model):
             " resolved_at < (now() at time zone 'UTC') - make_interval(days => %s)",
             [days],
         )
-        since = fields.Datetime.now() - timedelta(days=days)
-        channels = self.with_context(active_test=False).search([])
-        jobs = channels._channel_jobs(states=["failed"]).filtered(
-            lambda job: job.date_created < since
+        # Failed jobs of every kind, of every channel (archived ones too).
+        failed = self.env["queue.job"].search(
+            [
+                ("stock_channel_id", "!=", False),
+                ("state", "=", "failed"),
+                ("date_created", "<", fields.Datetime.now() - timedelta(days=days)),
+            ]
         )
-        jobs.unlink()
-        _logger.info("Retention: %s publications, %s jobs removed", removed, len(jobs))
+        failed.unlink()
+        _logger.info(
+            "Retention: %s publications, %s jobs removed", removed, len(failed)
+        )

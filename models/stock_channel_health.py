@@ -27,8 +27,8 @@ class StockChannel(models.Model):
     alert_max_failed_jobs = fields.Integer(
         string="Max Failed Jobs",
         default=0,
-        help="Alert when more of this channel's publication or reconciliation "
-        "jobs have failed (0: at the first one).",
+        help="Alert when more of this channel's jobs (of every kind) have "
+        "failed (0: at the first one).",
     )
     alert_max_discrepancies = fields.Integer(
         string="Max Open Discrepancies",
@@ -55,8 +55,9 @@ class StockChannel(models.Model):
     failed_job_count = fields.Integer(
         string="Failed Jobs",
         compute="_compute_health",
-        help="Failed publication, reconciliation and feed follow-up jobs of "
-        "this channel.",
+        help="Failed jobs of this channel, of every kind: publications, "
+        "reconciliations, order pulls, feed follow-ups, order confirmations, "
+        "shipments, returns and refund reads.",
     )
     open_discrepancy_count = fields.Integer(
         string="Open Discrepancies", compute="_compute_health"
@@ -134,7 +135,7 @@ class StockChannel(models.Model):
                 channel.health_state = "ok"
 
     def _health_figures(self):
-        """``{channel id: {figure: value}}`` in four queries for any number
+        """``{channel id: {figure: value}}`` in five queries for any number
         of channels (the dashboard shows them all)."""
         ids = [channel_id for channel_id in self.ids if channel_id]
         if not ids:
@@ -149,7 +150,7 @@ class StockChannel(models.Model):
             ["state", "channel_id", "received_via"]
         )
         self.flush_model(["adapter"])
-        self.env["queue.job"].flush_model(["state", "identity_key"])
+        self.env["queue.job"].flush_model(["state", "stock_channel_id"])
         queries = {
             ("oldest_pending_at",): SQL(
                 """SELECT channel_id, MIN(changed_at)
@@ -198,40 +199,19 @@ class StockChannel(models.Model):
             cr.execute(query)
             for channel_id, *values in cr.fetchall():
                 figures[channel_id].update(zip(names, values, strict=True))
-        # In SQL over the same keys as _channel_jobs: figures for every
-        # channel in one query, whatever the reader's queue_job rights.
-        keys = self._job_identity_keys()
+        # In SQL over the same jobs as _channel_jobs (every kind, tied to
+        # the channel by stock_channel_id): figures for every channel in one
+        # query, whatever the reader's queue_job rights.
         cr.execute(
             SQL(
-                """SELECT identity_key, COUNT(*) FROM queue_job
-                    WHERE state = 'failed' AND identity_key = ANY(%s)
-                 GROUP BY identity_key""",
-                list(keys),
-            )
-        )
-        for key, count in cr.fetchall():
-            channel_figures = figures[keys[key]]
-            channel_figures["failed_job_count"] = (
-                channel_figures.get("failed_job_count", 0) + count
-            )
-        # Feed follow-ups have one key per feed: stock_channel_sync.feed.<id>.<ref>
-        cr.execute(
-            SQL(
-                """SELECT split_part(identity_key, '.', 3)::int, COUNT(*)
-                     FROM queue_job
-                    WHERE state = 'failed'
-                      AND split_part(identity_key, '.', 1) = 'stock_channel_sync'
-                      AND split_part(identity_key, '.', 2) = 'feed'
-                      AND split_part(identity_key, '.', 3) = ANY(%s)
-                 GROUP BY 1""",
-                [str(channel_id) for channel_id in ids],
+                """SELECT stock_channel_id, COUNT(*) FROM queue_job
+                    WHERE state = 'failed' AND stock_channel_id = ANY(%s)
+                 GROUP BY stock_channel_id""",
+                ids,
             )
         )
         for channel_id, count in cr.fetchall():
-            channel_figures = figures[channel_id]
-            channel_figures["failed_job_count"] = (
-                channel_figures.get("failed_job_count", 0) + count
-            )
+            figures[channel_id]["failed_job_count"] = count
         for channel_figures in figures.values():
             oldest = channel_figures.get("oldest_pending_at")
             channel_figures["publication_lag"] = (

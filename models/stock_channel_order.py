@@ -4,7 +4,7 @@ from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..services import order_intake, shipments
+from ..services import jobs, order_intake, shipments
 from ..services.outcomes import OUTCOME_STATUS, Outcome
 from ..services.retries import (
     contention_delay,
@@ -159,21 +159,18 @@ class StockChannelOrder(models.Model):
     # -- processing ----------------------------------------------------------
 
     def _enqueue_processing(self):
-        for order in self:
-            order.with_company(order.company_id)._delay_processing(
-                order.external_id,
-                identity_key=f"stock_channel_sync.process.{order.id}",
-            )
+        """Reprocess: coalesced by identity key, so clicking twice enqueues
+        once."""
+        jobs.enqueue("confirm", self)
 
-    def _delay_processing(self, external_id, identity_key=None):
-        """One confirmation job. A fresh order needs no identity key (it is
-        inserted once, so it is enqueued once), which spares intake a
-        lookup; _process ignores an order that is no longer 'received'."""
+    def _delay_processing(self, external_id=None):
+        """One confirmation job at intake. A fresh order needs no identity
+        key (it is inserted once, so it is enqueued once), which spares
+        intake a lookup; _process ignores an order that is no longer
+        'received'. (``external_id``: the registry reads it with the
+        channel.)"""
         self.ensure_one()
-        self.with_delay(
-            description=self.env._("Confirm channel order %s", external_id),
-            identity_key=identity_key,
-        )._process()
+        jobs.enqueue("confirm", self, coalesce=False)
 
     # -- shipments -----------------------------------------------------------
 
@@ -261,11 +258,7 @@ class StockChannelOrder(models.Model):
         """One cancellation job per order (identity key): a pull hands the
         marketplace's cancellation of a stored order over to it, so that the
         pull never holds the stock locks a cancellation takes."""
-        for order in self:
-            order.with_company(order.company_id).with_delay(
-                description=self.env._("Cancel channel order %s", order.external_id),
-                identity_key=f"stock_channel_sync.cancel.{order.id}",
-            )._cancel_listed()
+        jobs.enqueue("cancel", self)
 
     def _cancel_listed(self):
         """Job: the marketplace lists this order cancelled; cancel it as its

@@ -7,8 +7,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters import ADAPTERS
 from ..adapters.base import PermanentError, TransientError
-from ..services import order_pull
-from ..services.retries import MARKETPLACE_MAX_RETRIES
+from ..services import jobs, order_pull
 
 
 class StockChannel(models.Model):
@@ -82,14 +81,7 @@ class StockChannel(models.Model):
 
     def _enqueue_order_pull(self):
         """One job per channel (identity key), as its technical user."""
-        for channel in self:
-            channel.with_user(channel.user_id).with_company(
-                channel.company_id
-            ).with_delay(
-                description=self.env._("Pull orders of channel %s", channel.code),
-                max_retries=MARKETPLACE_MAX_RETRIES,
-                identity_key=f"stock_channel_sync.pull.{channel.id}",
-            )._pull_orders()
+        jobs.enqueue("pull", self)
 
     def _pull_orders(self):
         """Job: store the orders changed on the marketplace since the

@@ -4,12 +4,8 @@ from odoo.exceptions import UserError
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters.base import PermanentError, TransientError
-from ..services import return_intake, return_receipts
-from ..services.retries import (
-    MARKETPLACE_MAX_RETRIES,
-    contention_delay,
-    is_contention,
-)
+from ..services import jobs, return_intake, return_receipts
+from ..services.retries import contention_delay, is_contention
 from ..services.return_payloads import InvalidReturn, validate_return
 from .stock_channel_order import PERMANENT_ERRORS
 
@@ -49,13 +45,7 @@ class StockChannelOrder(models.Model):
         """One job per stored return (inserted once, so enqueued once;
         *Reprocess* enqueues again)."""
         self.ensure_one()
-        self.with_delay(
-            description=self.env._(
-                "Return receipt for channel order %s", self.external_id
-            ),
-            identity_key=f"stock_channel_sync.return.{return_id}"
-            + (".retry" if retry else ""),
-        )._process_return(return_id)
+        jobs.enqueue("return", self, return_id, variant="retry" if retry else None)
 
     def _process_return(self, return_id):
         """Job: the return's stock work, all or nothing. Contention retries
@@ -97,18 +87,13 @@ class StockChannelOrder(models.Model):
         """One read of the order's refunds at a time (identity key): a burst
         of order updates makes one request."""
         self.ensure_one()
-        self.with_company(self.company_id).with_delay(
-            description=self.env._(
-                "Read refunds of channel order %s", self.external_id
-            ),
-            max_retries=MARKETPLACE_MAX_RETRIES,
-            identity_key=f"stock_channel_sync.refunds.{self.id}",
-        )._read_refunds()
+        jobs.enqueue("refunds", self)
 
     def _read_refunds(self):
         """Job: read the order's refunds from the marketplace and store each
-        one not known yet, once per refund id. A refund the order cannot
-        take (a quantity never ordered) is logged in the result and skipped:
+        one not known yet, once per refund id. A refund that is invalid or
+        that the order cannot take (a quantity never ordered) gets a to-do
+        for the channel's responsible, with the reasons, and is skipped:
         the others still count."""
         self.ensure_one()
         adapter = self.channel_id._get_adapter()
@@ -133,8 +118,34 @@ class StockChannelOrder(models.Model):
             try:
                 canonical = validate_return(refund)
             except InvalidReturn as exc:
-                results.append(f"{refund.get('return_id')}: {exc.details}")
+                results.append(self._refund_refused(refund["return_id"], exc.details))
                 continue
             outcome = return_intake.store(self, canonical, self.channel_id.adapter)
+            if outcome.kind == "invalid_return":
+                details = outcome.answer["details"]
+                results.append(self._refund_refused(canonical["return_id"], details))
+                continue
             results.append(f"{canonical['return_id']}: {outcome.kind}")
         return "; ".join(results) or "no new refund"
+
+    def _refund_refused(self, refund_id, details):
+        """A refund the marketplace holds and Odoo cannot store: one to-do
+        on the order (however often it is read again) naming every problem,
+        and the job's result line."""
+        reasons = "; ".join(
+            f"{d['field']}: {d['message']}" if d.get("field") else d["message"]
+            for d in details
+        )
+        self._schedule_todo(
+            self.env._(
+                "Refund %(refund)s of channel order %(order)s was refused",
+                refund=refund_id,
+                order=self.external_id,
+            ),
+            self.env._(
+                "Odoo did not record this refund: %(reasons)s. Check it on the "
+                "marketplace and handle its stock and credit by hand.",
+                reasons=reasons,
+            ),
+        )
+        return f"{refund_id}: refused ({reasons})"

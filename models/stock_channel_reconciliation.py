@@ -6,8 +6,8 @@ from odoo.exceptions import UserError
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters.base import PermanentError, TransientError
+from ..services import jobs
 from ..services.reconciler import Reconciler
-from ..services.retries import MARKETPLACE_MAX_RETRIES
 
 # After a run healed listings, one more run this much later checks that the
 # channel took the republished quantities (and resolves the rows) instead of
@@ -50,18 +50,13 @@ class StockChannel(models.Model):
     def _enqueue_reconciliation(self, eta=None, follow_up=False):
         """One job per channel (identity key), as its technical user; its
         job channel and retry pattern come from queue.job.function data."""
-        for channel in self:
-            channel.with_user(channel.user_id).with_company(
-                channel.company_id
-            ).with_delay(
-                description=self.env._("Reconcile channel %s", channel.code),
-                max_retries=MARKETPLACE_MAX_RETRIES,
-                eta=eta,
-                # Its own key for the follow-up: Reconcile Now must not be
-                # folded into a run scheduled minutes ahead.
-                identity_key=f"stock_channel_sync.reconcile.{channel.id}"
-                + (".follow_up" if follow_up else ""),
-            )._reconcile(follow_up=follow_up)
+        jobs.enqueue(
+            "reconcile",
+            self,
+            eta=eta,
+            variant="follow_up" if follow_up else None,
+            follow_up=follow_up,
+        )
 
     def _reconcile(self, follow_up=False):
         """Job: one reconciliation run; after healing, one follow-up run

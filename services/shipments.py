@@ -9,13 +9,13 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters.base import PermanentError, TransientError
-from .retries import MARKETPLACE_MAX_RETRIES
+from . import jobs
 
 
 def enqueue(env, pickings):
     """One job per (channel order, done outgoing picking), run as the
-    channel's technical user. Found in SQL: the stock user validating needs
-    no channel rights."""
+    channel's technical user (``services/jobs.py``). Found in SQL: the
+    stock user validating needs no channel rights."""
     if not pickings:
         return
     env["stock.channel.order"].flush_model(["sale_order_id"])
@@ -37,11 +37,7 @@ def enqueue(env, pickings):
     for order_id, picking_id, user_id, company_id in env.cr.fetchall():
         order = Order.with_user(user_id).with_company(company_id).browse(order_id)
         order._set_shipment_state("pending")
-        order.with_delay(
-            description=env._("Send shipment of %s", order.external_id),
-            max_retries=MARKETPLACE_MAX_RETRIES,
-            identity_key=f"stock_channel_sync.ship.{order_id}.{picking_id}",
-        )._send_shipment(picking_id)
+        jobs.enqueue("ship", order, picking_id)
 
 
 def send(order, picking):

@@ -30,3 +30,4 @@ from . import test_per_location
 from . import test_returns
 from . import test_return_endpoint
 from . import test_return_payloads
+from . import test_job_kinds

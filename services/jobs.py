@@ -1,0 +1,222 @@
+"""The registry of this addon's job kinds: what each job runs, its identity
+key, description and retries, and as whom it runs.
+
+Every job of the addon is enqueued through :func:`enqueue`, which runs it as
+the technical user of the record's channel, in the channel's company (never
+as whoever triggered it: a stock user validating a delivery, a manager
+clicking a button, the cron's superuser). Each job is tied to its channel by
+``queue.job.stock_channel_id`` (``models/queue_job.py``, computed once from
+the job's records through :data:`CHANNEL_FIELD`), so that the health
+figures, *Retry Failed* and retention see every kind alike, including jobs
+without an identity key (a fresh order's confirmation).
+
+Every kind's method is declared in ``data/queue_job_data.xml`` (job channel,
+retry pattern, related action): ``with_delay()`` never names a job channel.
+"""
+
+import logging
+from typing import NamedTuple
+
+from odoo.tools import SQL
+
+from .retries import MARKETPLACE_MAX_RETRIES
+
+_logger = logging.getLogger(__name__)
+
+PREFIX = "stock_channel_sync"
+# Looks at an Amazon feed still being processed (one a minute, each a retry).
+FEED_POLL_TRIES = 120
+# How a job's records lead to their channel, per model of the registry.
+CHANNEL_FIELD = {"stock.channel": "id", "stock.channel.order": "channel_id"}
+# The SQL reading, for records of a model, their channel, its technical
+# user and company, and the label the job's description names.
+_RUN_AS = {
+    "stock.channel": """
+        SELECT c.id, c.id, c.user_id, c.company_id, c.code
+          FROM stock_channel c WHERE c.id = ANY(%s)""",
+    "stock.channel.order": """
+        SELECT o.id, c.id, c.user_id, c.company_id, o.external_id
+          FROM stock_channel_order o
+          JOIN stock_channel c ON c.id = o.channel_id
+         WHERE o.id = ANY(%s)""",
+}
+
+
+class JobKind(NamedTuple):
+    """One kind of job. ``key`` is the identity key after the prefix, a
+    format of ``{channel}`` (the channel id), ``{record}`` (the job's record
+    id) and ``{0}``, ``{1}``... (the method's positional arguments); None:
+    never coalesced. ``variants`` are the suffixes a caller may add to the
+    key (a forced publication must not fold into a waiting normal one).
+    ``describe(env, label, *args)`` is the job's description, ``label`` the
+    channel's code or the order's external id."""
+
+    name: str
+    model: str
+    method: str
+    key: str | None
+    describe: object
+    max_retries: int | None = None
+    variants: tuple = ()
+
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        JobKind(
+            "publish",
+            "stock.channel",
+            "_publish_pending",
+            "publish.{channel}",
+            lambda env, code: env._("Publish stock to channel %s", code),
+            MARKETPLACE_MAX_RETRIES,
+            variants=("force",),
+        ),
+        JobKind(
+            "feed",
+            "stock.channel",
+            "_check_listings_feed",
+            "feed.{channel}.{0}",
+            lambda env, code, feed_ref: env._(
+                "Check feed %(feed)s of channel %(code)s", feed=feed_ref, code=code
+            ),
+            FEED_POLL_TRIES,
+        ),
+        JobKind(
+            "reconcile",
+            "stock.channel",
+            "_reconcile",
+            "reconcile.{channel}",
+            lambda env, code: env._("Reconcile channel %s", code),
+            MARKETPLACE_MAX_RETRIES,
+            # Its own key for the follow-up: Reconcile Now must not be
+            # folded into a run scheduled minutes ahead.
+            variants=("follow_up",),
+        ),
+        JobKind(
+            "pull",
+            "stock.channel",
+            "_pull_orders",
+            "pull.{channel}",
+            lambda env, code: env._("Pull orders of channel %s", code),
+            MARKETPLACE_MAX_RETRIES,
+        ),
+        # Contention retries without limit (ignore_retry); anything else
+        # gets queue_job's default tries.
+        JobKind(
+            "confirm",
+            "stock.channel.order",
+            "_process",
+            "process.{record}",
+            lambda env, ref: env._("Confirm channel order %s", ref),
+        ),
+        JobKind(
+            "ship",
+            "stock.channel.order",
+            "_send_shipment",
+            "ship.{record}.{0}",
+            lambda env, ref, _picking_id: env._("Send shipment of %s", ref),
+            MARKETPLACE_MAX_RETRIES,
+        ),
+        JobKind(
+            "return",
+            "stock.channel.order",
+            "_process_return",
+            "return.{0}",
+            lambda env, ref, _return_id: env._(
+                "Return receipt for channel order %s", ref
+            ),
+            variants=("retry",),
+        ),
+        # A stored order a pull lists cancelled: cancelled in a job of its
+        # own, so that the pull holds no stock locks. Contention retries
+        # without limit, like a confirmation's.
+        JobKind(
+            "cancel",
+            "stock.channel.order",
+            "_cancel_listed",
+            "cancel.{record}",
+            lambda env, ref: env._("Cancel channel order %s", ref),
+        ),
+        JobKind(
+            "refunds",
+            "stock.channel.order",
+            "_read_refunds",
+            "refunds.{record}",
+            lambda env, ref: env._("Read refunds of channel order %s", ref),
+            MARKETPLACE_MAX_RETRIES,
+        ),
+    )
+}
+
+
+def identity_key(kind, channel_id, record_id, args=(), variant=None):
+    """The identity key of one job of ``kind`` (a :class:`JobKind`)."""
+    if kind.key is None:
+        return None
+    if variant and variant not in kind.variants:
+        raise ValueError(f"{kind.name} jobs have no variant {variant!r}")
+    key = f"{PREFIX}.{kind.key}".format(*args, channel=channel_id, record=record_id)
+    return f"{key}.{variant}" if variant else key
+
+
+def channel_keys(channel_ids):
+    """``{identity key: channel id}`` of the channel-wide kinds (one job per
+    channel: publication, reconciliation, pull, with their variants)."""
+    return {
+        identity_key(kind, channel_id, channel_id, variant=variant): channel_id
+        for channel_id in channel_ids
+        for kind in KINDS.values()
+        if kind.model == "stock.channel" and kind.key and "{0}" not in kind.key
+        for variant in (None, *kind.variants)
+    }
+
+
+def enqueue(name, records, *args, eta=None, variant=None, coalesce=True, **kwargs):
+    """Enqueue job kind ``name`` for each of ``records`` with the method's
+    ``args`` and ``kwargs``, as the technical user of the record's channel
+    in its company: ``{record id: job}``. ``eta`` is seconds, a datetime,
+    or a ``{record id: eta}`` mapping. The channels are read in SQL, so
+    the triggering user needs no channel rights. ``coalesce=False`` enqueues
+    without identity key (a record inserted once is enqueued once: no
+    lookup). A channel without technical user (only an archived one may
+    lack it) gets no job: it is logged, never run as someone else."""
+    kind = KINDS[name]
+    if records._name != kind.model:
+        raise ValueError(f"{kind.name} jobs run on {kind.model}, not {records._name}")
+    if not records:
+        return {}
+    env = records.env
+    env["stock.channel"].flush_model(["user_id", "company_id", "code"])
+    if kind.model != "stock.channel":
+        env[kind.model].flush_model(["channel_id", "external_id"])
+    env.cr.execute(SQL(_RUN_AS[kind.model], list(records.ids)))
+    rows = {row[0]: row[1:] for row in env.cr.fetchall()}
+    enqueued = {}
+    for record_id in records.ids:
+        channel_id, user_id, company_id, label = rows[record_id]
+        if not user_id:
+            _logger.warning(
+                "Channel %s has no technical user: no %s job for %s %s",
+                channel_id,
+                kind.name,
+                kind.model,
+                record_id,
+            )
+            continue
+        target = (
+            env[kind.model]
+            .with_user(user_id)
+            .with_company(company_id)
+            .browse(record_id)
+        )
+        delayable = target.with_delay(
+            description=kind.describe(env, label, *args),
+            max_retries=kind.max_retries,
+            eta=eta.get(record_id) if isinstance(eta, dict) else eta,
+            identity_key=identity_key(kind, channel_id, record_id, args, variant)
+            if coalesce
+            else None,
+        )
+        enqueued[record_id] = getattr(delayable, kind.method)(*args, **kwargs)
+    return enqueued
