@@ -175,10 +175,11 @@ class StockChannelReturnLine(models.Model):
     def write(self, vals):
         """Users write only the inspection note, while the line waits for
         inspection; the rest is the addon's (``return_guard``)."""
-        editable = ()
-        if not self.filtered(lambda line: line.state != "to_inspect"):
-            editable = ("inspection_note",)
-        return_guard.check_write(self, vals, editable)
+        if not return_guard.is_trusted(self.env):
+            waiting = all(line.state == "to_inspect" for line in self)
+            return_guard.check_write(
+                self, vals, ("inspection_note",) if waiting else ()
+            )
         return super().write(vals)
 
     def unlink(self):
