@@ -4,7 +4,7 @@ from odoo.exceptions import UserError
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters.base import PermanentError, TransientError
-from ..services import jobs, return_intake, return_receipts
+from ..services import jobs, return_guard, return_intake, return_receipts
 from ..services.retries import contention_delay, is_contention
 from ..services.return_payloads import InvalidReturn, validate_return
 from .stock_channel_order import PERMANENT_ERRORS
@@ -59,7 +59,8 @@ class StockChannelOrder(models.Model):
             with self.env.cr.savepoint():
                 return_receipts.process(channel_return)
         except PERMANENT_ERRORS as exc:
-            channel_return.write({"state": "error", "error_message": str(exc)})
+            with return_guard.trusted():
+                channel_return.write({"state": "error", "error_message": str(exc)})
             self._schedule_todo(
                 self.env._(
                     "Return %s could not be processed", channel_return.external_id

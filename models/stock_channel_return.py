@@ -1,10 +1,14 @@
-from odoo import fields, models
+from odoo import api, fields, models
+
+from ..services import return_guard
 
 
 class StockChannelReturn(models.Model):
     """One marketplace return or refund, stored exactly once per (channel,
     return id) whatever the number of deliveries. A job turns it into a
-    return receipt (``services/return_receipts.py``)."""
+    return receipt (``services/return_receipts.py``). Only the addon's own
+    code creates it, moves it between states and links its receipts and
+    credit note (``services/return_guard.py``)."""
 
     _name = "stock.channel.return"
     _description = "Channel Return"
@@ -95,6 +99,19 @@ class StockChannelReturn(models.Model):
         help="When the marketplace's return reached Odoo.",
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        return_guard.check_create(self)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        return_guard.check_write(self, vals)
+        return super().write(vals)
+
+    def unlink(self):
+        return_guard.check_unlink(self)
+        return super().unlink()
+
     def _answer_status(self):
         self.ensure_one()
         return {
@@ -117,7 +134,8 @@ class StockChannelReturn(models.Model):
     def action_reprocess(self):
         """After fixing the cause of an error: build the receipt again."""
         returns = self.filtered(lambda r: r.state == "error")
-        returns.write({"state": "received", "error_message": False})
+        with return_guard.trusted():
+            returns.write({"state": "received", "error_message": False})
         for channel_return in returns:
             # The job runs as the channel's technical user, like the first.
             order = channel_return.order_id.with_user(channel_return.channel_id.user_id)
@@ -130,4 +148,5 @@ class StockChannelReturn(models.Model):
                 lambda line: line.state in ("to_receive", "to_inspect")
             )
             if not waiting:
-                channel_return.state = "done"
+                with return_guard.trusted():
+                    channel_return.state = "done"

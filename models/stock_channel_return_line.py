@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..services import return_inspection
+from ..services import return_guard, return_inspection
 from ..services.return_intake import moved_qty
 
 LINE_STATES = [
@@ -17,7 +17,8 @@ LINE_STATES = [
 
 class StockChannelReturnLine(models.Model):
     """One returned or refunded line: what came back, why, and what
-    inspection decided."""
+    inspection decided. Its state and quantities are the return ledger:
+    only the addon's own code writes them (``services/return_guard.py``)."""
 
     _name = "stock.channel.return.line"
     _description = "Channel Return Line"
@@ -88,9 +89,17 @@ class StockChannelReturnLine(models.Model):
         index=True,
         readonly=True,
     )
+    unshipped = fields.Boolean(
+        string="Not Shipped",
+        readonly=True,
+        help="Refunded before it shipped: what is left to deliver shrinks. "
+        "Every cancel line, and the part of a marketplace's no-restock refund "
+        "that had not shipped yet (the marketplace removes it from "
+        "fulfilment).",
+    )
     applied = fields.Boolean(
         readonly=True,
-        help="A cancel line: whether what is left to deliver was reduced.",
+        help="A line not shipped: whether what is left to deliver was reduced.",
     )
     receipt_move_ids = fields.Many2many(
         "stock.move",
@@ -158,6 +167,25 @@ class StockChannelReturnLine(models.Model):
         for line in self:
             line.restock = line.restock_type == "return"
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        return_guard.check_create(self)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        """Users write only the inspection note, while the line waits for
+        inspection; the rest is the addon's (``return_guard``)."""
+        if not return_guard.is_trusted(self.env):
+            waiting = all(line.state == "to_inspect" for line in self)
+            return_guard.check_write(
+                self, vals, ("inspection_note",) if waiting else ()
+            )
+        return super().write(vals)
+
+    def unlink(self):
+        return_guard.check_unlink(self)
+        return super().unlink()
+
     def action_accept(self):
         """Accepted: back to the warehouse's stock, sellable again."""
         return self._inspect("accepted")
@@ -171,6 +199,7 @@ class StockChannelReturnLine(models.Model):
         return self._inspect("scrapped")
 
     def _inspect(self, outcome):
+        """The only way, besides the addon's jobs, a line changes state."""
         waiting = self.filtered(lambda line: line.state == "to_inspect")
         if waiting != self:
             raise UserError(

@@ -5,10 +5,14 @@ or scrapped. Set-based: one batch of moves for any number of lines."""
 
 from odoo.exceptions import UserError
 
+from . import return_guard
 
+
+@return_guard.trusted()
 def inspect(lines, outcome):
     """``outcome``: ``accepted``, ``damaged`` or ``scrapped``; as the
-    warehouse user who inspects."""
+    warehouse user who inspects, the one path besides the jobs by which a
+    line's state changes."""
     if not lines:
         return
     if outcome == "scrapped":

@@ -12,6 +12,7 @@ from psycopg2.errors import SerializationFailure
 from odoo.tools import SQL, float_compare
 
 from ..adapters.base import location_key
+from . import return_guard
 from .outcomes import Outcome
 from .payloads import InvalidJson, parse_json
 from .return_payloads import InvalidReturn, generic_return, validate_return
@@ -61,9 +62,10 @@ def store(order, canonical, source):
         if stored:
             return Outcome("duplicate", stored)
         return Outcome("concurrent_delivery", {"error": "concurrent_delivery"})
-    env["stock.channel.return.line"].create(
-        [dict(line, channel_return_id=return_id) for line in lines]
-    )
+    with return_guard.trusted():
+        env["stock.channel.return.line"].create(
+            [dict(line, channel_return_id=return_id) for line in lines]
+        )
     order.with_company(channel.company_id)._delay_return(return_id)
     return Outcome(
         "accepted",
@@ -81,7 +83,8 @@ def record_amount_only(order, external_id):
     nothing to receive or release."""
     return_id = insert_once(order.env, order, external_id, order.channel_id.adapter)
     if return_id:
-        order.env["stock.channel.return"].browse(return_id).state = "done"
+        with return_guard.trusted():
+            order.env["stock.channel.return"].browse(return_id).state = "done"
     return return_id
 
 
@@ -172,7 +175,11 @@ def insert_once(env, order, external_id, source):
 class Ledger:
     """What the order can still take back, per product, in product units:
     delivered (done moves to customers), still to deliver, and what earlier
-    returns of this order already took."""
+    returns of this order already took.
+
+    Every earlier line counts whatever its state: a line of which nothing
+    arrived (*Cancelled*) still consumed its goods, or the same goods could
+    be returned, and refunded, once more under another return id."""
 
     def __init__(self, order):
         self.delivered, self.to_deliver = quantities(order)
@@ -181,10 +188,11 @@ class Ledger:
         self.released = order.state == "cancelled"
         self.returned, self.cancelling = {}, {}
         earlier = order.env["stock.channel.return.line"].search(
-            [("order_id", "=", order.id), ("state", "!=", "cancelled")]
+            [("order_id", "=", order.id)]
         )
         for line in earlier:
-            if line.restock_type == "cancel":
+            if line.unshipped:
+                # Applied: already out of what is left to deliver.
                 if not line.applied:
                     self._add(self.cancelling, line.product_id.id, line.product_qty)
             else:
@@ -202,12 +210,8 @@ class Ledger:
             product_id, 0.0
         )
 
-    def take(self, product_id, restock_type, quantity):
-        self._add(
-            self.cancelling if restock_type == "cancel" else self.returned,
-            product_id,
-            quantity,
-        )
+    def take(self, product_id, unshipped, quantity):
+        self._add(self.cancelling if unshipped else self.returned, product_id, quantity)
 
 
 def quantities(order):
@@ -243,7 +247,9 @@ def resolve(order, canonical, source):
     """Return line values for the order's lines named by SKU or by the
     marketplace's line id, within what can be taken back; every problem at
     once (:class:`InvalidReturn`). ``auto`` lines (WooCommerce) are returns
-    up to what was delivered, cancellations beyond."""
+    up to what was delivered, cancellations beyond; a marketplace's
+    ``no_restock`` takes what is still to deliver first (see
+    :func:`_split`)."""
     by_ref, by_sku = {}, {}
     for line in order.line_ids:
         by_sku.setdefault(line.sku, line)
@@ -269,12 +275,14 @@ def resolve(order, canonical, source):
             errors.append(
                 {
                     "field": f"{where}.quantity",
-                    "message": _too_much(ledger, product, line["restock_type"], pack),
+                    "message": _too_much(
+                        ledger, product, line["restock_type"], pack, source
+                    ),
                 }
             )
             continue
-        for restock_type, quantity in parts:
-            ledger.take(product, restock_type, quantity)
+        for restock_type, quantity, unshipped in parts:
+            ledger.take(product, unshipped, quantity)
             values.append(
                 {
                     "order_line_id": order_line.id,
@@ -289,7 +297,8 @@ def resolve(order, canonical, source):
                     "return_warehouse_id": mapped.get(
                         location_key(line.get("location"))
                     ),
-                    "applied": restock_type == "cancel" and ledger.released,
+                    "unshipped": unshipped,
+                    "applied": unshipped and ledger.released,
                 }
             )
     if errors:
@@ -314,34 +323,48 @@ def _pack(order_line):
 
 
 def _split(ledger, product, restock_type, wanted, source):
-    """``[(restock type, product quantity)]`` or None when more than the
-    order can take back."""
+    """``[(restock type, product quantity, unshipped)]`` or None when more
+    than the order can take back.
+
+    A marketplace's ``no_restock`` (Shopify) refunds what has not shipped
+    yet first: the marketplace removes those units from fulfilment, so they
+    must stop shipping here too (an unshipped line, like ``cancel``); only
+    the rest is a refund of delivered goods, recorded. The generic
+    contract's ``restock: false`` is a refund of delivered goods only."""
     returnable = ledger.returnable(product)
     cancellable = ledger.cancellable(product)
     if restock_type == "auto":
         returned = max(min(wanted, returnable), 0.0)
-        rest = wanted - returned
-        if _more(rest, cancellable):
+        parts = [("return", returned, False), ("cancel", wanted - returned, True)]
+        if _more(wanted - returned, cancellable):
             return None
-        return [(t, q) for t, q in (("return", returned), ("cancel", rest)) if q > 0]
-    if restock_type == "cancel":
-        limit = cancellable
     elif restock_type == "no_restock" and source != "generic":
-        # A marketplace refunds unshipped items without restocking too.
-        limit = returnable + cancellable
+        unshipped = max(min(wanted, cancellable), 0.0)
+        parts = [
+            ("no_restock", unshipped, True),
+            ("no_restock", wanted - unshipped, False),
+        ]
+        if _more(wanted - unshipped, returnable):
+            return None
     else:
-        limit = returnable
-    return None if _more(wanted, limit) else [(restock_type, wanted)]
+        unshipped = restock_type == "cancel"
+        if _more(wanted, cancellable if unshipped else returnable):
+            return None
+        parts = [(restock_type, wanted, unshipped)]
+    return [part for part in parts if _more(part[1], 0.0)]
 
 
 def _more(quantity, limit):
     return float_compare(quantity, limit, precision_digits=PRECISION) > 0
 
 
-def _too_much(ledger, product, restock_type, pack):
+def _too_much(ledger, product, restock_type, pack, source):
     if restock_type == "cancel":
         left = ledger.cancellable(product)
         what = "still to deliver"
+    elif restock_type == "no_restock" and source != "generic":
+        left = ledger.cancellable(product) + max(ledger.returnable(product), 0)
+        what = "ordered and not refunded yet"
     else:
         left = ledger.returnable(product)
         what = "delivered and not returned yet"

@@ -13,14 +13,18 @@ from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_is_zero
 
+from . import return_guard
 from .return_intake import moved_qty
 
 
+@return_guard.trusted()
 def process(channel_return):
-    """All of a return's stock work, or nothing (the caller's savepoint)."""
+    """All of a return's stock work, or nothing (the caller's savepoint);
+    the job is the addon's own code, trusted to write the return's ledger
+    (``return_guard``)."""
     lines = channel_return.line_ids
     apply_cancellations(
-        lines.filtered(lambda line: line.restock_type == "cancel" and not line.applied)
+        lines.filtered(lambda line: line.unshipped and not line.applied)
     )
     build_receipts(
         channel_return,
@@ -36,14 +40,17 @@ def process(channel_return):
 
 
 def apply_cancellations(lines):
-    """Refunded, never shipped: the sale order's lines ask for less (its
+    """Refunded, never shipped (``cancel``, or the unshipped part of a
+    marketplace's ``no_restock``): the sale order's lines ask for less (its
     delivery follows, Odoo's own decrease) or, before the sale order
-    exists, the order's promised lines shrink; the listings are marked so
-    the released promise publishes."""
+    exists, the order's promised lines shrink. Either way a promise is
+    released: the listings of every channel sharing the warehouses are
+    marked, like any stock change, so the higher quantity publishes."""
     if not lines:
         return
     order = lines.order_id
     sale = order.sale_order_id
+    products = set(lines.product_id.ids)
     if sale and sale.state == "sale":
         locked = sale.locked
         if locked:
@@ -69,7 +76,11 @@ def apply_cancellations(lines):
                     "channel_qty": max(order_line.channel_qty - line.channel_qty, 0),
                 }
             )
-        order._mark_promised(order.channel_id, set(lines.product_id.ids))
+    # Not left to Odoo's decrease alone (whose writes reach the marking only
+    # when they touch a move or quant the marking watches): one set-based
+    # INSERT for the listings of these products on every channel sharing a
+    # warehouse with the order's, whichever of the two paths ran.
+    order._mark_promised(order.channel_id, products)
     lines.write({"applied": True})
 
 
@@ -150,8 +161,15 @@ def _return_of(delivery, needed, warehouse=None):
 
 
 def draft_credit_note(channel_return):
-    """A draft credit note for the refunded lines when the sale order has a
-    posted invoice; never posted here (an accountant reviews it).
+    """A draft credit note for the refunded lines that were delivered
+    (returned, or refunded without return) when the sale order has a posted
+    invoice; never posted here (an accountant reviews it).
+
+    Lines that never shipped are left out: they lowered the sale order's
+    quantity, so Odoo's own invoicing already settles them (under
+    order-based invoicing the sale order then shows the surplus to credit;
+    under delivery-based invoicing it was never invoiced). Crediting them
+    here too would credit the customer twice.
 
     ``sudo()``: the channel's technical user sells but does not invoice
     (Sales: User reads invoices only); narrow: one draft credit note of
@@ -165,7 +183,7 @@ def draft_credit_note(channel_return):
     if not invoice:
         return
     invoice_lines = []
-    for line in channel_return.line_ids:
+    for line in channel_return.line_ids.filtered(lambda line: not line.unshipped):
         sale_line = sale.order_line.filtered(
             lambda s, p=line.product_id: s.product_id == p and not s.display_type
         )[:1]

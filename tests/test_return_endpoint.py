@@ -2,7 +2,7 @@ import base64
 import json
 from urllib.parse import parse_qs, urlsplit
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -248,7 +248,8 @@ class TestShopifyRefunds(HttpCase, ReturnCase):
 
     def test_cancel_and_no_restock(self):
         """Unshipped: ``cancel`` releases the promise (the sale line asks for
-        less), ``no_restock`` is recorded only; no receipt."""
+        less), ``no_restock`` is recorded and, unshipped, stops shipping too
+        (Shopify removes it from fulfilment); no receipt."""
         order = self._shopify_order(7101, 5, ship=False)
         self.assertEqual(self._atp(self.shopify_listing), 25)
         refund = self._refund(556, 7101, [(2, "cancel"), (1, "no_restock")])
@@ -263,10 +264,80 @@ class TestShopifyRefunds(HttpCase, ReturnCase):
         self.assertEqual((cancel.restock_type, cancel.state), ("cancel", "recorded"))
         self.assertTrue(cancel.applied)
         self.assertEqual(recorded.restock_type, "no_restock")
+        self.assertEqual(recorded.state, "recorded")
+        self.assertTrue(recorded.unshipped and recorded.applied)
         self.assertFalse(channel_return.picking_ids)
-        self.assertEqual(order.sale_order_id.order_line.product_uom_qty, 3)
-        self.assertEqual(self._atp(self.shopify_listing), 27)
+        # 5 - 2 cancelled - 1 refunded unshipped (this asserted 3 and 27
+        # before issue 18: the refunded unit still shipped).
+        self.assertEqual(order.sale_order_id.order_line.product_uom_qty, 2)
+        self.assertEqual(self._atp(self.shopify_listing), 28)
         self.assertEqual(channel_return.state, "done")
+
+    def test_cancel_publishes_on_a_sharing_channel(self):
+        """23 ordered on Shopify, not shipped: ATP 7 on the sandbox channel
+        sharing the warehouse; a ``cancel`` refund of 2 releases the promise
+        (ATP 9), marks that channel's listing (and Shopify's) and the
+        sandbox shelf gets 9."""
+        order = self._shopify_order(7301, 23, ship=False)
+        self.assertEqual(self._atp(self.shop_listing), 7)
+        self._clear_pending()
+        response = self._webhook(
+            "refunds/create", self._refund(560, 7301, [(2, "cancel")])
+        )
+        self.assertEqual(response.status_code, 202, response.text)
+        self.env.invalidate_all()
+        order.with_user(self.robot)._process_return(order.return_ids.id)
+        self._flush_marks()
+        (self.shop_listing | self.shopify_listing).invalidate_recordset()
+        self.assertEqual(self._atp(self.shop_listing), 9)
+        self.assertTrue(self.shop_listing.pending)
+        self.assertTrue(self.shopify_listing.pending)
+        self.shop._as_technical_user().with_context(
+            job_uuid="ret-share-job"
+        )._publish_pending()
+        shelf = self.env["stock.channel.sandbox.shelf"].search(
+            [("channel_id", "=", self.shop.id)]
+        )
+        self.assertEqual(shelf.quantity, 9)
+        self.shop_listing.invalidate_recordset()
+        self.assertFalse(self.shop_listing.pending)
+
+    def test_no_restock_of_unfulfilled_units_stops_shipping(self):
+        """5 ordered, 2 shipped (3 on backorder), 4 refunded ``no_restock``:
+        the 3 unfulfilled stop shipping (sale line 2, backorder cancelled,
+        ATP 28); the 4th, delivered, is recorded only."""
+        order = self._shopify_order(7401, 5, ship=False)
+        picking = order.sale_order_id.picking_ids
+        picking.move_ids.quantity = 2
+        picking.move_ids.picked = True
+        picking.with_context(skip_backorder=True).button_validate()
+        self.assertEqual(self._atp(self.shopify_listing), 25)
+        response = self._webhook(
+            "refunds/create", self._refund(561, 7401, [(4, "no_restock")])
+        )
+        self.assertEqual(response.status_code, 202, response.text)
+        self.env.invalidate_all()
+        channel_return = order.return_ids
+        order.with_user(self.robot)._process_return(channel_return.id)
+        unshipped = channel_return.line_ids.filtered("unshipped")
+        shipped = channel_return.line_ids - unshipped
+        self.assertEqual((unshipped.product_qty, unshipped.applied), (3, True))
+        self.assertEqual((shipped.product_qty, shipped.state), (1, "recorded"))
+        self.assertEqual(
+            set(channel_return.line_ids.mapped("restock_type")), {"no_restock"}
+        )
+        sale = order.sale_order_id
+        self.assertEqual(sale.order_line.product_uom_qty, 2)
+        backorder = picking.backorder_ids
+        self.assertEqual(backorder.state, "cancel")
+        self.assertFalse(channel_return.picking_ids)
+        self.assertEqual(self._atp(self.shopify_listing), 28)
+        self.assertEqual(channel_return.state, "done")
+        # Nothing left to refund of this line beyond the 2 delivered - 1.
+        response = self._webhook(
+            "refunds/create", self._refund(562, 7401, [(2, "no_restock")])
+        )
+        self.assertEqual(response.status_code, 422, response.text)
 
     def test_refund_after_cancellation(self):
         """Shopify cancels an order and refunds it (``cancel``): the order
@@ -527,3 +598,114 @@ class TestWooCommerceRefunds(HttpCase, ReturnCase):
         self.assertIn("401", str(caught.exception))
         self.assertNotIn("cs_wrong", str(caught.exception))
         self.assertFalse(order.return_ids)
+
+
+@tagged("post_install", "-at_install")
+class TestReturnForgery(HttpCase, ReturnCase):
+    """JSON-RPC, as the web client sends it: an Inventory user and a
+    Channel Sync manager (not an administrator) cannot write a return
+    line's state or quantities; the note and the inspection actions work."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.manager = new_test_user(
+            cls.env,
+            login="ret_rpc_manager",
+            groups="base.group_user,stock_channel_sync.group_channel_manager",
+        )
+
+    def _call_kw(self, model, method, args, kwargs=None):
+        response = self.url_open(
+            f"/web/dataset/call_kw/{model}/{method}",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "id": 1,
+                    "params": {
+                        "model": model,
+                        "method": method,
+                        "args": args,
+                        "kwargs": kwargs or {},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200, response.text)
+        return response.json()
+
+    def _assert_refused(self, answer, message):
+        self.assertIn("error", answer, answer)
+        data = answer["error"]["data"]
+        self.assertEqual(data["name"], "odoo.exceptions.AccessError")
+        self.assertIn(message, data["message"])
+
+    def test_forged_writes_are_refused(self):
+        order = self._delivered_order("F-1", 3)
+        self._return(order, "RET-F1", [self._line(2)])
+        line = self._run_return(order, "RET-F1").line_ids
+        self._validate(line.receipt_picking_id)
+        self.assertEqual((line.state, line.received_qty), ("to_inspect", 2))
+        Line = "stock.channel.return.line"
+        for user in (self.inspector, self.manager):
+            self.authenticate(user.login, user.login)
+            for vals, field in (
+                ({"state": "cancelled"}, "State"),
+                ({"received_qty": 5}, "Received"),
+            ):
+                self._assert_refused(
+                    self._call_kw(Line, "write", [[line.id], vals]),
+                    f"{field} cannot be written",
+                )
+                self._assert_refused(
+                    self._call_kw(
+                        Line,
+                        "web_save",
+                        [[line.id], vals],
+                        {"specification": {"state": {}}},
+                    ),
+                    f"{field} cannot be written",
+                )
+            self._assert_refused(
+                self._call_kw(
+                    "stock.channel.return",
+                    "write",
+                    [[line.channel_return_id.id], {"state": "done"}],
+                ),
+                "cannot be written",
+            )
+            self.env.invalidate_all()
+            self.assertEqual((line.state, line.received_qty), ("to_inspect", 2))
+            self.assertEqual(line.channel_return_id.state, "open")
+        answer = self._call_kw(
+            Line,
+            "create",
+            [
+                {
+                    "channel_return_id": line.channel_return_id.id,
+                    "product_id": self.product.id,
+                    "sku": line.sku,
+                    "restock_type": "return",
+                    "product_qty": 1,
+                }
+            ],
+        )
+        self._assert_refused(answer, "created only by")
+        self._assert_refused(self._call_kw(Line, "unlink", [[line.id]]), "deleted")
+        self.env.invalidate_all()
+        self.assertEqual(len(order.return_ids.line_ids), 1)
+
+        # What users may do still works: the note, then the inspection.
+        self.authenticate(self.inspector.login, self.inspector.login)
+        answer = self._call_kw(
+            Line, "write", [[line.id], {"inspection_note": "box dented"}]
+        )
+        self.assertIs(answer.get("result"), True, answer)
+        answer = self._call_kw(Line, "action_accept", [[line.id]])
+        self.assertNotIn("error", answer, answer)
+        self.env.invalidate_all()
+        self.assertEqual((line.state, line.inspection_note), ("accepted", "box dented"))
+        self.assertEqual(line.inspection_move_id.state, "done")
+        self.assertEqual(line.channel_return_id.state, "done")

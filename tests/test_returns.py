@@ -85,6 +85,29 @@ class ReturnCase(OrderCase):
         picking.button_validate()
         self.assertEqual(picking.state, "done")
 
+    def _marketplace_refund(self, order, return_id, items):
+        """A marketplace refund (``restock_type`` given) stored as Shopify's."""
+        from ..services import return_intake
+        from ..services.return_payloads import validate_return
+
+        canonical = {
+            "return_id": return_id,
+            "lines": [
+                {
+                    "sku": self.shop_listing.external_sku,
+                    "quantity": quantity,
+                    "restock_type": restock_type,
+                }
+                for quantity, restock_type in items
+            ],
+        }
+        with trap_jobs():
+            outcome = return_intake.store(
+                order.with_user(self.robot), validate_return(canonical), "shopify"
+            )
+        self.assertEqual(outcome.kind, "accepted", outcome.answer)
+        return outcome
+
     def _line(self, quantity=1, restock=True, sku=None, reason="too small"):
         return {
             "sku": sku or self.shop_listing.external_sku,
@@ -423,6 +446,36 @@ class TestReturnCancellation(ReturnCase):
         self.assertEqual(sum(delivery.move_ids.mapped("product_uom_qty")), 3)
         self.assertEqual(self._atp(self.shop_listing), 27)
 
+    def test_released_promise_publishes_on_sharing_channels(self):
+        """Before the sale order: a refunded, unshipped line releases its
+        promise on every channel sharing the warehouse (ATP 7 -> 9 on the
+        sandbox channel), whose listing is marked and publishes 9."""
+        sharing = self._create_channel(
+            "ret-sharing", self.wh_main, adapter="sandbox", user_id=self.robot.id
+        )
+        sharing_listing = self._create_listing(
+            sharing, self.product, external_sku="RET-SHARED"
+        )
+        status, answer = self._receive(self.shop, self._order_body("C-4", 23))
+        self.assertEqual(status, 202, answer)
+        order = self._channel_order(self.shop, "C-4")
+        self.assertEqual(self._atp(sharing_listing), 7)
+        self._clear_pending()
+        self._marketplace_refund(order, "REF-C5", [(2, "cancel")])
+        self._run_return(order, "REF-C5")
+        self._flush_marks()
+        (sharing_listing | self.shop_listing).invalidate_recordset()
+        self.assertEqual(self._atp(sharing_listing), 9)
+        self.assertTrue(sharing_listing.pending)
+        self.assertTrue(self.shop_listing.pending)
+        sharing._as_technical_user().with_context(
+            job_uuid="ret-sharing-job"
+        )._publish_pending()
+        shelf = self.env["stock.channel.sandbox.shelf"].search(
+            [("channel_id", "=", sharing.id)]
+        )
+        self.assertEqual(shelf.quantity, 9)
+
 
 @tagged("post_install", "-at_install")
 class TestReturnCreditNote(ReturnCase):
@@ -457,6 +510,35 @@ class TestReturnCreditNote(ReturnCase):
             credit_note.invoice_line_ids.sale_line_ids, sale.order_line[:1]
         )
         self.assertEqual(channel_return.line_ids.credit_note_id, credit_note)
+
+    def test_credit_note_leaves_out_lines_never_shipped(self):
+        """Invoiced on order (5), shipped 3: a refund of 2 unshipped, 1
+        returned and 1 refunded without return credits the 2 delivered
+        only; the unshipped ones lowered the sale order's quantity, which
+        Odoo's own invoicing settles (crediting them too would credit the
+        customer twice)."""
+        self.product.invoice_policy = "order"
+        order = self._confirmed_order("I-3", 5)
+        sale = order.sale_order_id
+        delivery = sale.picking_ids
+        delivery.move_ids.quantity = 3
+        delivery.move_ids.picked = True
+        delivery.with_context(skip_backorder=True).button_validate()
+        invoice = sale._create_invoices()
+        invoice.action_post()
+        self.assertEqual(sum(invoice.invoice_line_ids.mapped("quantity")), 5)
+        self._marketplace_refund(
+            order, "REF-I3", [(2, "cancel"), (1, "return"), (1, "no_restock")]
+        )
+        channel_return = self._run_return(order, "REF-I3")
+        unshipped = channel_return.line_ids.filtered("unshipped")
+        self.assertEqual((unshipped.restock_type, unshipped.product_qty), ("cancel", 2))
+        sale_line = sale.order_line.filtered(lambda s: s.product_id == self.product)
+        self.assertEqual(sale_line.product_uom_qty, 3)
+        credit_note = channel_return.credit_note_id
+        self.assertEqual(credit_note.state, "draft")
+        self.assertEqual(credit_note.invoice_line_ids.mapped("quantity"), [1, 1])
+        self.assertEqual(sum(credit_note.invoice_line_ids.mapped("quantity")), 2)
 
     def test_no_credit_note_without_posted_invoice(self):
         order = self._delivered_order("I-2", 3)
@@ -743,3 +825,123 @@ class TestSimulateReturn(ReturnCase):
             self._wizard(manager, order, 2).action_post()
         returns = self.env["stock.channel.return"].search([("order_id", "=", order.id)])
         self.assertEqual(returns, channel_return)
+
+
+@tagged("post_install", "-at_install")
+class TestReturnLedgerGuard(ReturnCase):
+    """The ledger (a return's lines, their state and quantities) is written
+    by the addon's own code only, and every line of it counts."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.manager = new_test_user(
+            cls.env,
+            login="ret_guard_manager",
+            groups="base.group_user,stock.group_stock_user,"
+            "stock_channel_sync.group_channel_manager",
+        )
+
+    def _received_lines(self, external_id, return_id):
+        """Delivered 3; returned 1 + 1, of which only 1 arrives: the first
+        line waits for inspection, the second is cancelled."""
+        order = self._delivered_order(external_id, 3)
+        self._return(order, return_id, [self._line(1, reason="a"), self._line(1)])
+        first, second = self._run_return(order, return_id).line_ids
+        receipt = first.receipt_picking_id
+        receipt.move_ids.quantity = 1
+        receipt.move_ids.picked = True
+        receipt.with_user(self.inspector).with_context(
+            skip_backorder=True, picking_ids_not_to_backorder=receipt.ids
+        ).button_validate()
+        self.assertEqual((first.state, second.state), ("to_inspect", "cancelled"))
+        return order, first, second
+
+    def test_cancelled_line_still_counts(self):
+        """A line of which nothing arrived still took its goods: of 3
+        delivered, 2 were returned (1 arrived), so only 1 more can be."""
+        order, _first, _second = self._received_lines("G-1", "RET-G1")
+        outcome = self._return(order, "RET-G2", [self._line(2)])
+        self.assertEqual(outcome.kind, "invalid_return", outcome.answer)
+        self.assertIn("(1)", outcome.answer["details"][0]["message"])
+        self.assertEqual(
+            self._return(order, "RET-G3", [self._line(1)]).kind, "accepted"
+        )
+
+    def test_users_cannot_write_the_ledger(self):
+        """An inspector and a Channel Sync manager: state, quantities and
+        links are refused with the fields named, nothing written; the
+        inspector still writes the note of a line waiting for inspection
+        and inspects it; creating or deleting lines or returns is refused."""
+        order, first, second = self._received_lines("G-2", "RET-G4")
+        channel_return = first.channel_return_id
+        for user in (self.inspector, self.manager):
+            for vals in (
+                {"state": "cancelled"},
+                {"received_qty": 5},
+                {"inspection_note": "fine", "product_qty": 0},
+            ):
+                with self.assertRaisesRegex(AccessError, "cannot be written"):
+                    first.with_user(user).write(vals)
+            with self.assertRaisesRegex(AccessError, "State cannot be written"):
+                channel_return.with_user(user).write({"state": "done"})
+            with self.assertRaisesRegex(AccessError, "cannot be written"):
+                second.with_user(user).inspection_note = "not to inspect"
+        with self.assertRaisesRegex(AccessError, "created only by"):
+            self.env["stock.channel.return.line"].with_user(self.manager).create(
+                {
+                    "channel_return_id": channel_return.id,
+                    "product_id": self.product.id,
+                    "sku": "X",
+                    "restock_type": "return",
+                    "product_qty": 3,
+                }
+            )
+        with self.assertRaisesRegex(AccessError, "cannot be deleted"):
+            second.with_user(self.manager).unlink()
+        with self.assertRaisesRegex(AccessError, "cannot be deleted"):
+            channel_return.with_user(self.manager).unlink()
+        with self.assertRaisesRegex(AccessError, "created only by"):
+            self.env["stock.channel.return"].with_user(self.manager).create(
+                {"channel_id": self.shop.id, "order_id": order.id, "external_id": "F"}
+            )
+        with self.assertRaises(AccessError):
+            order.with_user(self.manager).write(
+                {"return_ids": [Command.unlink(channel_return.id)]}
+            )
+        self.env.invalidate_all()
+        self.assertEqual((first.state, first.received_qty), ("to_inspect", 1))
+        self.assertEqual((second.state, second.product_qty), ("cancelled", 1))
+        self.assertEqual(channel_return.state, "open")
+        first.with_user(self.inspector).inspection_note = "box dented"
+        first.with_user(self.inspector).action_accept()
+        self.assertEqual(
+            (first.state, first.inspection_note), ("accepted", "box dented")
+        )
+        self.assertEqual(channel_return.state, "done")
+
+    def test_migration_marks_cancel_lines_unshipped(self):
+        """18.0.1.3.0: existing cancel lines become unshipped lines (the
+        ledger reads the flag); other lines are left as recorded."""
+        from .test_migrations import load_migration
+
+        order = self._delivered_order("G-3", 3)
+        self._return(order, "RET-G5", [self._line(1, restock=False)])
+        recorded = self._run_return(order, "RET-G5").line_ids
+        status, answer = self._receive(self.shop, self._order_body("G-4", 2))
+        self.assertEqual(status, 202, answer)
+        pending = self._channel_order(self.shop, "G-4")
+        self._marketplace_refund(pending, "RET-G6", [(1, "cancel")])
+        cancel = self._stored(pending, "RET-G6").line_ids
+        self.assertTrue(cancel.unshipped)
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE stock_channel_return_line SET unshipped = NULL WHERE id = ANY(%s)",
+            [(cancel | recorded).ids],
+        )
+        load_migration("18.0.1.3.0", "post-return-lines-unshipped.py").migrate(
+            self.env.cr, "18.0.1.2.0"
+        )
+        (cancel | recorded).invalidate_recordset()
+        self.assertTrue(cancel.unshipped)
+        self.assertFalse(recorded.unshipped)
