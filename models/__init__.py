@@ -30,3 +30,5 @@ from . import product_product
 from . import product_template
 from . import sale_order
 from . import ir_http
+from . import res_users
+from . import res_groups

@@ -155,8 +155,58 @@ class StockChannel(models.Model):
         default=True, help="Confirm the sale orders of this channel's orders."
     )
     team_id = fields.Many2one("crm.team", string="Sales Team", check_company=True)
-    pricelist_id = fields.Many2one("product.pricelist", check_company=True)
-    fiscal_position_id = fields.Many2one("account.fiscal.position", check_company=True)
+    # Who the customer is and on which terms their orders are booked
+    # (services/sale_order_builder.py, README "Marketplace orders").
+    trust_customer_email = fields.Boolean(
+        string="Match Customers by E-mail",
+        compute="_compute_customer_policy",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="Book an order on the existing contact with the order's e-mail "
+        "address even when the order gives another name. Only for a channel "
+        "that proves who its buyers are (a B2B portal whose users log in): a "
+        "marketplace buyer can type any e-mail address, e.g. a B2B "
+        "customer's, and would be booked on that customer. Off: the contact "
+        "is reused only when its name matches too (case, spacing and accents "
+        "aside), otherwise a new contact is created. Defaults to on for "
+        "generic webhook channels, off for marketplaces.",
+    )
+    use_customer_terms = fields.Boolean(
+        string="Use Customer's Terms",
+        compute="_compute_customer_policy",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="Give sale orders the customer's own payment term, fiscal position "
+        "and pricelist (those of the matched contact, e.g. negotiated B2B "
+        "terms); the channel's fill what the customer has none of. Off: the "
+        "channel's Payment Term, Fiscal Position and Pricelist apply, and one "
+        "left empty is what Odoo gives a new contact at the delivery address. "
+        "Defaults to on for generic webhook channels, off for marketplaces, "
+        "whose buyers pay the marketplace and are taxed as consumers.",
+    )
+    payment_term_id = fields.Many2one(
+        "account.payment.term",
+        string="Payment Term",
+        check_company=True,
+        help="Payment term of the channel's sale orders (see Use Customer's "
+        "Terms). Empty: a new contact's default.",
+    )
+    pricelist_id = fields.Many2one(
+        "product.pricelist",
+        check_company=True,
+        help="Pricelist of the channel's sale orders when it is in the order's "
+        "currency (see Use Customer's Terms). Empty: a new contact's default "
+        "in that currency.",
+    )
+    fiscal_position_id = fields.Many2one(
+        "account.fiscal.position",
+        check_company=True,
+        help="Fiscal position of the channel's sale orders (see Use Customer's "
+        "Terms). Empty: the one Odoo finds for a new contact at the delivery "
+        "address.",
+    )
     shipping_product_id = fields.Many2one(
         "product.product",
         string="Shipping Product",
@@ -341,6 +391,18 @@ class StockChannel(models.Model):
             channel.listing_count, channel.pending_listing_count = counts.get(
                 channel.id, (0, 0)
             )
+
+    @api.depends("adapter")
+    def _compute_customer_policy(self):
+        """What an order's e-mail address proves depends on the channel: a
+        B2B portal (the generic webhook) has logged-in customers, so it trusts
+        the address and books the customer's own terms; a marketplace buyer
+        types any address and pays the marketplace, so neither applies. A new
+        adapter resets both to its default; they can be changed afterwards."""
+        for channel in self:
+            trusted = channel.adapter == "webhook"
+            channel.trust_customer_email = trusted
+            channel.use_customer_terms = trusted
 
     @api.depends("amazon_region")
     def _compute_amazon_endpoint(self):
@@ -606,6 +668,30 @@ class StockChannel(models.Model):
                         problem=problem,
                     )
                 )
+
+    @api.model
+    def _check_technical_user_rights(self, users):
+        """After a change of ``users``' groups: the same rule as
+        ``_check_technical_user``, for the active channels they run. A user
+        promoted to administrator (or moved to the portal) while running a
+        channel is refused with a clear error rather than the channel being
+        archived behind the promoter's back: an archived channel stops
+        publishing and taking orders, and the marketplace keeps selling its
+        last quantities. Archived channels are checked when reactivated."""
+        # sudo(): whoever edits users' rights may have no channel rights; this
+        # reads only the active channels these users run, to refuse the edit.
+        channels = self.sudo().search([("user_id", "in", users.ids)])
+        try:
+            channels._check_technical_user()
+        except ValidationError as exc:
+            raise ValidationError(
+                self.env._(
+                    "%(reason)s Choose another technical user for the channel "
+                    "first (Inventory > Configuration > Sales Channels), then "
+                    "change this user's rights.",
+                    reason=exc.args[0],
+                )
+            ) from exc
 
     @api.constrains("secret_overlap_hours")
     def _check_secret_overlap(self):
@@ -1008,3 +1094,25 @@ class StockChannel(models.Model):
         )
         jobs.unlink()
         _logger.info("Retention: %s publications, %s jobs removed", removed, len(jobs))
+
+    @api.autovacuum
+    def _gc_previous_secrets(self):
+        """A rotated-out webhook secret is a credential: once its overlap has
+        ended (it is no longer accepted, see ``_inbound_secrets``) it is
+        erased, with its end date, by Odoo's daily autovacuum."""
+        fields_ = ["previous_webhook_secret", "previous_secret_valid_until"]
+        self.flush_model(fields_)
+        self.env.cr.execute(
+            """
+            UPDATE stock_channel
+               SET previous_webhook_secret = NULL,
+                   previous_secret_valid_until = NULL
+             WHERE previous_webhook_secret IS NOT NULL
+               AND (previous_secret_valid_until IS NULL
+                    OR previous_secret_valid_until <= now() at time zone 'UTC')
+            """
+        )
+        erased = self.env.cr.rowcount
+        if erased:
+            self.invalidate_model(fields_)
+            _logger.info("%s expired previous webhook secret(s) erased", erased)
