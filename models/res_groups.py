@@ -8,8 +8,10 @@ class ResGroups(models.Model):
         """Adding users to a group, or making it imply another (its users
         then get that one too), can make a technical user an administrator:
         refused like a promotion on the user (``res.users.write``)."""
+        if not (vals.get("users") or vals.get("implied_ids")):
+            return super().write(vals)
+        Channel = self.env["stock.channel"]
+        unfit = Channel._unfit_technical_users()
         res = super().write(vals)
-        if vals.get("users") or vals.get("implied_ids"):
-            users = self.with_context(active_test=False).users
-            self.env["stock.channel"]._check_technical_user_rights(users)
+        Channel._check_promoted_technical_users(unfit)
         return res

@@ -11,10 +11,13 @@ class ResUsers(models.Model):
     def write(self, vals):
         """A channel's technical user promoted to administrator would run its
         jobs with every access rule skipped: refused (see
-        ``stock.channel._check_technical_user_rights``)."""
-        res = super().write(vals)
-        if any(
+        ``stock.channel._check_promoted_technical_users``)."""
+        if not any(
             key == "groups_id" or key.startswith(GROUP_FIELD_PREFIXES) for key in vals
         ):
-            self.env["stock.channel"]._check_technical_user_rights(self)
+            return super().write(vals)
+        Channel = self.env["stock.channel"]
+        unfit = Channel._unfit_technical_users()
+        res = super().write(vals)
+        Channel._check_promoted_technical_users(unfit)
         return res

@@ -670,28 +670,60 @@ class StockChannel(models.Model):
                 )
 
     @api.model
-    def _check_technical_user_rights(self, users):
-        """After a change of ``users``' groups: the same rule as
-        ``_check_technical_user``, for the active channels they run. A user
-        promoted to administrator (or moved to the portal) while running a
-        channel is refused with a clear error rather than the channel being
-        archived behind the promoter's back: an archived channel stops
+    def _unfit_technical_users(self):
+        """The technical users of active channels whose groups now bar them
+        (administrators, portal users): what a change of groups is checked
+        against, before and after. Read in SQL after a flush: ``has_group``'s
+        cache may not have seen implied groups added in SQL yet, and whoever
+        edits users' rights may have no channel rights."""
+        self.env["res.users"].flush_model(["groups_id", "share"])
+        self.env["res.groups"].flush_model(["users", "implied_ids"])
+        self.flush_model(["user_id", "active"])
+        admin_groups = self.env.ref("base.group_system") | self.env.ref(
+            "base.group_erp_manager"
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT u.id
+                  FROM stock_channel c JOIN res_users u ON u.id = c.user_id
+                 WHERE c.active
+                   AND (u.share OR EXISTS (
+                        SELECT 1 FROM res_groups_users_rel r
+                         WHERE r.uid = u.id AND r.gid = ANY(%s)))
+                """,
+                admin_groups.ids,
+            )
+        )
+        return {row[0] for row in self.env.cr.fetchall()}
+
+    @api.model
+    def _check_promoted_technical_users(self, unfit_before):
+        """After a change of groups: refuse it when it made the technical user
+        of an active channel an administrator or a portal user (the rule of
+        ``_check_technical_user``). Users already unfit before are left to
+        the 18.0.1.3.0 migration, which archives their channels: an upgrade's
+        own group data must not fail on them. Refused rather than archiving
+        the channel behind the promoter's back: an archived channel stops
         publishing and taking orders, and the marketplace keeps selling its
         last quantities. Archived channels are checked when reactivated."""
-        # sudo(): whoever edits users' rights may have no channel rights; this
-        # reads only the active channels these users run, to refuse the edit.
-        channels = self.sudo().search([("user_id", "in", users.ids)])
-        try:
-            channels._check_technical_user()
-        except ValidationError as exc:
-            raise ValidationError(
-                self.env._(
-                    "%(reason)s Choose another technical user for the channel "
-                    "first (Inventory > Configuration > Sales Channels), then "
-                    "change this user's rights.",
-                    reason=exc.args[0],
-                )
-            ) from exc
+        promoted = self._unfit_technical_users() - unfit_before
+        if not promoted:
+            return
+        # sudo(): the channel's name, for the message, to someone who may
+        # have no channel rights.
+        channel = self.sudo().search([("user_id", "in", list(promoted))], limit=1)
+        raise ValidationError(
+            self.env._(
+                "%(user)s is the technical user of channel %(channel)s and may "
+                "not become an administrator or a portal user: the channel's "
+                "jobs would run with their rights. Choose another technical "
+                "user for the channel first (Inventory > Configuration > Sales "
+                "Channels), then change this user's rights.",
+                user=channel.user_id.name,
+                channel=channel.display_name,
+            )
+        )
 
     @api.constrains("secret_overlap_hours")
     def _check_secret_overlap(self):

@@ -423,6 +423,23 @@ class TestTechnicalUserPromotion(ChannelCase):
         )
         self._refused(lambda: team.write({"implied_ids": [(4, self.system.id)]}))
 
+    def test_users_unfit_before_do_not_block_group_data(self):
+        """An upgraded database may hold a channel run by an administrator
+        until its migration archives it: the module's group data, which adds
+        the administrator to Channel Sync: Manager, still loads."""
+        admin = self.env.ref("base.user_admin")
+        legacy = self._create_channel("tu-legacy", self.wh_main)
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE stock_channel SET user_id = %s WHERE id = %s", [admin.id, legacy.id]
+        )
+        manager = self.env.ref("stock_channel_sync.group_channel_manager")
+        manager.write(
+            {"users": [(4, admin.id), (4, self.env.ref("base.user_root").id)]}
+        )
+        admin.write({"groups_id": [(4, manager.id)]})
+        self._refused(lambda: self.bot.write({"groups_id": [(4, self.system.id)]}))
+
     def test_other_users_and_archived_channels_unaffected(self):
         """A user who runs no active channel can be promoted; an archived
         channel's is checked when the channel is reactivated."""
