@@ -33,3 +33,5 @@ from . import sale_order
 from . import ir_http
 from . import queue_job
 from . import mail_thread
+from . import res_users
+from . import res_groups

@@ -147,8 +147,58 @@ class StockChannel(models.Model):
         default=True, help="Confirm the sale orders of this channel's orders."
     )
     team_id = fields.Many2one("crm.team", string="Sales Team", check_company=True)
-    pricelist_id = fields.Many2one("product.pricelist", check_company=True)
-    fiscal_position_id = fields.Many2one("account.fiscal.position", check_company=True)
+    # Who the customer is and on which terms their orders are booked
+    # (services/sale_order_builder.py, README "Marketplace orders").
+    trust_customer_email = fields.Boolean(
+        string="Match Customers by E-mail",
+        compute="_compute_customer_policy",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="Book an order on the existing contact with the order's e-mail "
+        "address even when the order gives another name. Only for a channel "
+        "that proves who its buyers are (a B2B portal whose users log in): a "
+        "marketplace buyer can type any e-mail address, e.g. a B2B "
+        "customer's, and would be booked on that customer. Off: the contact "
+        "is reused only when its name matches too (case, spacing and accents "
+        "aside), otherwise a new contact is created. Defaults to on for "
+        "generic webhook channels, off for marketplaces.",
+    )
+    use_customer_terms = fields.Boolean(
+        string="Use Customer's Terms",
+        compute="_compute_customer_policy",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="Give sale orders the customer's own payment term, fiscal position "
+        "and pricelist (those of the matched contact, e.g. negotiated B2B "
+        "terms); the channel's fill what the customer has none of. Off: the "
+        "channel's Payment Term, Fiscal Position and Pricelist apply, and one "
+        "left empty is what Odoo gives a new contact at the delivery address. "
+        "Defaults to on for generic webhook channels, off for marketplaces, "
+        "whose buyers pay the marketplace and are taxed as consumers.",
+    )
+    payment_term_id = fields.Many2one(
+        "account.payment.term",
+        string="Payment Term",
+        check_company=True,
+        help="Payment term of the channel's sale orders (see Use Customer's "
+        "Terms). Empty: a new contact's default.",
+    )
+    pricelist_id = fields.Many2one(
+        "product.pricelist",
+        check_company=True,
+        help="Pricelist of the channel's sale orders when it is in the order's "
+        "currency (see Use Customer's Terms). Empty: a new contact's default "
+        "in that currency.",
+    )
+    fiscal_position_id = fields.Many2one(
+        "account.fiscal.position",
+        check_company=True,
+        help="Fiscal position of the channel's sale orders (see Use Customer's "
+        "Terms). Empty: the one Odoo finds for a new contact at the delivery "
+        "address.",
+    )
     shipping_product_id = fields.Many2one(
         "product.product",
         string="Shipping Product",
@@ -333,6 +383,18 @@ class StockChannel(models.Model):
             channel.listing_count, channel.pending_listing_count = counts.get(
                 channel.id, (0, 0)
             )
+
+    @api.depends("adapter")
+    def _compute_customer_policy(self):
+        """What an order's e-mail address proves depends on the channel: a
+        B2B portal (the generic webhook) has logged-in customers, so it trusts
+        the address and books the customer's own terms; a marketplace buyer
+        types any address and pays the marketplace, so neither applies. A new
+        adapter resets both to its default; they can be changed afterwards."""
+        for channel in self:
+            trusted = channel.adapter == "webhook"
+            channel.trust_customer_email = trusted
+            channel.use_customer_terms = trusted
 
     @api.depends("amazon_region")
     def _compute_amazon_endpoint(self):
@@ -598,6 +660,62 @@ class StockChannel(models.Model):
                         problem=problem,
                     )
                 )
+
+    @api.model
+    def _unfit_technical_users(self):
+        """The technical users of active channels whose groups now bar them
+        (administrators, portal users): what a change of groups is checked
+        against, before and after. Read in SQL after a flush: ``has_group``'s
+        cache may not have seen implied groups added in SQL yet, and whoever
+        edits users' rights may have no channel rights."""
+        self.env["res.users"].flush_model(["groups_id", "share"])
+        self.env["res.groups"].flush_model(["users", "implied_ids"])
+        self.flush_model(["user_id", "active"])
+        admin_groups = self.env.ref("base.group_system") | self.env.ref(
+            "base.group_erp_manager"
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT DISTINCT u.id
+                  FROM stock_channel c JOIN res_users u ON u.id = c.user_id
+                 WHERE c.active
+                   AND (u.share OR EXISTS (
+                        SELECT 1 FROM res_groups_users_rel r
+                         WHERE r.uid = u.id AND r.gid = ANY(%s)))
+                """,
+                admin_groups.ids,
+            )
+        )
+        return {row[0] for row in self.env.cr.fetchall()}
+
+    @api.model
+    def _check_promoted_technical_users(self, unfit_before):
+        """After a change of groups: refuse it when it made the technical user
+        of an active channel an administrator or a portal user (the rule of
+        ``_check_technical_user``). Users already unfit before are left to
+        the 18.0.1.3.0 migration, which archives their channels: an upgrade's
+        own group data must not fail on them. Refused rather than archiving
+        the channel behind the promoter's back: an archived channel stops
+        publishing and taking orders, and the marketplace keeps selling its
+        last quantities. Archived channels are checked when reactivated."""
+        promoted = self._unfit_technical_users() - unfit_before
+        if not promoted:
+            return
+        # sudo(): the channel's name, for the message, to someone who may
+        # have no channel rights.
+        channel = self.sudo().search([("user_id", "in", list(promoted))], limit=1)
+        raise ValidationError(
+            self.env._(
+                "%(user)s is the technical user of channel %(channel)s and may "
+                "not become an administrator or a portal user: the channel's "
+                "jobs would run with their rights. Choose another technical "
+                "user for the channel first (Inventory > Configuration > Sales "
+                "Channels), then change this user's rights.",
+                user=channel.user_id.name,
+                channel=channel.display_name,
+            )
+        )
 
     @api.constrains("secret_overlap_hours")
     def _check_secret_overlap(self):
@@ -986,3 +1104,25 @@ class StockChannel(models.Model):
         _logger.info(
             "Retention: %s publications, %s jobs removed", removed, len(failed)
         )
+
+    @api.autovacuum
+    def _gc_previous_secrets(self):
+        """A rotated-out webhook secret is a credential: once its overlap has
+        ended (it is no longer accepted, see ``_inbound_secrets``) it is
+        erased, with its end date, by Odoo's daily autovacuum."""
+        fields_ = ["previous_webhook_secret", "previous_secret_valid_until"]
+        self.flush_model(fields_)
+        self.env.cr.execute(
+            """
+            UPDATE stock_channel
+               SET previous_webhook_secret = NULL,
+                   previous_secret_valid_until = NULL
+             WHERE previous_webhook_secret IS NOT NULL
+               AND (previous_secret_valid_until IS NULL
+                    OR previous_secret_valid_until <= now() at time zone 'UTC')
+            """
+        )
+        erased = self.env.cr.rowcount
+        if erased:
+            self.invalidate_model(fields_)
+            _logger.info("%s expired previous webhook secret(s) erased", erased)

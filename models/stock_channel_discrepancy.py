@@ -75,13 +75,15 @@ class StockChannelDiscrepancy(models.Model):
 
     def init(self):
         # Reconciliation upserts on it: one open row per listing, kind and
-        # location (none for a summed channel: NULLs are not distinct).
+        # location, "no location" (NULL, a summed channel) counting as one
+        # location: COALESCE rather than NULLS NOT DISTINCT, which needs
+        # PostgreSQL 15 (migrations/18.0.1.3.0 drops that older index).
         self.env.cr.execute(
             "DROP INDEX IF EXISTS stock_channel_discrepancy_open_uniq;"
             " CREATE UNIQUE INDEX IF NOT EXISTS"
-            " stock_channel_discrepancy_open_location_uniq"
-            " ON stock_channel_discrepancy (listing_id, kind, location_ref)"
-            " NULLS NOT DISTINCT WHERE state = 'open'"
+            " stock_channel_discrepancy_open_key_uniq"
+            " ON stock_channel_discrepancy"
+            " (listing_id, kind, COALESCE(location_ref, '')) WHERE state = 'open'"
         )
 
     def action_view_job(self):

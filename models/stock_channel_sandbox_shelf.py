@@ -9,13 +9,6 @@ class StockChannelSandboxShelf(models.Model):
     _name = "stock.channel.sandbox.shelf"
     _description = "Sandbox Shelf Quantity"
     _order = "channel_id, external_sku"
-    _sql_constraints = [
-        (
-            "channel_sku_uniq",
-            "UNIQUE NULLS NOT DISTINCT (channel_id, external_sku, location_ref)",
-            "A sandbox channel shows one quantity per SKU and location.",
-        ),
-    ]
 
     channel_id = fields.Many2one(
         "stock.channel", required=True, ondelete="cascade", index=True, readonly=True
@@ -49,6 +42,16 @@ class StockChannelSandboxShelf(models.Model):
         readonly=True,
         help="Changed on the shelf since the last publication.",
     )
+
+    def init(self):
+        # One quantity per SKU and location, "no location" (NULL, a summed
+        # channel) counting as one location: COALESCE rather than NULLS NOT
+        # DISTINCT, which needs PostgreSQL 15. The sandbox upserts on it.
+        self.env.cr.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS stock_channel_sandbox_shelf_sku_uniq"
+            " ON stock_channel_sandbox_shelf"
+            " (channel_id, external_sku, COALESCE(location_ref, ''))"
+        )
 
     def write(self, vals):
         if "quantity" in vals:

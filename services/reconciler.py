@@ -181,7 +181,7 @@ class Reconciler(ChannelRun):
                        AS f(listing_id, sku, location, kind, channel_qty,
                             published_qty, atp_qty)
                   JOIN stock_channel_listing l ON l.id = f.listing_id
-                    ON CONFLICT (listing_id, kind, location_ref)
+                    ON CONFLICT (listing_id, kind, (COALESCE(location_ref, '')))
                        WHERE state = 'open'
                     DO UPDATE SET channel_qty = EXCLUDED.channel_qty,
                                   published_qty = EXCLUDED.published_qty,

@@ -5,9 +5,18 @@ the marketplace's raw payload, so that a Shopify, WooCommerce or generic
 order carries the same data onto the sale order: customer and invoice
 partner, delivery contact, currency and pricelist, unit prices, shipping
 line, the channel's warehouse, customer reference and note.
+
+An e-mail address in an order is not proof of identity: a marketplace buyer
+can type a B2B customer's. On a channel that does not trust it
+(``trust_customer_email``), an existing contact is used only when its name
+matches too; and unless the channel uses the customer's own terms
+(``use_customer_terms``), the sale order's payment term, fiscal position and
+pricelist are the channel's, or what Odoo gives a new contact at the delivery
+address, never the matched contact's.
 """
 
 import json
+import unicodedata
 
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize, escape_psql, plaintext2html
@@ -26,6 +35,14 @@ ADDRESS_FIELDS = (
     "state_id",
     "phone",
 )
+
+
+def normalized_name(name):
+    """A name compared case-, spacing- and accent-blind: "  ÉVE  müller"
+    and "Eve Muller" are the same name."""
+    decomposed = unicodedata.normalize("NFKD", name or "")
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(bare.casefold().split())
 
 
 def canonical_of(order):
@@ -50,10 +67,10 @@ class SaleOrderBuilder:
 
     def build(self):
         data = canonical_of(self.order)
+        address = data.get("shipping_address") or {}
         partner = self.customer(data.get("customer") or {})
-        shipping = self.delivery_contact(partner, data.get("shipping_address") or {})
+        shipping = self.delivery_contact(partner, address)
         currency = self.order.currency_id or self.company.currency_id
-        pricelist = self.pricelist(currency)
         channel = self.channel
         lines = [
             {
@@ -76,17 +93,14 @@ class SaleOrderBuilder:
             "client_order_ref": self.order.external_id,
             "origin": f"{channel.code}:{self.order.external_id}",
             "note": plaintext2html(data["note"]) if data.get("note") else False,
+            **self.terms(partner, shipping, currency),
             "order_line": [(0, 0, line) for line in lines],
         }
         warehouse = self._warehouse(channel, data.get("location"))
         if warehouse:
             vals["warehouse_id"] = warehouse.id
-        if pricelist:
-            vals["pricelist_id"] = pricelist.id
         if channel.team_id:
             vals["team_id"] = channel.team_id.id
-        if channel.fiscal_position_id:
-            vals["fiscal_position_id"] = channel.fiscal_position_id.id
         sale = self.env["sale.order"].create(vals)
         if sale.currency_id != currency:
             raise self._missing_pricelist(currency)
@@ -111,21 +125,26 @@ class SaleOrderBuilder:
     def customer(self, customer):
         """The company's (or a shared) contact with this normalized email,
         own commercial entity (no parent: an order is never booked on
-        another company's contact); created otherwise."""
+        another company's contact), the first one whose name matches too
+        unless the channel trusts e-mail addresses; created otherwise."""
         Partner = self.env["res.partner"]
         email = email_normalize(customer.get("email") or "")
         if email:
-            partner = Partner.search(
+            candidates = Partner.search(
                 [
                     ("email_normalized", "=", email),
                     ("parent_id", "=", False),
                     ("company_id", "in", (False, self.company.id)),
                 ],
                 order="id",
-                limit=1,
             )
-            if partner:
-                return partner
+            if not self.channel.trust_customer_email:
+                name = normalized_name(customer.get("name"))
+                candidates = candidates.filtered(
+                    lambda p: name and normalized_name(p.name) == name
+                )
+            if candidates:
+                return candidates[0]
         return Partner.create(
             {
                 "name": customer.get("name") or customer.get("email"),
@@ -187,13 +206,65 @@ class SaleOrderBuilder:
 
     # -- money ---------------------------------------------------------------
 
-    def pricelist(self, currency):
-        """The channel's pricelist when it is in the order's currency, else
-        a pricelist of the company in that currency; none is needed in the
-        company's currency (the customer's default applies)."""
-        pricelist = self.channel.pricelist_id
-        if pricelist and pricelist.currency_id == currency:
-            return pricelist
+    def terms(self, partner, shipping, currency):
+        """``fiscal_position_id``, ``payment_term_id`` and ``pricelist_id`` of
+        the sale order, always given, so that Odoo never fills them in from
+        the customer behind the channel's back.
+
+        With the customer's terms: the customer's own, as Odoo would give an
+        order entered for them, then the channel's where they have none.
+        Otherwise: the channel's, then what Odoo gives a new contact at the
+        delivery address (no VAT number, no terms of its own)."""
+        channel = self.channel
+        company = self.company
+        FiscalPosition = self.env["account.fiscal.position"].with_company(company)
+        if channel.use_customer_terms:
+            customer = partner.with_company(company)
+            fiscal_position = (
+                FiscalPosition._get_fiscal_position(customer, shipping)
+                or channel.fiscal_position_id
+            )
+            payment_term = customer.property_payment_term_id or channel.payment_term_id
+            pricelists = customer.property_product_pricelist | channel.pricelist_id
+        else:
+            newcomer = self.newcomer(shipping)
+            fiscal_position = (
+                channel.fiscal_position_id
+                or FiscalPosition._get_fiscal_position(newcomer, newcomer)
+            )
+            payment_term = channel.payment_term_id or newcomer.property_payment_term_id
+            pricelists = channel.pricelist_id | newcomer.property_product_pricelist
+        return {
+            "fiscal_position_id": fiscal_position.id,
+            "payment_term_id": payment_term.id,
+            "pricelist_id": self.pricelist(currency, pricelists).id,
+        }
+
+    def newcomer(self, shipping):
+        """A contact that is not saved, as a buyer never seen before at the
+        delivery address: what Odoo gives it is the default for a new
+        contact."""
+        return (
+            self.env["res.partner"]
+            .with_company(self.company)
+            .new(
+                {
+                    "name": shipping.name,
+                    "country_id": shipping.country_id.id,
+                    "state_id": shipping.state_id.id,
+                    "zip": shipping.zip,
+                    "company_id": self.company.id,
+                }
+            )
+        )
+
+    def pricelist(self, currency, preferred):
+        """The first of the ``preferred`` pricelists in the order's currency,
+        else a pricelist of the company in that currency; none is needed in
+        the company's currency (the sale order is then in that currency)."""
+        for pricelist in preferred:
+            if pricelist.currency_id == currency:
+                return pricelist
         pricelist = self.env["product.pricelist"].search(
             [
                 ("currency_id", "=", currency.id),

@@ -48,7 +48,8 @@ class SandboxShelf:
                   FROM unnest(%(listings)s::int[], %(skus)s::varchar[],
                               %(locations)s::varchar[], %(qtys)s::int[])
                        AS r(listing_id, sku, location, qty)
-                ON CONFLICT (channel_id, external_sku, location_ref) DO UPDATE
+                ON CONFLICT (channel_id, external_sku, (COALESCE(location_ref, '')))
+                DO UPDATE
                    SET quantity = EXCLUDED.quantity,
                        listing_id = EXCLUDED.listing_id,
                        batch_id = EXCLUDED.batch_id,

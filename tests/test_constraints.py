@@ -1,3 +1,6 @@
+from datetime import timedelta
+
+from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
@@ -376,3 +379,110 @@ class TestTechnicalUser(ChannelCase):
             self.env["stock.channel"].create({"name": "Live", "code": "tu-live"})
         draft.write({"user_id": technical_user(self.env).id, "active": True})
         self.assertTrue(draft.active)
+
+
+@tagged("post_install", "-at_install")
+class TestTechnicalUserPromotion(ChannelCase):
+    """A channel's technical user made an administrator later would run its
+    jobs with every access rule skipped: the change of rights is refused,
+    whichever side it is made from, and nothing is changed."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.bot = new_test_user(
+            cls.env, login="tu_promoted", groups=TECHNICAL_USER_GROUPS
+        )
+        cls.channel.user_id = cls.bot
+        cls.system = cls.env.ref("base.group_system")
+
+    def _refused(self, change):
+        with (
+            self.assertRaisesRegex(ValidationError, "Test-Web.*Choose another"),
+            self.env.cr.savepoint(),
+        ):
+            change()
+        admin_groups = self.system | self.env.ref("base.group_erp_manager")
+        self.env.cr.execute(
+            "SELECT gid FROM res_groups_users_rel WHERE uid = %s AND gid = ANY(%s)",
+            [self.bot.id, admin_groups.ids],
+        )
+        self.assertFalse(self.env.cr.fetchall())
+
+    def test_promotion_on_the_user_refused(self):
+        self._refused(lambda: self.bot.write({"groups_id": [(4, self.system.id)]}))
+        access = self.env.ref("base.group_erp_manager")
+        self._refused(lambda: self.bot.write({"groups_id": [(4, access.id)]}))
+
+    def test_promotion_on_the_group_refused(self):
+        """Adding the user to the group, or making one of the user's groups
+        imply administration."""
+        self._refused(lambda: self.system.write({"users": [(4, self.bot.id)]}))
+        team = self.env["res.groups"].create(
+            {"name": "TU team", "users": [(4, self.bot.id)]}
+        )
+        self._refused(lambda: team.write({"implied_ids": [(4, self.system.id)]}))
+
+    def test_users_unfit_before_do_not_block_group_data(self):
+        """An upgraded database may hold a channel run by an administrator
+        until its migration archives it: the module's group data, which adds
+        the administrator to Channel Sync: Manager, still loads."""
+        admin = self.env.ref("base.user_admin")
+        legacy = self._create_channel("tu-legacy", self.wh_main)
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE stock_channel SET user_id = %s WHERE id = %s", [admin.id, legacy.id]
+        )
+        manager = self.env.ref("stock_channel_sync.group_channel_manager")
+        manager.write(
+            {"users": [(4, admin.id), (4, self.env.ref("base.user_root").id)]}
+        )
+        admin.write({"groups_id": [(4, manager.id)]})
+        self._refused(lambda: self.bot.write({"groups_id": [(4, self.system.id)]}))
+
+    def test_other_users_and_archived_channels_unaffected(self):
+        """A user who runs no active channel can be promoted; an archived
+        channel's is checked when the channel is reactivated."""
+        other = new_test_user(
+            self.env, login="tu_not_technical", groups=TECHNICAL_USER_GROUPS
+        )
+        other.write({"groups_id": [(4, self.system.id)]})
+        self.assertTrue(other.has_group("base.group_system"))
+        self.channel.active = False
+        self.bot.write({"groups_id": [(4, self.system.id)]})
+        with self.assertRaisesRegex(ValidationError, "administrators"):
+            self.channel.active = True
+
+
+@tagged("post_install", "-at_install")
+class TestPreviousSecretVacuum(ChannelCase):
+    """A rotated-out webhook secret is erased once its overlap is over."""
+
+    def test_expired_previous_secret_erased(self):
+        now = fields.Datetime.now()
+        current = self._create_channel("vac-current", self.wh_main)
+        empty_until = self._create_channel("vac-no-date", self.wh_main)
+        self.channel.write(
+            {
+                "previous_webhook_secret": "old-expired",
+                "previous_secret_valid_until": now - timedelta(minutes=1),
+            }
+        )
+        current.write(
+            {
+                "previous_webhook_secret": "old-still-valid",
+                "previous_secret_valid_until": now + timedelta(hours=2),
+            }
+        )
+        empty_until.previous_webhook_secret = "old-never-valid"
+        Channel = self.env["stock.channel"]
+        self.assertTrue(
+            getattr(type(Channel)._gc_previous_secrets, "_autovacuum", False)
+        )
+        Channel._gc_previous_secrets()
+        self.assertFalse(self.channel.previous_webhook_secret)
+        self.assertFalse(self.channel.previous_secret_valid_until)
+        self.assertFalse(empty_until.previous_webhook_secret)
+        self.assertEqual(current.previous_webhook_secret, "old-still-valid")
+        self.assertEqual(current._inbound_secrets()[1:], ["old-still-valid"])
+        self.assertEqual(self.channel._inbound_secrets(), [self.channel.webhook_secret])

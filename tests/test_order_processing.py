@@ -10,6 +10,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
 from ..adapters.signing import SignedRequest, check_request
 from ..services.atp import AtpEngine
+from ..services.sale_order_builder import normalized_name
 from .common import (
     ChannelCase,
     OrderCase,
@@ -496,3 +497,223 @@ class TestShipmentsBack(TestOrderProcessing):
             {r.path for r in self.market.received},
             {f"/admin/api/{version}/graphql.json"},
         )
+
+
+@tagged("post_install", "-at_install")
+class TestMarketplaceCustomers(OrderCase):
+    """An e-mail address is not proof of identity: a signed order for "Eve"
+    giving the e-mail of B2B customer Acme GmbH (net 60, intra-EU reverse
+    charge, its own pricelist) is booked on Acme and on Acme's terms only
+    when the channel says so."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+
+        def term(name, days):
+            return cls.env["account.payment.term"].create(
+                {
+                    "name": name,
+                    "line_ids": [
+                        (
+                            0,
+                            0,
+                            {"value": "percent", "value_amount": 100, "nb_days": days},
+                        )
+                    ],
+                }
+            )
+
+        cls.net60 = term("Net 60 (Acme)", 60)
+        cls.immediate = term("Marketplace: paid on order", 0)
+        Fpos = cls.env["account.fiscal.position"]
+        cls.reverse_charge = Fpos.create({"name": "Intra-EU reverse charge (Acme)"})
+        cls.b2c = Fpos.create({"name": "Marketplace consumers"})
+        Pricelist = cls.env["product.pricelist"]
+        currency = cls.company.currency_id
+        cls.public = Pricelist.create(
+            {"name": "Public (test)", "currency_id": currency.id, "sequence": 1}
+        )
+        cls.acme_pricelist = Pricelist.create(
+            {"name": "Acme B2B", "currency_id": currency.id, "sequence": 90}
+        )
+        cls.channel_pricelist = Pricelist.create(
+            {"name": "Marketplace", "currency_id": currency.id, "sequence": 91}
+        )
+        cls.acme = cls.env["res.partner"].create(
+            {
+                "name": "Acme GmbH",
+                "is_company": True,
+                "email": "orders@acme.example",
+                "vat": "DE123456789",
+                "country_id": cls.env.ref("base.de").id,
+                "property_payment_term_id": cls.net60.id,
+                "property_account_position_id": cls.reverse_charge.id,
+                "property_product_pricelist": cls.acme_pricelist.id,
+            }
+        )
+        # A marketplace: neither the e-mail nor the customer's terms trusted.
+        cls.channel.write({"trust_customer_email": False, "use_customer_terms": False})
+
+    def _order_from(self, name, external_id="EVE-1", email="Orders@Acme.example"):
+        """A signed order (as the webhook hands it over), processed."""
+        body = {
+            "external_id": external_id,
+            "customer": {"name": name, "email": email},
+            "shipping_address": {
+                "name": name,
+                "street": "Hauptstrasse 1",
+                "city": "Berlin",
+                "zip": "10115",
+                "country_code": "DE",
+            },
+            "lines": [
+                {"sku": self.listing.external_sku, "quantity": 1, "unit_price": 10}
+            ],
+        }
+        status, answer = self._receive(self.channel, body)
+        self.assertEqual(status, 202, answer)
+        order = self._channel_order(self.channel, external_id)
+        order.with_user(self.robot)._process()
+        self.assertEqual(order.state, "done", order.error_message)
+        return order.sale_order_id
+
+    def _set_channel_terms(self):
+        self.channel.write(
+            {
+                "payment_term_id": self.immediate.id,
+                "fiscal_position_id": self.b2c.id,
+                "pricelist_id": self.channel_pricelist.id,
+            }
+        )
+
+    def test_eve_with_acmes_email_books_another_contact_on_channel_terms(self):
+        """Untrusted e-mail: Eve gets a contact of her own (reused for her
+        next order, whatever the case, spacing and accents of her name), and
+        the channel's payment term, fiscal position and pricelist; Acme gets
+        nothing, no delivery address either."""
+        self._set_channel_terms()
+        sale = self._order_from("Eve Example")
+        eve = sale.partner_id
+        self.assertNotEqual(eve, self.acme)
+        self.assertNotEqual(eve.commercial_partner_id, self.acme)
+        self.assertEqual(eve.name, "Eve Example")
+        self.assertEqual(eve.email, "Orders@Acme.example")
+        self.assertEqual(sale.partner_shipping_id.parent_id, eve)
+        self.assertEqual(sale.payment_term_id, self.immediate)
+        self.assertEqual(sale.fiscal_position_id, self.b2c)
+        self.assertEqual(sale.pricelist_id, self.channel_pricelist)
+        self.assertFalse(self.acme.child_ids)
+        again = self._order_from("  ÉVE   example ", external_id="EVE-2")
+        self.assertEqual(again.partner_id, eve)
+
+    def test_empty_channel_terms_are_a_new_contacts_not_the_matched_ones(self):
+        """Name and e-mail match Acme (accents, case and spacing aside): the
+        order is Acme's, but with the channel's terms left empty it gets what
+        Odoo gives a new contact at that address, not Acme's net 60, reverse
+        charge and pricelist."""
+        sale = self._order_from("  ACMÉ   gmbh")
+        self.assertEqual(sale.partner_id, self.acme)
+        newcomer = self.env["res.partner"].new(
+            {"name": "New", "country_id": self.env.ref("base.de").id}
+        )
+        self.assertEqual(sale.payment_term_id, newcomer.property_payment_term_id)
+        self.assertNotEqual(sale.payment_term_id, self.net60)
+        self.assertEqual(
+            sale.fiscal_position_id,
+            self.env["account.fiscal.position"]._get_fiscal_position(
+                newcomer, newcomer
+            ),
+        )
+        self.assertNotEqual(sale.fiscal_position_id, self.reverse_charge)
+        self.assertNotEqual(sale.pricelist_id, self.acme_pricelist)
+        self.assertEqual(sale.pricelist_id.currency_id, self.company.currency_id)
+
+    def test_order_without_a_name_never_matches_an_untrusted_email(self):
+        """No name to compare: a new contact, named after the e-mail."""
+        sale = self._order_from("", external_id="EVE-3")
+        self.assertNotEqual(sale.partner_id, self.acme)
+        self.assertEqual(sale.partner_id.name, "Orders@Acme.example")
+
+    def test_trusted_email_books_acme_on_the_channels_terms(self):
+        """A channel that trusts e-mail addresses (a B2B portal whose users
+        log in) books Eve's order on Acme; without Use Customer's Terms the
+        terms are still the channel's."""
+        self.channel.trust_customer_email = True
+        self._set_channel_terms()
+        sale = self._order_from("Eve Example")
+        self.assertEqual(sale.partner_id, self.acme)
+        self.assertEqual(sale.partner_shipping_id.parent_id, self.acme)
+        self.assertEqual(sale.payment_term_id, self.immediate)
+        self.assertEqual(sale.fiscal_position_id, self.b2c)
+        self.assertEqual(sale.pricelist_id, self.channel_pricelist)
+
+    def test_trusted_email_with_customer_terms_books_acmes_terms(self):
+        """Trusted e-mail and Use Customer's Terms: Acme's net 60, reverse
+        charge and pricelist, over the channel's; the channel's fill in
+        for a customer who has none."""
+        self.channel.write({"trust_customer_email": True, "use_customer_terms": True})
+        self._set_channel_terms()
+        sale = self._order_from("Eve Example")
+        self.assertEqual(sale.partner_id, self.acme)
+        self.assertEqual(sale.payment_term_id, self.net60)
+        self.assertEqual(sale.fiscal_position_id, self.reverse_charge)
+        self.assertEqual(sale.pricelist_id, self.acme_pricelist)
+        self.assertEqual(sale.state, "sale")
+        plain = self._order_from("Bo", external_id="BO-1", email="bo@example.com")
+        self.assertEqual(plain.partner_id.name, "Bo")
+        self.assertEqual(plain.payment_term_id, self.immediate)
+
+    def test_customer_policy_defaults_per_adapter(self):
+        """Generic webhook (B2B portal): both on; Shopify, WooCommerce,
+        Amazon and the sandbox: both off. An explicit value wins at
+        creation; a new adapter resets both to its default."""
+        Channel = self.env["stock.channel"]
+        user = self.robot.id
+        made = {
+            adapter: Channel.create(
+                {
+                    "name": adapter,
+                    "code": f"pol-{adapter}",
+                    "adapter": adapter,
+                    "user_id": user,
+                    "location_ref": "1",
+                    **extra,
+                }
+            )
+            for adapter, extra in {
+                "webhook": {},
+                "shopify": {},
+                "woocommerce": {},
+                "amazon": {
+                    "amazon_seller_id": "S1",
+                    "amazon_marketplace_ids": "ATVPDKIKX0DER",
+                },
+                "sandbox": {},
+            }.items()
+        }
+        for adapter, channel in made.items():
+            expected = adapter == "webhook"
+            self.assertEqual(channel.trust_customer_email, expected, adapter)
+            self.assertEqual(channel.use_customer_terms, expected, adapter)
+        portal = Channel.create(
+            {
+                "name": "Portal",
+                "code": "pol-portal",
+                "adapter": "sandbox",
+                "user_id": user,
+                "trust_customer_email": True,
+            }
+        )
+        self.assertTrue(portal.trust_customer_email)
+        self.assertFalse(portal.use_customer_terms)
+        made["shopify"].adapter = "webhook"
+        self.assertTrue(made["shopify"].trust_customer_email)
+        self.assertTrue(made["shopify"].use_customer_terms)
+
+    def test_name_normalisation(self):
+        """Case, runs of spaces and accents do not make another name."""
+        self.assertEqual(normalized_name("  ÉVE \t müller "), "eve muller")
+        self.assertEqual(normalized_name("Straße"), normalized_name("STRASSE"))
+        self.assertNotEqual(normalized_name("Eve"), normalized_name("Eva"))
+        self.assertEqual(normalized_name(None), "")
