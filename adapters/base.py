@@ -118,6 +118,9 @@ class Item:
     product_type: str = ""
     # Per-location publication: the marketplace location (else the channel's).
     location: str = ""
+    # When the quantity was computed (naive UTC, the database's clock): the
+    # runs of a channel are one at a time, so a later run's is later.
+    generated_at: datetime | None = None
 
     @property
     def key(self):

@@ -15,6 +15,7 @@ from odoo.tools import SQL
 
 from ..adapters.base import Item, PermanentError
 from .atp import AtpEngine, id_array
+from .channel_lock import fetch_fresh, lock_channel
 from .channel_run import ChannelRun
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
@@ -36,7 +37,11 @@ class PublicationFailed(Exception):
 
 class Publisher(ChannelRun):
     def run(self, force=False, session=None):
-        """Publish; return a short summary for the job's result."""
+        """Publish; return a short summary for the job's result. The
+        channel's lock comes first and the snapshot under it (see
+        ``channel_lock``): one run per channel at a time, each sending
+        quantities at least as new as the previous run's."""
+        generated_at = lock_channel(self.channel)
         snapshot = self._snapshot()
         if not snapshot:
             return "nothing pending"
@@ -44,6 +49,8 @@ class Publisher(ChannelRun):
             to_send, unchanged = self._changed_nodes(snapshot, force)
         else:
             to_send, unchanged = self._changed_listings(snapshot, force)
+        for item in to_send:
+            item.generated_at = generated_at
         self._clear_pending(unchanged)
         rows = {row[0]: row for row in snapshot}
         adapter = self.channel._get_adapter(session)
@@ -151,7 +158,10 @@ class Publisher(ChannelRun):
         """Rows (listing, newest change id, oldest change time, its
         correlation id, last published qty and time, SKU, reference, forced,
         Amazon product type, FBA) of the pending listings, but those in a
-        feed the marketplace is processing."""
+        feed the marketplace is processing. Each newest change row is then
+        locked (``fetch_fresh``): a previous run that committed after this
+        transaction's snapshot deleted them, and this run retries instead of
+        sending from rows it has already published."""
         self.env["stock.channel.listing"].flush_model()
         self.cr.execute(
             SQL(
@@ -176,7 +186,18 @@ class Publisher(ChannelRun):
                 datetime.utcnow() - FEED_STALE,
             )
         )
-        return self.cr.fetchall()
+        snapshot = self.cr.fetchall()
+        if snapshot:
+            # KEY SHARE: only a delete conflicts, and only runs delete them.
+            fetch_fresh(
+                self.channel,
+                SQL(
+                    "SELECT 1 FROM stock_channel_listing_change"
+                    " WHERE id = ANY(%s::int[]) FOR KEY SHARE",
+                    id_array(row[1] for row in snapshot),
+                ),
+            )
+        return snapshot
 
     def _listing_details(self, adapter, items, rows):
         """What the marketplace needs to know of each listing (Amazon: its
@@ -274,7 +295,9 @@ class Publisher(ChannelRun):
         """The result of feed ``feed_ref``: None while the marketplace is
         processing it; else its accepted listings are published (their
         changes up to the submitted one cleared), its refused ones audited
-        with the reason and left pending. Return a short summary."""
+        with the reason and left pending. Return a short summary. It
+        records published quantities: the channel's lock comes first."""
+        lock_channel(self.channel)
         adapter = self.channel._get_adapter(session)
         result = adapter.feed_result(feed_ref, self.job_uuid)
         if result is None:

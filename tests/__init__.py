@@ -6,6 +6,7 @@ from . import test_marking
 from . import test_order_intake
 from . import test_order_processing
 from . import test_publication
+from . import test_publication_lock
 from . import test_security
 from . import test_monitoring
 from . import test_reconciliation
