@@ -302,6 +302,13 @@ class Adapter:
         self.config = config
         self.session = session
 
+    @classmethod
+    def summed_location(cls, location_ref):
+        """The marketplace location a summed quantity is published at, from
+        the channel's *Channel Location*: none for most adapters (the
+        generic contract's summed item names no location)."""
+        return ""
+
     def push_levels(self, items, batch_id, correlation_id):
         """Send one batch (at most ``batch_limit`` items); return an
         :class:`Outcome` (its ``item_errors`` keyed by ``Item.key``) or

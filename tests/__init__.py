@@ -28,6 +28,7 @@ from . import test_amazon
 from . import test_order_pull
 from . import test_amazon_orders
 from . import test_per_location
+from . import test_retired_locations
 from . import test_returns
 from . import test_return_endpoint
 from . import test_return_payloads
