@@ -122,6 +122,9 @@ class Item:
     product_type: str = ""
     # Per-location publication: the marketplace location (else the channel's).
     location: str = ""
+    # When the quantity was computed (naive UTC, the database's clock): the
+    # runs of a channel are one at a time, so a later run's is later.
+    generated_at: datetime | None = None
 
     @property
     def key(self):
@@ -321,6 +324,13 @@ class Adapter:
     def __init__(self, config, session):
         self.config = config
         self.session = session
+
+    @classmethod
+    def summed_location(cls, location_ref):
+        """The marketplace location a summed quantity is published at, from
+        the channel's *Channel Location*: none for most adapters (the
+        generic contract's summed item names no location)."""
+        return ""
 
     def push_levels(self, items, batch_id, correlation_id):
         """Send one batch (at most ``batch_limit`` items); return an

@@ -206,6 +206,10 @@ class ShopifyAdapter(Adapter):
     _bucket = None
 
     @classmethod
+    def summed_location(cls, location_ref):
+        return location_ref or ""
+
+    @classmethod
     def verify_order_request(cls, secrets, request):
         """Shopify's own webhook signature: base64 HMAC of the raw body with
         the app's secret."""

@@ -56,9 +56,7 @@ class WebhookAdapter(Adapter):
             {
                 "channel": self.config.code,
                 "batch_id": batch_id,
-                "generated_at": datetime.now(timezone.utc).isoformat(
-                    timespec="seconds"
-                ),
+                "generated_at": generated_at(items),
                 "items": [item_entry(i) for i in items],
             },
             correlation_id,
@@ -88,6 +86,17 @@ class WebhookAdapter(Adapter):
             if key is not None and quantity is not None:
                 levels[key] = quantity
         return levels
+
+
+def generated_at(items):
+    """When the batch's quantities were computed, ISO-8601 UTC with
+    microseconds: a receiver may drop an item older than the one it last
+    applied for the same SKU (and location)."""
+    moments = [i.generated_at for i in items if i.generated_at]
+    moment = max(moments) if moments else datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def item_entry(item):

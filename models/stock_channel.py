@@ -531,19 +531,23 @@ class StockChannel(models.Model):
 
     def _sync_listing_nodes(self, listing_ids=None):
         """Create the missing (listing, location) rows of these channels'
-        listings (or of ``listing_ids`` only) in one INSERT."""
+        listings (or of ``listing_ids`` only) in one INSERT; only channels
+        that publish per location have nodes."""
         self.env["stock.channel.location"].flush_model()
         self.env["stock.channel.listing"].flush_model(["channel_id", "company_id"])
+        self.flush_model(["publish_per_location"])
         self.env.cr.execute(
             SQL(
                 """
                 INSERT INTO stock_channel_listing_node
-                       (listing_id, location_id, company_id, create_uid,
-                        create_date, write_uid, write_date)
-                SELECT l.id, m.id, l.company_id, %(uid)s,
+                       (listing_id, location_id, location_ref, company_id,
+                        create_uid, create_date, write_uid, write_date)
+                SELECT l.id, m.id, m.location_ref, l.company_id, %(uid)s,
                        now() at time zone 'UTC', %(uid)s, now() at time zone 'UTC'
                   FROM stock_channel_listing l
                   JOIN stock_channel_location m ON m.channel_id = l.channel_id
+                  JOIN stock_channel c
+                    ON c.id = l.channel_id AND c.publish_per_location
                  WHERE l.channel_id = ANY(%(channels)s)
                    AND (%(all)s OR l.id = ANY(%(listings)s))
                     ON CONFLICT (listing_id, location_id) DO NOTHING
@@ -751,15 +755,68 @@ class StockChannel(models.Model):
             )
 
     def write(self, vals):
-        res = super().write(vals)
+        if vals.get("publish_per_location"):
+            self.filtered(lambda c: not c.publish_per_location)._retire_summed()
+        # A mapping row replaced in the same save (removed, then added) is
+        # checked once, by the constraint, when the whole write is done.
+        res = super(
+            StockChannel, self.with_context(stock_channel_sync_mapping_write=True)
+        ).write(vals)
         if "publish_per_location" in vals:
-            # Another shape on the marketplace: every quantity is sent again.
+            if vals["publish_per_location"]:
+                self._sync_listing_nodes()
+            # Another shape on the marketplace: every quantity is sent again
+            # (a 0 to every location no longer published to).
             self.env["stock.channel.listing"]._mark_pending(
-                SQL("l.active AND l.channel_id = ANY(%s)", self.ids), force=True
+                SQL(
+                    "l.channel_id = ANY(%s)"
+                    " AND (l.active OR l.last_published_qty <> 0)",
+                    self.ids,
+                ),
+                force=True,
             )
         elif {"warehouse_ids", "active", "company_id"} & vals.keys():
             self.env["stock.channel.listing"]._mark_pending_for_channels(self.ids)
         return res
+
+    def _retire_summed(self):
+        """Before these channels publish per location: the summed quantity
+        they published at a marketplace location (Shopify's Channel
+        Location) would stay there. One retired node per listing that shows
+        something there, in one INSERT, so the next publication sends it 0
+        once (or just drops it when that location is mapped). The generic
+        contract's summed item names no location: nothing to retire."""
+        summed = {
+            channel: ADAPTERS[channel.adapter].summed_location(channel.location_ref)
+            for channel in self
+        }
+        channels = self.filtered(lambda c: summed[c])
+        if not channels:
+            return
+        self.env["stock.channel.listing"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO stock_channel_listing_node
+                       (listing_id, location_ref, last_published_qty,
+                        last_published_at, company_id, create_uid, create_date,
+                        write_uid, write_date)
+                SELECT l.id, s.ref, l.last_published_qty,
+                       l.last_published_at, l.company_id, %(uid)s,
+                       now() at time zone 'UTC', %(uid)s, now() at time zone 'UTC'
+                  FROM unnest(%(channels)s::int[], %(refs)s::varchar[])
+                       AS s(channel_id, ref)
+                  JOIN stock_channel_listing l ON l.channel_id = s.channel_id
+                 WHERE l.last_published_at IS NOT NULL
+                   AND l.last_published_qty <> 0
+                """,
+                uid=self.env.uid,
+                channels=channels.ids,
+                refs=[summed[c] for c in channels],
+            )
+        )
+        self.env["stock.channel.listing.node"].invalidate_model()
+        self.env["stock.channel.listing"].invalidate_model(["node_ids"])
 
     def unlink(self):
         # Listings go by cascade in the database, their change log here.

@@ -7,7 +7,16 @@ class StockChannelListingNode(models.Model):
     """A listing at one fulfillment node of a channel that publishes per
     location: what it offers there now, and what was last published there.
     Rows are created set-based for every (listing, mapped warehouse) of
-    such a channel (``stock.channel._sync_listing_nodes``)."""
+    such a channel (``stock.channel._sync_listing_nodes``).
+
+    A node outlives its mapping, *retired* (no Channel Location): when the
+    mapping is removed (its warehouse left the channel) or remapped to
+    another marketplace location, or when the channel switches back to one
+    summed quantity (then every node retires). The marketplace location it
+    was published at would keep selling its last quantity: the next
+    publication sends it 0 once (``Publisher._retired_nodes``), then
+    deletes the node. A Shopify channel switched to per location leaves
+    one retired node per listing at its former Channel Location."""
 
     _name = "stock.channel.listing.node"
     _description = "Channel Listing per Location"
@@ -26,13 +35,20 @@ class StockChannelListingNode(models.Model):
     location_id = fields.Many2one(
         "stock.channel.location",
         string="Channel Location",
-        required=True,
         index=True,
-        ondelete="cascade",
+        # The mapping gone, the node stays, retired, until 0 is sent there.
+        ondelete="set null",
+        help="Empty: retired, the marketplace location is no longer mapped "
+        "and gets 0 at the next publication.",
     )
     company_id = fields.Many2one(related="listing_id.company_id", store=True)
     warehouse_id = fields.Many2one(related="location_id.warehouse_id")
-    location_ref = fields.Char(related="location_id.location_ref")
+    location_ref = fields.Char(
+        string="Marketplace Location",
+        readonly=True,
+        help="Where this node's quantity is published: its mapping's "
+        "marketplace location, kept when the mapping goes.",
+    )
     atp_qty = fields.Integer(
         string="Available to Sell",
         compute="_compute_atp",

@@ -62,16 +62,53 @@ class StockChannelLocation(models.Model):
     def create(self, vals_list):
         mappings = super().create(vals_list)
         mappings.channel_id._sync_listing_nodes()
+        # A new location to publish to (its nodes were never published).
+        self.env["stock.channel.listing"]._mark_pending(
+            SQL(
+                "l.channel_id = ANY(%s) AND (l.active OR l.last_published_qty <> 0)",
+                mappings.channel_id.filtered("publish_per_location").ids,
+            )
+        )
         return mappings
 
     def unlink(self):
+        """The nodes stay, retired (``ondelete="set null"``): their
+        listings are marked, so the next publication sends 0 to the
+        marketplace location where they showed something."""
         channels = self.channel_id
         res = super().unlink()
-        channels._check_location_mapping()
+        if not self.env.context.get("stock_channel_sync_mapping_write"):
+            channels._check_location_mapping()
+        self.env["stock.channel.listing"]._mark_pending(
+            SQL(
+                """l.channel_id = ANY(%s) AND EXISTS (
+                       SELECT FROM stock_channel_listing_node nd
+                        WHERE nd.listing_id = l.id AND nd.location_id IS NULL
+                          AND nd.last_published_qty <> 0)""",
+                channels.ids,
+            )
+        )
         return res
 
     def write(self, vals):
+        if "location_ref" in vals:
+            # The old marketplace location would keep its last quantity: its
+            # nodes are retired (kept with their location), new ones made.
+            moved = self.filtered(lambda m: m.location_ref != vals["location_ref"])
+            if moved:
+                self.env["stock.channel.listing.node"].flush_model()
+                self.env.cr.execute(
+                    SQL(
+                        "UPDATE stock_channel_listing_node SET location_id = NULL"
+                        " WHERE location_id = ANY(%s)",
+                        moved.ids,
+                    )
+                )
+                self.env["stock.channel.listing.node"].invalidate_model()
+                self.env["stock.channel.listing"].invalidate_model(["node_ids"])
         res = super().write(vals)
+        if "location_ref" in vals:
+            self.channel_id._sync_listing_nodes()
         if {"warehouse_id", "location_ref"} & vals.keys():
             # The marketplace location changed: every quantity is sent again.
             self.env["stock.channel.listing"]._mark_pending(

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 
 from odoo.tools import SQL
 
-from ..adapters.base import Item, PermanentError
+from ..adapters.base import Item, PermanentError, location_key
 from .atp import AtpEngine, id_array
+from .channel_lock import fetch_fresh, lock_channel
 from .channel_run import ChannelRun
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
@@ -35,18 +36,32 @@ class PublicationFailed(Exception):
 
 
 class Publisher(ChannelRun):
+    # Items sending 0 to a location no longer published to: {key: node ids}.
+    retiring = None
+
     def run(self, force=False, session=None):
-        """Publish; return a short summary for the job's result."""
+        """Publish; return a short summary for the job's result. The
+        channel's lock comes first and the snapshot under it (see
+        ``channel_lock``): one run per channel at a time, each sending
+        quantities at least as new as the previous run's."""
+        generated_at = lock_channel(self.channel)
         snapshot = self._snapshot()
         if not snapshot:
             return "nothing pending"
+        adapter = self.channel._get_adapter(session)
         if self.channel.publish_per_location:
             to_send, unchanged = self._changed_nodes(snapshot, force)
         else:
             to_send, unchanged = self._changed_listings(snapshot, force)
+        retired = self._retired_nodes(snapshot, adapter)
+        if retired:
+            to_send += retired
+            retiring = {i.listing_id for i in retired}
+            unchanged = [pair for pair in unchanged if pair[0] not in retiring]
+        for item in to_send:
+            item.generated_at = generated_at
         self._clear_pending(unchanged)
         rows = {row[0]: row for row in snapshot}
-        adapter = self.channel._get_adapter(session)
         sent, kept, failed = 0, [], set()
         correlation_id = self._correlation_id(snapshot) or self.job_uuid
         if adapter.needs_listing_details:
@@ -145,13 +160,72 @@ class Publisher(ChannelRun):
                 unchanged.append((listing_id, counter))
         return to_send, unchanged
 
+    def _retired_nodes(self, snapshot, adapter):
+        """Items sending 0 once to each marketplace location these listings
+        showed something at and are no longer published to: a retired node
+        (its mapping removed or remapped, or the summed quantity of a
+        channel now publishing per location), or any node of a channel
+        publishing one summed quantity again. A location in use again
+        (mapped, or where the summed quantity goes) gets no 0, nor one that
+        shows nothing: their nodes are deleted now, the others' once the 0
+        is accepted (``_mark_published``)."""
+        per_location = self.channel.publish_per_location
+        self.retiring = {}
+        self.env["stock.channel.listing.node"].flush_model()
+        self.cr.execute(
+            SQL(
+                """
+                SELECT id, listing_id, location_ref, last_published_qty,
+                       last_published_at
+                  FROM stock_channel_listing_node
+                 WHERE listing_id = ANY(%s::int[])
+                   AND (location_id IS NULL OR NOT %s)
+              ORDER BY listing_id, last_published_at DESC NULLS LAST, id
+                """,
+                id_array(row[0] for row in snapshot),
+                per_location,
+            )
+        )
+        found = self.cr.fetchall()
+        if not found:
+            return []
+        if per_location:
+            in_use = {location_key(m.location_ref) for m in self.channel.location_ids}
+        else:
+            summed = adapter.summed_location(self.channel.location_ref)
+            in_use = {location_key(summed)}
+        rows = {row[0]: row for row in snapshot}
+        # One decision per listing and location (it may have been retired
+        # twice), taken on its newest publication.
+        decided, drop = {}, []
+        for node_id, listing_id, ref, qty, published_at in found:
+            place = (listing_id, location_key(ref))
+            if place not in decided:
+                decided[place] = None
+                if place[1] not in in_use and published_at and qty:
+                    sku, external_ref = rows[listing_id][6:8]
+                    decided[place] = Item(
+                        listing_id, sku, external_ref or "", 0, qty, location=ref or ""
+                    )
+                    self.retiring[decided[place].key] = []
+            item = decided[place]
+            if item is not None:
+                self.retiring[item.key].append(node_id)
+            else:
+                drop.append(node_id)
+        self._delete_nodes(drop)
+        return [item for item in decided.values() if item is not None]
+
     # -- steps -------------------------------------------------------------
 
     def _snapshot(self):
         """Rows (listing, newest change id, oldest change time, its
         correlation id, last published qty and time, SKU, reference, forced,
         Amazon product type, FBA) of the pending listings, but those in a
-        feed the marketplace is processing."""
+        feed the marketplace is processing. Each newest change row is then
+        locked (``fetch_fresh``): a previous run that committed after this
+        transaction's snapshot deleted them, and this run retries instead of
+        sending from rows it has already published."""
         self.env["stock.channel.listing"].flush_model()
         self.cr.execute(
             SQL(
@@ -176,7 +250,18 @@ class Publisher(ChannelRun):
                 datetime.utcnow() - FEED_STALE,
             )
         )
-        return self.cr.fetchall()
+        snapshot = self.cr.fetchall()
+        if snapshot:
+            # KEY SHARE: only a delete conflicts, and only runs delete them.
+            fetch_fresh(
+                self.channel,
+                SQL(
+                    "SELECT 1 FROM stock_channel_listing_change"
+                    " WHERE id = ANY(%s::int[]) FOR KEY SHARE",
+                    id_array(row[1] for row in snapshot),
+                ),
+            )
+        return snapshot
 
     def _listing_details(self, adapter, items, rows):
         """What the marketplace needs to know of each listing (Amazon: its
@@ -274,7 +359,9 @@ class Publisher(ChannelRun):
         """The result of feed ``feed_ref``: None while the marketplace is
         processing it; else its accepted listings are published (their
         changes up to the submitted one cleared), its refused ones audited
-        with the reason and left pending. Return a short summary."""
+        with the reason and left pending. Return a short summary. It
+        records published quantities: the channel's lock comes first."""
+        lock_channel(self.channel)
         adapter = self.channel._get_adapter(session)
         result = adapter.feed_result(feed_ref, self.job_uuid)
         if result is None:
@@ -391,12 +478,19 @@ class Publisher(ChannelRun):
 
     def _mark_published(self, items):
         """Record what was published, in one statement per kind (listings,
-        locations); the changes it covered are cleared by the caller."""
+        locations, retired locations: their nodes go); the changes it
+        covered are cleared by the caller."""
         if not items:
             return
+        retiring = self.retiring or {}
+        retired = [i for i in items if i.key in retiring]
+        items = [i for i in items if i.key not in retiring]
+        self._delete_nodes(n for i in retired for n in retiring[i.key])
         located = [i for i in items if i.location]
         if located:
             self._mark_nodes_published(located)
+        if self.channel.publish_per_location and (located or retired):
+            self._refresh_totals({i.listing_id for i in located + retired})
         summed = [i for i in items if not i.location]
         if not summed:
             return
@@ -420,8 +514,7 @@ class Publisher(ChannelRun):
         )
 
     def _mark_nodes_published(self, items):
-        """Per-location publication: each location's quantity, then the
-        listing's total over its locations."""
+        """Per-location publication: each location's quantity."""
         self.cr.execute(
             SQL(
                 """
@@ -440,6 +533,13 @@ class Publisher(ChannelRun):
                 self.channel.id,
             )
         )
+        self.env["stock.channel.listing.node"].invalidate_model(
+            ["last_published_qty", "last_published_at"]
+        )
+
+    def _refresh_totals(self, listing_ids):
+        """A per-location listing's published total: the sum over the
+        locations it is mapped to."""
         self.cr.execute(
             SQL(
                 """
@@ -449,18 +549,30 @@ class Publisher(ChannelRun):
                   FROM (SELECT listing_id, SUM(last_published_qty) AS qty
                           FROM stock_channel_listing_node
                          WHERE listing_id = ANY(%s::int[])
+                           AND location_id IS NOT NULL
                       GROUP BY listing_id) total
                  WHERE l.id = total.listing_id
                 """,
-                id_array({i.listing_id for i in items}),
+                id_array(listing_ids),
             )
-        )
-        self.env["stock.channel.listing.node"].invalidate_model(
-            ["last_published_qty", "last_published_at"]
         )
         self.env["stock.channel.listing"].invalidate_model(
             ["last_published_qty", "last_published_at"]
         )
+
+    def _delete_nodes(self, node_ids):
+        """Delete retired nodes: their location got its 0, or needs none."""
+        node_ids = list(node_ids)
+        if not node_ids:
+            return
+        self.cr.execute(
+            SQL(
+                "DELETE FROM stock_channel_listing_node WHERE id = ANY(%s::int[])",
+                id_array(node_ids),
+            )
+        )
+        self.env["stock.channel.listing.node"].invalidate_model()
+        self.env["stock.channel.listing"].invalidate_model(["node_ids"])
 
     def _clear_pending(self, snapshotted):
         """Delete the change rows up to each listing's snapshot."""

@@ -6,6 +6,7 @@ from . import test_marking
 from . import test_order_intake
 from . import test_order_processing
 from . import test_publication
+from . import test_publication_lock
 from . import test_security
 from . import test_monitoring
 from . import test_reconciliation
@@ -27,6 +28,7 @@ from . import test_amazon
 from . import test_order_pull
 from . import test_amazon_orders
 from . import test_per_location
+from . import test_retired_locations
 from . import test_returns
 from . import test_return_endpoint
 from . import test_return_payloads

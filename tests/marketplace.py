@@ -2,7 +2,12 @@
 
 It records every request and answers from a script of responses, else from
 ``responder`` (a function of the request), else 200 ``{"ok": true}``; a
-response may be delayed to provoke a client timeout. A request to Shopify's
+response may be delayed to provoke a client timeout, or held until the test
+releases it. Like a receiver of the generic contract, it applies each
+accepted ``POST /inventory`` when it answers it, keeping per SKU and
+location the newest quantity by the payload's ``generated_at`` (an older
+one is dropped): ``levels`` is what it shows, ``applied`` every item in the
+order it was processed. A request to Shopify's
 GraphQL path is first checked against the API version in its URL
 (``shopify_standin``): one that version would refuse gets Shopify's refusal
 instead, is kept in ``refused``, and leaves the script alone.
@@ -11,7 +16,9 @@ instead, is kept in ``refused``, and leaves the script alone.
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
@@ -69,6 +76,22 @@ class Reply:
     body: object = field(default_factory=lambda: {"ok": True})
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
+    # Answered once this event is set (at most HOLD_LIMIT seconds).
+    hold: threading.Event | None = None
+
+
+HOLD_LIMIT = 60
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One inventory item as the stand-in processed it."""
+
+    sku: str
+    location: str
+    quantity: int
+    generated_at: datetime
+    kept: bool
 
 
 class Marketplace:
@@ -77,11 +100,28 @@ class Marketplace:
         self.refused = []  # (request, Shopify's refusal)
         self.script = []
         self.responder = None
+        self.levels = {}  # (sku, location or "") -> quantity shown
+        self.applied = []  # [Applied], in the order processed
+        self.in_flight = self.most_in_flight = 0
+        self._level_at = {}
+        self._lock = threading.Lock()
         self._stop_delays = threading.Event()
         marketplace = self
 
         class Handler(StandInHandler):
             def _handle(self):
+                with marketplace._lock:
+                    marketplace.in_flight += 1
+                    marketplace.most_in_flight = max(
+                        marketplace.most_in_flight, marketplace.in_flight
+                    )
+                try:
+                    self._answer()
+                finally:
+                    with marketplace._lock:
+                        marketplace.in_flight -= 1
+
+            def _answer(self):
                 body = self.read_body()
                 received = Received(self.command, self.path, dict(self.headers), body)
                 marketplace.received.append(received)
@@ -99,6 +139,10 @@ class Marketplace:
                         )
                 if reply.delay:
                     marketplace._stop_delays.wait(reply.delay)
+                if reply.hold:
+                    marketplace._wait(reply.hold)
+                if 200 <= reply.status < 300:
+                    marketplace._apply(received)
                 self.send_json(reply.status, reply.body, reply.headers)
 
             do_GET = do_POST = do_PUT = _handle
@@ -106,6 +150,48 @@ class Marketplace:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _wait(self, hold):
+        deadline = time.monotonic() + HOLD_LIMIT
+        while not hold.wait(0.05) and time.monotonic() < deadline:
+            if self._stop_delays.is_set():
+                return
+
+    def _apply(self, received):
+        """Apply an accepted generic-contract inventory post: an item older
+        (``generated_at``) than the one applied for its SKU and location is
+        dropped, as the contract allows a receiver to do."""
+        if received.method != "POST" or not received.path.endswith("/inventory"):
+            return
+        try:
+            body = received.json()
+            at = datetime.fromisoformat(body["generated_at"])
+            items = [
+                (i["sku"], i.get("location") or "", i["quantity"])
+                for i in body["items"]
+            ]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return
+        with self._lock:
+            for sku, location, quantity in items:
+                key = (sku, location)
+                kept = key not in self._level_at or self._level_at[key] <= at
+                if kept:
+                    self.levels[key] = quantity
+                    self._level_at[key] = at
+                self.applied.append(Applied(sku, location, quantity, at, kept))
+
+    def reset(self):
+        """Forget requests, answers to come and what was applied."""
+        self.received.clear()
+        self.refused.clear()
+        self.script.clear()
+        self.responder = None
+        with self._lock:
+            self.levels.clear()
+            self._level_at.clear()
+            self.applied.clear()
+            self.most_in_flight = self.in_flight
 
     def _reply(self, received):
         if self.script:

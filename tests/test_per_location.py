@@ -292,11 +292,12 @@ class TestPerLocationSandbox(PerLocationCase):
 
     def test_summed_and_located_quantities_do_not_mix(self):
         """Switching back to one summed quantity publishes it without a
-        location, next to the per-location rows."""
+        location, and 0 to the locations no longer published to (they kept
+        their 30 and 7 before issue 18)."""
         self._publish()
         self.channel_both.publish_per_location = False
         self._publish()
-        self.assertEqual(self._shelf(), {"east": 30, "west": 7, False: 37})
+        self.assertEqual(self._shelf(), {"east": 0, "west": 0, False: 37})
 
 
 class TestPerLocationMarketplaces(PerLocationCase):
