@@ -4,6 +4,7 @@
 variation (sent through the parent's variations batch endpoint).
 """
 
+import re
 from collections import defaultdict
 from urllib.parse import quote
 
@@ -20,6 +21,8 @@ from .base import (
 )
 
 PULL_PAGE_SIZE = 100  # per_page's maximum
+# The webhook id of WooCommerce's ping.
+PING_ID = re.compile(r"[0-9]{1,20}")
 # An order's refunds are read in pages of 100, at most this many pages.
 MAX_REFUND_PAGES = 20
 
@@ -58,9 +61,18 @@ class WooCommerceAdapter(Adapter):
         return "refund_ids" if isinstance(refunds, list) and refunds else "ignore"
 
     @staticmethod
-    def is_ping(body):
-        """Saving a webhook sends an unsigned ``webhook_id=<n>`` form post."""
-        return body.startswith(b"webhook_id=") and body[11:].isdigit()
+    def is_ping(body, form=None):
+        """Saving a webhook sends an unsigned ``webhook_id=<n>`` form post:
+        ``body`` is exactly that, or empty when the server already parsed
+        it into ``form`` (a mapping). ASCII digits only."""
+        if body.startswith(b"webhook_id="):
+            return bool(PING_ID.fullmatch(body[11:].decode("latin-1")))
+        form = form or {}
+        return (
+            not body
+            and list(form) == ["webhook_id"]
+            and bool(PING_ID.fullmatch(form["webhook_id"]))
+        )
 
     @classmethod
     def to_canonical(cls, data):

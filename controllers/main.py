@@ -12,14 +12,13 @@ from odoo.http import request
 
 from ..adapters import ADAPTERS
 from ..adapters.signing import SignedRequest
+from ..adapters.woocommerce import WooCommerceAdapter
 from ..services import order_intake
 from ..services.outcomes import OUTCOME_STATUS
 from ..services.payloads import MAX_BODY
 
 _logger = logging.getLogger(__name__)
 
-# WooCommerce's unsigned check of a new webhook: ``webhook_id=<n>``.
-PING_ID = re.compile(r"[0-9]{1,20}")
 # A marketplace's delivery id (Shopify's are UUIDs): printable ASCII only,
 # anything else is no id at all (it is stored and compared in SQL).
 DELIVERY_ID = re.compile(r"[!-~]{1,128}")
@@ -92,15 +91,8 @@ class ChannelOrderController(http.Controller):
         ``webhook_id=<n>``. It is told nothing: the same 200 whatever the
         code, whether a channel has it and whatever its adapter, and without
         looking it up, so that pings cannot tell which codes exist."""
-        if body.startswith(b"webhook_id="):
-            return bool(PING_ID.fullmatch(body[11:].decode("latin-1")))
         # Odoo may already have parsed the form, consuming the raw body.
-        form = request.httprequest.form
-        return (
-            not body
-            and list(form) == ["webhook_id"]
-            and bool(PING_ID.fullmatch(form["webhook_id"]))
-        )
+        return WooCommerceAdapter.is_ping(body, request.httprequest.form)
 
     def _error(self, status, error):
         return request.make_json_response({"error": error}, status=status)
