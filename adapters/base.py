@@ -14,6 +14,7 @@ from .outbound import (
     Refused,
     check_destination,
     clamp_timeout,
+    new_session,
     parse_retry_after,
     read_capped,
 )
@@ -34,7 +35,7 @@ def register(cls):
 
 
 def get_adapter(config, session=None):
-    return ADAPTERS[config.adapter](config, session or requests.Session())
+    return ADAPTERS[config.adapter](config, session or new_session())
 
 
 class TransientError(Exception):

@@ -5,8 +5,13 @@ internet, so every call is checked before it is sent: HTTPS only, unless the
 host is listed in ``stock_channel_sync.allowed_http_hosts`` (tests, on-premise
 B2B portals); a host that resolves to a loopback, private, link-local,
 reserved or multicast address (a cloud metadata service, the database) is
-refused unless listed too. Redirects are never followed, timeouts are
-clamped, and answers are read up to a size cap within a total deadline.
+refused unless listed too, and so is an IPv6 address that stands for such
+an IPv4 address (NAT64, 6to4, Teredo, IPv4-mapped, -translated or
+-compatible forms: ``is_global`` judges the IPv6 prefix, not the IPv4
+address the packets reach). Redirects are never followed, timeouts are
+clamped, and answers are read up to a size cap within a total deadline. The
+session ignores the environment (``trust_env``): no proxy from
+``HTTPS_PROXY`` and no credentials from ``~/.netrc`` reach a marketplace.
 
 The check resolves the host, then ``requests`` resolves it again to connect:
 a name whose records change between the two (DNS rebinding) is not caught.
@@ -19,10 +24,24 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+import requests
+
 ALLOWED_HOSTS_PARAM = "stock_channel_sync.allowed_http_hosts"
 MIN_TIMEOUT, MAX_TIMEOUT = 1, 120
 MAX_RETRY_AFTER = 3600
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+
+# IPv6 forms whose last 32 bits are an IPv4 address the packets reach:
+# NAT64's well-known prefix (RFC 6052), IPv4-mapped (RFC 4291),
+# IPv4-translated (RFC 2765) and the deprecated IPv4-compatible addresses.
+LOW_32_BITS_IPV4 = tuple(
+    ipaddress.ip_network(net)
+    for net in ("64:ff9b::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "::/96")
+)
+# NAT64 for local use (RFC 8215): the IPv4 address may sit anywhere after
+# the operator's prefix, and a public marketplace is never behind it.
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 
 
 class Refused(Exception):
@@ -53,6 +72,39 @@ def url_problem(url, allowed):
     return None
 
 
+def new_session():
+    """The HTTP session of outbound calls: nothing taken from the process's
+    environment (proxies, ``~/.netrc`` credentials, CA bundle variables)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def embedded_ipv4(address):
+    """The IPv4 addresses an IPv6 ``address`` stands for (6to4: the
+    gateway; Teredo: its server and client), or ``[]``."""
+    if address.version != 6:
+        return []
+    if address.sixtofour:
+        return [address.sixtofour]
+    if address.teredo:
+        return list(address.teredo)
+    if any(address in net for net in LOW_32_BITS_IPV4):
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
+def is_public(address):
+    """Whether calls may go to ``address``: global and not multicast, and so
+    is every IPv4 address it embeds."""
+    if address.version == 6 and address in LOCAL_NAT64:
+        return False
+    return all(
+        candidate.is_global and not candidate.is_multicast
+        for candidate in (address, *embedded_ipv4(address))
+    )
+
+
 def check_destination(url, allowed, resolve=socket.getaddrinfo):
     """Raise :class:`Refused` unless ``url`` may be called now."""
     problem = url_problem(url, allowed)
@@ -68,10 +120,11 @@ def check_destination(url, allowed, resolve=socket.getaddrinfo):
         raise Refused("destination refused: its host does not resolve") from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global or address.is_multicast:
+        if not is_public(address):
             raise Refused(
                 "destination refused: its host is a private, loopback or "
-                f"link-local address; list it in {ALLOWED_HOSTS_PARAM} if intended"
+                "link-local address (or an IPv6 form of one); list it in "
+                f"{ALLOWED_HOSTS_PARAM} if intended"
             )
 
 

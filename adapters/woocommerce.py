@@ -4,6 +4,7 @@
 variation (sent through the parent's variations batch endpoint).
 """
 
+import re
 from collections import defaultdict
 from datetime import timedelta
 from urllib.parse import quote
@@ -26,6 +27,8 @@ PULL_PAGE_SIZE = 100  # per_page's maximum
 # Passes over one second's orders (a bulk update) before the pull gives up
 # for now and is retried: each new pass means orders left that second.
 MAX_SECOND_PASSES = 5
+# The webhook id of WooCommerce's ping.
+PING_ID = re.compile(r"[0-9]{1,20}")
 # An order's refunds are read in pages of 100, at most this many pages.
 MAX_REFUND_PAGES = 20
 
@@ -64,9 +67,18 @@ class WooCommerceAdapter(Adapter):
         return "refund_ids" if isinstance(refunds, list) and refunds else "ignore"
 
     @staticmethod
-    def is_ping(body):
-        """Saving a webhook sends an unsigned ``webhook_id=<n>`` form post."""
-        return body.startswith(b"webhook_id=") and body[11:].isdigit()
+    def is_ping(body, form=None):
+        """Saving a webhook sends an unsigned ``webhook_id=<n>`` form post:
+        ``body`` is exactly that, or empty when the server already parsed
+        it into ``form`` (a mapping). ASCII digits only."""
+        if body.startswith(b"webhook_id="):
+            return bool(PING_ID.fullmatch(body[11:].decode("latin-1")))
+        form = form or {}
+        return (
+            not body
+            and list(form) == ["webhook_id"]
+            and bool(PING_ID.fullmatch(form["webhook_id"]))
+        )
 
     @classmethod
     def to_canonical(cls, data):

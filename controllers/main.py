@@ -2,9 +2,10 @@
 delegate to ``stock.channel.order``, answer. No business logic here."""
 
 import logging
+import re
 import secrets
 
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from odoo import http
 from odoo.http import request
@@ -18,6 +19,10 @@ from ..services.payloads import MAX_BODY
 
 _logger = logging.getLogger(__name__)
 
+# A marketplace's delivery id (Shopify's are UUIDs): printable ASCII only,
+# anything else is no id at all (it is stored and compared in SQL).
+DELIVERY_ID = re.compile(r"[!-~]{1,128}")
+
 
 def channel_route(path, method):
     """A public, session-less JSON endpoint: the signature is the auth."""
@@ -28,8 +33,11 @@ def channel_route(path, method):
         methods=[method],
         csrf=False,
         save_session=False,
-        # Enforced before the body is read, chunked bodies included.
-        max_content_length=MAX_BODY,
+        # Enforced before the body is read. One byte past the documented
+        # limit: a chunked body announces no length and werkzeug stops
+        # reading it at this limit without a word, so a body that reaches
+        # it is known to be too large (and is never verified truncated).
+        max_content_length=MAX_BODY + 1,
     )
 
 
@@ -77,42 +85,46 @@ class ChannelOrderController(http.Controller):
         _logger.info("Order request to channel %r refused: %s", code, reasons)
         return None
 
-    def _is_woocommerce_ping(self, code, body):
-        """WooCommerce checks a new webhook with an unsigned form post."""
+    @staticmethod
+    def _is_woocommerce_ping(body):
+        """WooCommerce checks a new webhook with an unsigned form post
+        ``webhook_id=<n>``. It is told nothing: the same 200 whatever the
+        code, whether a channel has it and whatever its adapter, and without
+        looking it up, so that pings cannot tell which codes exist."""
         # Odoo may already have parsed the form, consuming the raw body.
-        webhook_id = request.httprequest.form.get("webhook_id", "")
-        if not (WooCommerceAdapter.is_ping(body) or webhook_id.isdigit()):
-            return False
-        return bool(
-            request.env["stock.channel"]
-            .sudo()
-            .search_count(
-                [
-                    ("code", "=", code),
-                    ("active", "=", True),
-                    ("adapter", "=", "woocommerce"),
-                ]
-            )
-        )
+        return WooCommerceAdapter.is_ping(body, request.httprequest.form)
 
     def _error(self, status, error):
         return request.make_json_response({"error": error}, status=status)
 
     def _body(self):
-        """The raw body, read once up to the route's limit (also for a
-        chunked body, whose length is not announced); None when larger."""
+        """``(raw body, None)``, or ``(None, the error answer)``: 413 over
+        the limit, announced or not (a chunked body is read up to one byte
+        past it, see :func:`channel_route`); 408 when the client went away
+        before sending the whole body, which is transient (the marketplace
+        sends it again), never a bad signature or a bad request."""
         try:
             # Cached: Odoo replays the request after a serialization failure.
-            return request.httprequest.get_data()
+            body = request.httprequest.get_data()
         except RequestEntityTooLarge:
-            return None
+            body = None
+        except ClientDisconnected:
+            _logger.info(
+                "Order request to %s: the client disconnected before sending"
+                " the whole body (transient: it will be sent again)",
+                request.httprequest.path,
+            )
+            return None, self._error(408, "incomplete_body")
+        if body is None or len(body) > MAX_BODY:
+            return None, self._error(413, "payload_too_large")
+        return body, None
 
     @channel_route("/stock_channel_sync/<string:code>/orders", "POST")
     def post_order(self, code, **_kwargs):
-        body = self._body()
-        if body is None:
-            return self._error(413, "payload_too_large")
-        if self._is_woocommerce_ping(code, body):
+        body, error = self._body()
+        if error:
+            return error
+        if self._is_woocommerce_ping(body):
             return request.make_json_response({"status": "ok"})
         channel = self._authenticated_channel(code, body)
         if channel is None:
@@ -120,12 +132,17 @@ class ChannelOrderController(http.Controller):
         orders = request.env["stock.channel.order"].with_env(channel.env)
         adapter = ADAPTERS[channel.adapter]
         headers = request.httprequest.headers
+        delivery_id = adapter.delivery_id(headers)
         outcome = order_intake.receive(
             orders,
             channel,
             headers.get(adapter.topic_header) if adapter.topic_header else "create",
             body,
-            delivery_id=adapter.delivery_id(headers),
+            delivery_id=(
+                delivery_id
+                if delivery_id and DELIVERY_ID.fullmatch(delivery_id)
+                else None
+            ),
         )
         return self._answer(outcome)
 
@@ -135,26 +152,26 @@ class ChannelOrderController(http.Controller):
         )
 
     def _signed_order(self, code, external_id):
-        """(order, error response): the channel's order named in a request
-        signed with the generic contract (method, path, time, body)."""
-        body = self._body()
-        if body is None:
-            return None, self._error(413, "payload_too_large")
+        """(order, raw body, error response): the channel's order named in a
+        request signed with the generic contract (method, path, time, body)."""
+        body, error = self._body()
+        if error:
+            return None, None, error
         channel = self._authenticated_channel(code, body, native=False)
         if channel is None:
-            return None, self._error(401, "invalid_signature")
+            return None, None, self._error(401, "invalid_signature")
         order = channel.env["stock.channel.order"].search(
             [("channel_id", "=", channel.id), ("external_id", "=", external_id)]
         )
         if not order:
-            return None, self._error(404, "unknown_order")
-        return order, None
+            return None, None, self._error(404, "unknown_order")
+        return order, body, None
 
     @channel_route(
         "/stock_channel_sync/<string:code>/orders/<string:external_id>/cancel", "POST"
     )
     def cancel_order(self, code, external_id, **_kwargs):
-        order, error = self._signed_order(code, external_id)
+        order, _body, error = self._signed_order(code, external_id)
         if error:
             return error
         return self._answer(order._cancel_from_channel())
@@ -163,7 +180,7 @@ class ChannelOrderController(http.Controller):
         "/stock_channel_sync/<string:code>/orders/<string:external_id>", "GET"
     )
     def get_order(self, code, external_id, **_kwargs):
-        order, error = self._signed_order(code, external_id)
+        order, _body, error = self._signed_order(code, external_id)
         if error:
             return error
         return request.make_json_response(order._answer_status())
@@ -174,7 +191,7 @@ class ChannelOrderController(http.Controller):
     def post_return(self, code, external_id, **_kwargs):
         """A return of a received order (generic contract, signature v2):
         stored once per return_id, its receipt built by a job."""
-        order, error = self._signed_order(code, external_id)
+        order, body, error = self._signed_order(code, external_id)
         if error:
             return error
-        return self._answer(order._receive_return(self._body()))
+        return self._answer(order._receive_return(body))

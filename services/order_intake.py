@@ -18,6 +18,8 @@ from psycopg2.errors import SerializationFailure
 
 from odoo.tools import SQL
 
+from odoo.addons.queue_job.exception import RetryableJobError
+
 from ..adapters import ADAPTERS
 from .outcomes import Outcome
 from .payloads import (
@@ -28,6 +30,11 @@ from .payloads import (
     validate_reference,
 )
 from .refunds import refund, refund_ids
+
+# How long a confirmation inside the request (sync mode) waits for a stock
+# lock before its order is left to a job: marketplaces and portals give up
+# on a request after a few seconds.
+SYNC_LOCK_TIMEOUT = "2s"
 
 
 def receive(orders, channel, topic, body, delivery_id=None):
@@ -145,16 +152,39 @@ def _create(orders, channel, body, data):
     insert_lines(orders.env, channel, order_id, lines)
     orders._mark_promised(channel, {line["product_id"] for line in lines})
     record = orders.with_company(channel.company_id).browse(order_id)
-    if channel.order_processing == "sync" and not orders.env.context.get(
-        DEFER_PROCESSING
+    if (
+        channel.order_processing == "sync"
+        and not orders.env.context.get(DEFER_PROCESSING)
+        and _confirmed_now(record)
     ):
-        record._process()
         return Outcome("created", dict(record._answer_status(), status="created"))
     record._delay_processing(order["external_id"])
     return Outcome(
         "accepted",
         {"status": "accepted", "external_id": order["external_id"], "id": order_id},
     )
+
+
+def _confirmed_now(record):
+    """Sync mode: confirm inside the request; False when stock contention
+    (a lock held longer than :data:`SYNC_LOCK_TIMEOUT`, a serialization
+    failure, a deadlock) stopped it. That is not the order's fault and must
+    not fail the request: the order stays stored and promised (the
+    confirmation's savepoint is rolled back) and its job confirms it, like
+    on an asynchronous channel (202 accepted)."""
+    cr = record.env.cr
+    cr.execute("SELECT current_setting('lock_timeout')")
+    previous = cr.fetchone()[0]
+    # Transaction-local, and put back once the confirmation is over.
+    cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", SYNC_LOCK_TIMEOUT))
+    try:
+        record._process()
+    except RetryableJobError:
+        confirmed = False
+    else:
+        confirmed = True
+    cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", previous))
+    return confirmed
 
 
 def _ignore(orders, channel, body, data):

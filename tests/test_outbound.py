@@ -1,14 +1,19 @@
 import base64
+import ipaddress
+import os
+import shutil
 import socket
+import tempfile
 import time
 from email.utils import formatdate
+from unittest.mock import patch
 
 from odoo.exceptions import ValidationError
 from odoo.tests import BaseCase, tagged
 
 from ..adapters import outbound
 from ..adapters.base import ChannelConfig
-from .marketplace import Reply
+from .marketplace import Marketplace, Reply
 from .test_publication import PublicationCase
 
 
@@ -89,6 +94,63 @@ class TestOutboundRules(BaseCase):
         with self.assertRaisesRegex(outbound.Refused, "does not resolve"):
             outbound.check_destination("https://nowhere.invalid/", (), no_such_host)
 
+    def test_ipv6_forms_of_private_ipv4_refused(self):
+        """NAT64, 6to4, Teredo, IPv4-mapped, -translated and -compatible
+        addresses are judged by the IPv4 address they reach: refused when it
+        is private, loopback, link-local (cloud metadata) or multicast, as is
+        any local-use NAT64 address; their forms of a public address pass."""
+        refused = {
+            "64:ff9b::a00:1": "10.0.0.1",  # NAT64, well-known prefix
+            "64:ff9b::a9fe:a9fe": "169.254.169.254",
+            "64:ff9b::7f00:1": "127.0.0.1",
+            "2002:a00:1::1": "10.0.0.1",  # 6to4
+            "2002:a9fe:a9fe::": "169.254.169.254",
+            "2002:c0a8:101:1::1": "192.168.1.1",
+            "2002:e000:1::1": "224.0.0.1",
+            # Teredo: server 65.54.227.120, client 10.0.0.1 (bits inverted)
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe": "10.0.0.1",
+            "::ffff:10.0.0.1": "10.0.0.1",  # IPv4-mapped
+            "::ffff:a9fe:a9fe": "169.254.169.254",
+            "::ffff:0:7f00:1": "127.0.0.1",  # IPv4-translated
+            "::10.0.0.1": "10.0.0.1",  # IPv4-compatible (deprecated)
+            "::a9fe:a9fe": "169.254.169.254",
+        }
+        for address, ipv4 in refused.items():
+            with self.subTest(address=address):
+                parsed = ipaddress.ip_address(address)
+                self.assertIn(
+                    ipaddress.ip_address(ipv4), outbound.embedded_ipv4(parsed)
+                )
+                self.assertFalse(outbound.is_public(parsed))
+                with self.assertRaisesRegex(outbound.Refused, "IPv6 form"):
+                    outbound.check_destination(
+                        "https://shop.example.com/", (), resolve=resolver(address)
+                    )
+        # Local-use NAT64 (RFC 8215): refused whatever it embeds.
+        with self.assertRaises(outbound.Refused):
+            outbound.check_destination(
+                "https://x.example/", (), resolve=resolver("64:ff9b:1::808:808")
+            )
+        for address in (
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "::ffff:8.8.8.8",
+            "2606:4700:4700::1111",
+            "8.8.8.8",
+        ):
+            with self.subTest(address=address):
+                outbound.check_destination(
+                    "https://shop.example.com/", (), resolve=resolver(address)
+                )
+        self.assertEqual(outbound.embedded_ipv4(ipaddress.ip_address("8.8.8.8")), [])
+        self.assertEqual(
+            outbound.embedded_ipv4(ipaddress.ip_address("2606:4700:4700::1111")), []
+        )
+
+    def test_session_ignores_the_environment(self):
+        """No proxy, ~/.netrc credentials or CA bundle from the environment."""
+        self.assertFalse(outbound.new_session().trust_env)
+
     def test_retry_after_is_bounded_and_safe(self):
         """Delta seconds or an HTTP date, never negative, never past an hour,
         and None for what cannot be read."""
@@ -158,6 +220,32 @@ class TestOutboundCalls(PublicationCase):
         self.channel.base_url = f"https://localhost:{port}"
         self.assertIn("destination refused", self._failed_publication())
         self.assertFalse(self.market.received)
+
+    def test_environment_proxy_and_netrc_not_used(self):
+        """With HTTP(S)_PROXY pointing at a listening proxy and a ~/.netrc
+        holding credentials for the marketplace's host, the publication goes
+        straight to the marketplace, without an Authorization header; the
+        proxy sees nothing."""
+        proxy = Marketplace().start()
+        self.addCleanup(proxy.stop)
+        home = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, home)
+        netrc = os.path.join(home, ".netrc")
+        with open(netrc, "w", encoding="ascii") as file:
+            file.write("machine 127.0.0.1 login stolen password not-for-you\n")
+        os.chmod(netrc, 0o600)
+        environment = {
+            name: proxy.url
+            for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+            + ("http_proxy", "https_proxy", "all_proxy")
+        }
+        environment.update(HOME=home, NETRC=netrc, NO_PROXY="", no_proxy="")
+        with patch.dict(os.environ, environment):
+            self.assertEqual(self._publish(), "1 sent, 0 unchanged")
+        self.assertFalse(proxy.received)
+        (received,) = self.market.received
+        self.assertEqual(received.path, "/inventory")
+        self.assertNotIn("authorization", {h.lower() for h in received.headers})
 
     def test_oversized_answer_is_not_read_whole(self):
         """An answer past the cap is cut, and the run retries later."""
