@@ -2,14 +2,9 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
-from odoo.addons.queue_job.exception import RetryableJobError
-
 from ..services import jobs, order_intake, shipments
 from ..services.outcomes import OUTCOME_STATUS, Outcome
-from ..services.retries import (
-    contention_delay,
-    is_contention,
-)
+from ..services.retries import retry_contention
 from ..services.sale_order_builder import SaleOrderBuilder
 
 # Failures a retry cannot fix: the order goes to 'error' for a human.
@@ -269,14 +264,7 @@ class StockChannelOrder(models.Model):
             with self.env.cr.savepoint():
                 outcome = order_intake.cancel_stored(self)
         except Exception as exc:
-            if not is_contention(exc):
-                raise
-            waited = (fields.Datetime.now() - self.write_date).total_seconds()
-            raise RetryableJobError(
-                f"stock is busy ({type(exc).__name__}): retrying",
-                seconds=contention_delay(waited),
-                ignore_retry=True,
-            ) from exc
+            retry_contention(exc, self.write_date)
         return outcome.kind
 
     def action_reprocess(self):
@@ -307,14 +295,7 @@ class StockChannelOrder(models.Model):
             self._schedule_error_activity(str(exc))
             return f"error: {exc}"
         except Exception as exc:
-            if not is_contention(exc):
-                raise
-            waited = (fields.Datetime.now() - self.create_date).total_seconds()
-            raise RetryableJobError(
-                f"stock is busy ({type(exc).__name__}): retrying",
-                seconds=contention_delay(waited),
-                ignore_retry=True,
-            ) from exc
+            retry_contention(exc, self.create_date)
         self.write({"state": "done", "sale_order_id": sale.id})
         return f"created {sale.name}"
 

@@ -5,7 +5,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters.base import PermanentError, TransientError
 from ..services import jobs, return_guard, return_intake, return_receipts
-from ..services.retries import contention_delay, is_contention
+from ..services.retries import retry_contention
 from ..services.return_payloads import InvalidReturn, validate_return
 from .stock_channel_order import PERMANENT_ERRORS
 
@@ -69,16 +69,7 @@ class StockChannelOrder(models.Model):
             )
             return f"error: {exc}"
         except Exception as exc:
-            if not is_contention(exc):
-                raise
-            waited = (
-                fields.Datetime.now() - channel_return.create_date
-            ).total_seconds()
-            raise RetryableJobError(
-                f"stock is busy ({type(exc).__name__}): retrying",
-                seconds=contention_delay(waited),
-                ignore_retry=True,
-            ) from exc
+            retry_contention(exc, channel_return.create_date)
         receipts = ", ".join(channel_return.picking_ids.mapped("name")) or "none"
         return f"return {channel_return.external_id}: receipts {receipts}"
 

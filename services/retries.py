@@ -9,8 +9,11 @@ job that gave up leaves listings pending until someone notices.
 """
 
 import random
+from datetime import datetime
 
 from psycopg2 import errorcodes, errors
+
+from odoo.addons.queue_job.exception import RetryableJobError
 
 OUTAGE_SECONDS = 24 * 3600
 # With the patterns of data/queue_job_data.xml this is ~27 hours of retries
@@ -73,3 +76,18 @@ def contention_delay(waited, rng=random):
     ``MAX_CONTENTION_DELAY``."""
     ceiling = min(MAX_CONTENTION_DELAY, max(2.0, waited / 2))
     return max(1, round(rng.uniform(1, ceiling)))
+
+
+def retry_contention(exc, waiting_since):
+    """Turn stock contention met by a job (``exc``) into a retry without
+    limit (``ignore_retry``: it never uses up the job's tries) after
+    :func:`contention_delay` of the wait since ``waiting_since``; anything
+    else is raised again as it is."""
+    if not is_contention(exc):
+        raise exc
+    waited = (datetime.utcnow() - waiting_since).total_seconds()
+    raise RetryableJobError(
+        f"stock is busy ({type(exc).__name__}): retrying",
+        seconds=contention_delay(waited),
+        ignore_retry=True,
+    ) from exc
