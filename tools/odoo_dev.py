@@ -177,7 +177,7 @@ def template_db(odoo, demo):
         ],
         check=True,
     )
-    if filestore(building).exists():
+    if filestore(building).exists() and not filestore(name).exists():
         filestore(building).rename(filestore(name))
     return name
 
