@@ -1144,6 +1144,7 @@ class StockChannel(models.Model):
             .get_param("stock_channel_sync.payload_retention_days", 30)
         )
         self.env["stock.channel.order"]._gc_payloads(payload_days)
+        self.env["stock.channel.order.refusal"]._gc_payloads(payload_days)
         self.env.cr.execute(
             "DELETE FROM stock_channel_discrepancy WHERE state = 'resolved' AND"
             " resolved_at < (now() at time zone 'UTC') - make_interval(days => %s)",

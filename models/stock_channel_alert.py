@@ -4,6 +4,7 @@ ALERT_KINDS = [
     ("lag", "Publication Lag"),
     ("failures", "Failed Jobs"),
     ("drift", "Open Discrepancies"),
+    ("refusals", "Refused Orders"),
 ]
 
 

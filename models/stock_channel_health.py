@@ -35,6 +35,12 @@ class StockChannel(models.Model):
         default=10,
         help="Alert when reconciliation leaves more discrepancies open.",
     )
+    alert_max_order_refusals = fields.Integer(
+        string="Max Refused Orders",
+        default=10,
+        help="Alert when more pulled orders are kept refused (each one also "
+        "gets its own to-do when first refused).",
+    )
     alert_ids = fields.One2many(
         "stock.channel.alert", "channel_id", string="Alert History"
     )
@@ -81,6 +87,8 @@ class StockChannel(models.Model):
         "whose marketplace posts no orders (Amazon): pulling is its only way "
         "in, not a recovery.",
     )
+    # Refused pulled orders (order_refusal_count, declared with the order
+    # pull) are one of the figures below, counted in _health_figures.
     health_state = fields.Selection(
         [("ok", "Healthy"), ("warning", "Needs Attention"), ("alert", "Alert")],
         compute="_compute_health",
@@ -92,6 +100,7 @@ class StockChannel(models.Model):
         "alert_max_lag",
         "alert_max_failed_jobs",
         "alert_max_discrepancies",
+        "alert_max_order_refusals",
         "reconcile_interval",
     )
     def _check_monitoring_values(self):
@@ -101,6 +110,7 @@ class StockChannel(models.Model):
                     channel.alert_max_lag,
                     channel.alert_max_failed_jobs,
                     channel.alert_max_discrepancies,
+                    channel.alert_max_order_refusals,
                     channel.reconcile_interval,
                 )
                 < 0
@@ -129,13 +139,14 @@ class StockChannel(models.Model):
                 or channel.open_discrepancy_count
                 or channel.order_error_count_24h
                 or channel.order_recovered_count_24h
+                or channel.order_refusal_count
             ):
                 channel.health_state = "warning"
             else:
                 channel.health_state = "ok"
 
     def _health_figures(self):
-        """``{channel id: {figure: value}}`` in five queries for any number
+        """``{channel id: {figure: value}}`` in six queries for any number
         of channels (the dashboard shows them all)."""
         ids = [channel_id for channel_id in self.ids if channel_id]
         if not ids:
@@ -146,6 +157,7 @@ class StockChannel(models.Model):
         cr = self.env.cr
         self.env["stock.channel.publication"].flush_model()
         self.env["stock.channel.discrepancy"].flush_model()
+        self.env["stock.channel.order.refusal"].flush_model(["channel_id"])
         self.env["stock.channel.order"].flush_model(
             ["state", "channel_id", "received_via"]
         )
@@ -194,6 +206,13 @@ class StockChannel(models.Model):
                 ids,
                 since,
             ),
+            # Refused pulled orders kept (not stored, each with its error
+            # and to-do) until stored on a retry or dismissed.
+            ("order_refusal_count",): SQL(
+                """SELECT channel_id, COUNT(*) FROM stock_channel_order_refusal
+                    WHERE channel_id = ANY(%s) GROUP BY channel_id""",
+                ids,
+            ),
         }
         for names, query in queries.items():
             cr.execute(query)
@@ -228,6 +247,7 @@ class StockChannel(models.Model):
             ("lag", self.publication_lag, self.alert_max_lag),
             ("failures", self.failed_job_count, self.alert_max_failed_jobs),
             ("drift", self.open_discrepancy_count, self.alert_max_discrepancies),
+            ("refusals", self.order_refusal_count, self.alert_max_order_refusals),
         ]
         return [(kind, value, limit) for kind, value, limit in checks if value > limit]
 
@@ -272,4 +292,5 @@ HEALTH_FIELDS = (
     "order_count_24h",
     "order_error_count_24h",
     "order_recovered_count_24h",
+    "order_refusal_count",
 )

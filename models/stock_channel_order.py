@@ -94,6 +94,15 @@ class StockChannelOrder(models.Model):
         help="Whether the channel was told about the shipment.",
     )
     shipment_message = fields.Text(readonly=True)
+    channel_cancelled_at = fields.Datetime(
+        string="Cancelled on Channel",
+        readonly=True,
+        copy=False,
+        help="When the marketplace's cancellation of this stored order was "
+        "handled: the order cancelled, or, when it had shipped, a to-do for "
+        "the responsible. A pull that lists it cancelled again enqueues "
+        "nothing.",
+    )
 
     def write(self, vals):
         res = super().write(vals)

@@ -36,9 +36,12 @@ class StockChannel(models.Model):
     )
     order_refusal_count = fields.Integer(
         string="Refused Orders",
-        compute="_compute_order_refusal_count",
+        # A health figure (models/stock_channel_health.py): the channel
+        # needs attention while one is kept.
+        compute="_compute_health",
         help="Pulled orders refused by validation (an unknown SKU, currency, "
-        "country): each pull tries them again.",
+        "country), kept with their error and a to-do each: each pull tries "
+        "them again. The channel needs attention while there is one.",
     )
     last_order_pull_at = fields.Datetime(
         string="Last Order Pull", readonly=True, copy=False
@@ -50,15 +53,6 @@ class StockChannel(models.Model):
         for channel in self:
             adapter = ADAPTERS.get(channel.adapter)
             channel.pulls_orders = bool(adapter and adapter.pulls_orders)
-
-    def _compute_order_refusal_count(self):
-        counts = dict(
-            self.env["stock.channel.order.refusal"]._read_group(
-                [("channel_id", "in", self.ids)], ["channel_id"], ["__count"]
-            )
-        )
-        for channel in self:
-            channel.order_refusal_count = counts.get(channel, 0)
 
     @api.constrains("order_pull_interval")
     def _check_order_pull_interval(self):

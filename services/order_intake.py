@@ -16,6 +16,7 @@ import uuid
 
 from psycopg2.errors import SerializationFailure
 
+from odoo import fields
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -234,19 +235,26 @@ def _cancellation(orders, channel, body, data):
 def cancel_stored(order):
     """Cancel a stored order the marketplace cancelled (its cancellation
     webhook, or the cancellation job of a pull), unless it shipped: then a
-    to-do for the channel's responsible."""
+    to-do for the channel's responsible, once. Either way the cancellation
+    is handled (``channel_cancelled_at``): a shipped order stays ``done``,
+    and what repeats the cancellation (the pulls whose overlap lists it
+    again, Shopify's ``orders/updated`` beside its ``orders/cancelled``)
+    enqueues and schedules nothing more."""
     outcome = order._cancel_from_channel()
     if outcome.kind == "shipped":
-        order._schedule_todo(
-            order.env._(
-                "Order %s was cancelled on the channel after shipping",
-                order.external_id,
-            ),
-            order.env._("Arrange the return or refund with the customer."),
-        )
-        return Outcome(
+        if not order.channel_cancelled_at:
+            order._schedule_todo(
+                order.env._(
+                    "Order %s was cancelled on the channel after shipping",
+                    order.external_id,
+                ),
+                order.env._("Arrange the return or refund with the customer."),
+            )
+        outcome = Outcome(
             "already_shipped", dict(order._answer_status(), status="already_shipped")
         )
+    if not order.channel_cancelled_at:
+        order.channel_cancelled_at = fields.Datetime.now()
     return outcome
 
 

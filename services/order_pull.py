@@ -30,10 +30,17 @@ listing says has been read (``OrderPage.read_until``), never back, and never
 past an order the intake could not store for a passing reason (one being
 stored by a concurrent delivery). An order the intake refuses (it fails
 validation: an unknown SKU, currency, country) does not hold it: it is kept
-as a ``stock.channel.order.refusal`` with its error, for managers to see,
-and tried again at the end of every later pull until it is stored (its
-cause fixed) or dismissed; a newer version of it listed by a pull replaces
-it.
+as a ``stock.channel.order.refusal`` with its error, for managers to see
+(one to-do for the channel's responsible when it is first refused, a
+health figure), and tried again at the end of every later pull until it
+is stored (its cause fixed) or dismissed; a newer version of it listed by
+a pull replaces it. Its stored order is cleared after the payload
+retention; it is then tried again only when a pull lists it again.
+
+Cancellations. A stored order listed cancelled gets one cancellation job
+(its identity key coalesces the pulls while it waits); once it ran, the
+order is cancelled or, shipped, marked handled (``channel_cancelled_at``,
+with its to-do): the pulls that list it again enqueue nothing.
 """
 
 import json
@@ -77,28 +84,34 @@ def pull(channel, job_uuid=None):
 
 
 class StoredOrders:
-    """Which listed orders are stored already, and in which state: one
-    query per page (the adapter may ask first, for part of the page)."""
+    """Which listed orders are stored already, in which state, and whether
+    the marketplace's cancellation of each was handled already: one query
+    per page (the adapter may ask first, for part of the page)."""
 
     def __init__(self, channel):
         self.channel = channel
         self.states = {}
+        self.cancel_handled = set()
         self.asked = set()
 
     def __call__(self, external_ids):
         missing = {str(i) for i in external_ids} - self.asked
         if missing:
             orders = self.channel.env["stock.channel.order"]
-            orders.flush_model(["state"])
+            orders.flush_model(["state", "channel_cancelled_at"])
             orders.env.cr.execute(
                 SQL(
-                    "SELECT external_id, state FROM stock_channel_order"
+                    "SELECT external_id, state, channel_cancelled_at IS NOT NULL"
+                    "  FROM stock_channel_order"
                     " WHERE channel_id = %s AND external_id = ANY(%s)",
                     self.channel.id,
                     sorted(missing),
                 )
             )
-            self.states.update(orders.env.cr.fetchall())
+            for external_id, state, handled in orders.env.cr.fetchall():
+                self.states[external_id] = state
+                if handled:
+                    self.cancel_handled.add(external_id)
             self.asked |= missing
         return {str(i) for i in external_ids} & set(self.states)
 
@@ -162,8 +175,10 @@ class Pull:
 
     def _intake(self, channel, page, stored):
         """The page's orders: the stored ones recognised from ``stored``
-        (a cancellation of one becomes its cancellation job), the others
-        through the intake, a synchronous confirmation deferred to its job."""
+        (a cancellation of one becomes its cancellation job, once: not
+        again when it is cancelled already or its cancellation was handled,
+        a shipped order's to-do), the others through the intake, a
+        synchronous confirmation deferred to its job."""
         orders = channel.env["stock.channel.order"].with_context(
             **{order_intake.DEFER_PROCESSING: True}
         )
@@ -178,7 +193,11 @@ class Pull:
                 settled.append(pulled.external_id)
                 continue
             if state is not None:
-                if pulled.action == "cancel" and state != "cancelled":
+                if (
+                    pulled.action == "cancel"
+                    and state != "cancelled"
+                    and pulled.external_id not in stored.cancel_handled
+                ):
                     cancels.append(pulled.external_id)
                     self.counts["cancel_queued"] += 1
                 else:
@@ -230,7 +249,8 @@ class Pull:
 
     def _keep_refusals(self, channel, refused):
         """Keep each refused order with its error (the latest version listed
-        replaces an earlier one), so that it holds nothing."""
+        replaces an earlier one), so that it holds nothing; a new refusal
+        gets its to-do, a refusal listed again does not."""
         if not refused:
             return
         refusals = channel.env["stock.channel.order.refusal"]
@@ -244,19 +264,21 @@ class Pull:
             )
         }
         now = fields.Datetime.now()
+        new = []
         for pulled, answer in refused:
             values = {
                 "action": pulled.action,
                 "changed_at": pulled.updated_at,
                 "error_message": refusal_message(answer),
                 "payload": json.dumps(pulled.payload),
+                "listed_at": now,
                 "last_tried_at": now,
             }
             if pulled.external_id in existing:
                 refusal = existing[pulled.external_id]
                 refusal.write(dict(values, tries=refusal.tries + 1))
             else:
-                refusals.create(
+                new.append(
                     dict(
                         values,
                         channel_id=channel.id,
@@ -272,6 +294,10 @@ class Pull:
                 pulled.external_id,
                 values["error_message"],
             )
+        if new:
+            refusals.with_context(
+                mail_create_nolog=True, mail_create_nosubscribe=True
+            ).create(new)._schedule_todos()
 
     def _settle_refusals(self, channel, external_ids):
         """Orders stored (or acknowledged) now drop their refusal."""
@@ -290,6 +316,8 @@ class Pull:
             [
                 ("channel_id", "=", channel.id),
                 ("external_id", "not in", list(self.listed)),
+                # Cleared by the payload retention: nothing left to try.
+                ("payload", "!=", False),
             ],
             order="last_tried_at asc, id",
             limit=MAX_RETRIED_REFUSALS,

@@ -218,7 +218,12 @@ def quantities(order):
     """``(delivered, still to deliver)`` per product: the sale order's done
     and open moves to customers, or, before the sale order exists, the
     order's promised lines; for a cancelled order (nothing shipped), what
-    it had ordered."""
+    it had ordered.
+
+    In a multi-step delivery the open step nearest the customer counts: the
+    ship move, or before it exists the pick (Odoo 18 creates the next step
+    when the one before is done; the pick's final destination is the
+    customer), never both for the same units."""
     delivered, to_deliver = {}, {}
     sale = order.sale_order_id
     if order.state == "cancelled":
@@ -226,16 +231,30 @@ def quantities(order):
             Ledger._add(to_deliver, line.product_id.id, line.product_qty)
     elif sale and sale.state == "sale":
         for move in sale.order_line.move_ids:
-            if move.location_dest_id.usage != "customer":
+            if move.state == "cancel":
                 continue
-            if move.state == "done":
-                Ledger._add(delivered, move.product_id.id, moved_qty(move))
-            elif move.state != "cancel":
+            if move.location_dest_id.usage == "customer":
+                if move.state == "done":
+                    Ledger._add(delivered, move.product_id.id, moved_qty(move))
+                else:
+                    Ledger._add(to_deliver, move.product_id.id, move.product_qty)
+            elif _first_open_step(move):
                 Ledger._add(to_deliver, move.product_id.id, move.product_qty)
     elif order.state in ("received", "error"):
         for line in order.line_ids:
             Ledger._add(to_deliver, line.product_id.id, line.product_qty)
     return delivered, to_deliver
+
+
+def _first_open_step(move):
+    """An open move of a delivery's earlier step (a pick) bound for the
+    customer whose next step does not exist yet or is over: its units are
+    still to deliver and no later open move carries them."""
+    return (
+        move.state != "done"
+        and move.location_final_id.usage == "customer"
+        and not move.move_dest_ids.filtered(lambda m: m.state not in ("done", "cancel"))
+    )
 
 
 def moved_qty(move):

@@ -405,6 +405,102 @@ class TestOrderPull(OrderCase):
         refusal.with_user(self.robot).action_dismiss()
         self.assertFalse(refusal.exists())
 
+    def _refusal(self, channel, external_id):
+        return self.env["stock.channel.order.refusal"].search(
+            [("channel_id", "=", channel.id), ("external_id", "=", external_id)]
+        )
+
+    def test_refused_order_on_health_with_one_todo(self):
+        """A refused order makes the healthy channel need attention (a
+        health figure), gives its responsible one to-do, however often it is
+        refused again, from a technical user without e-mail address; over
+        *Max Refused Orders* it is an alert. Stored on a retry, the refusal
+        goes with its to-do and the alert closes."""
+        self.robot.partner_id.email = False
+        self.company.partner_id.email = False
+        responsible = new_test_user(
+            self.env,
+            login="refusal_responsible",
+            groups="stock.group_stock_user,stock_channel_sync.group_channel_user",
+        )
+        self.shop.responsible_id = responsible
+        self._clear_pending()
+        self.shop.invalidate_recordset()
+        self.assertEqual(self.shop.health_state, "ok")
+        self.store.shopify.append(
+            shopify_node(7101, "2026-11-20T10:00:00Z", sku="LATE-<B>SKU</B>")
+        )
+        self.assertIn("not stored: 7101", self._pull(self.shop))
+        refusal = self._refusal(self.shop, "7101")
+        seen = self.shop.with_user(responsible)
+        self.assertEqual(seen.order_refusal_count, 1)
+        self.assertEqual(seen.health_state, "warning")
+        todo = refusal.activity_ids
+        self.assertEqual(len(todo), 1)
+        self.assertEqual(todo.user_id, responsible)
+        self.assertIn("7101", todo.summary)
+        self.assertIn("LATE-&lt;B&gt;SKU&lt;/B&gt;", str(todo.note))  # escaped
+        self.assertTrue(todo.with_user(responsible).res_name)  # readable
+        self.shop.orders_pulled_until = SINCE
+        self._pull(self.shop)
+        self._pull(self.shop)  # a retry of the refusal, not listed
+        self.assertEqual(refusal.tries, 3)
+        self.assertEqual(refusal.activity_ids, todo)
+
+        self.shop.alert_max_order_refusals = 0
+        self.env["stock.channel"]._cron_check_alerts()
+        alert = self.env["stock.channel.alert"].search(
+            [("channel_id", "=", self.shop.id), ("state", "=", "open")]
+        )
+        self.assertEqual((alert.kind, alert.value), ("refusals", 1))
+        self.assertEqual(self.shop.health_state, "alert")
+
+        self._create_product("Late <B>Sku</B>")
+        self.assertIn("1 accepted", self._pull(self.shop))
+        self.assertFalse(refusal.exists())
+        self.assertFalse(
+            self.env["mail.activity"].search(
+                [
+                    ("res_model", "=", "stock.channel.order.refusal"),
+                    ("res_id", "=", refusal.id),
+                ]
+            )
+        )
+        self.env["stock.channel"]._cron_check_alerts()
+        self.assertEqual(alert.state, "closed")
+        self.assertEqual(self.shop.order_refusal_count, 0)
+
+    def test_refused_order_payload_cleared_after_retention(self):
+        """The retention clears the stored order of a refusal last listed
+        longer ago than the payload retention; the refusal keeps its error
+        and is no longer tried; a recent one keeps its copy; a pull that
+        lists the order again stores a fresh copy."""
+        self.store.woo += [
+            woo_order(970, "2026-11-21T09:00:00", sku="NOPE-OLD"),
+            woo_order(971, "2026-11-21T09:01:00", sku="NOPE-NEW"),
+        ]
+        self._pull(self.woo)
+        old, recent = self._refusal(self.woo, "970"), self._refusal(self.woo, "971")
+        self.assertTrue(old.listed_at)
+        self.env.cr.execute(
+            "UPDATE stock_channel_order_refusal"
+            " SET listed_at = listed_at - interval '31 days' WHERE id = %s",
+            [old.id],
+        )
+        self.env.invalidate_all()
+        self.env["stock.channel"]._cron_gc_publications()
+        self.assertFalse(old.payload)
+        self.assertIn("NOPE-OLD", old.error_message)
+        self.assertIn("NOPE-NEW", recent.payload)
+        self.store.woo.clear()
+        self._pull(self.woo)
+        self.assertEqual((old.tries, recent.tries), (1, 2))
+        self.store.woo.append(woo_order(970, "2026-11-21T09:00:00", sku="NOPE-OLD"))
+        self.woo.orders_pulled_until = SINCE
+        self._pull(self.woo)
+        self.assertIn("NOPE-OLD", old.payload)
+        self.assertEqual(old.tries, 2)
+
     def test_failure_midway_keeps_the_pages_before(self):
         """The second request fails (503): the job is retried later. The
         first page was committed in its own transaction: its orders stay
@@ -648,6 +744,63 @@ class TestOrderPull(OrderCase):
         self.assertEqual(order._cancel_listed(), "cancelled")
         self.assertEqual(self._channel_order(self.shop, 8101).state, "cancelled")
         self.assertEqual(order._cancel_listed(), "cancelled")  # twice: no change
+
+    def test_pulled_cancellation_of_a_shipped_order_enqueued_once(self):
+        """A shipped order cancelled on the marketplace: the first pull
+        listing it cancelled enqueues its cancellation job, which leaves the
+        order done with one to-do; the pulls after it (the 5-minute overlap
+        lists it again) and the marketplace's cancellation webhook enqueue
+        and schedule nothing more. An order cancelled before it shipped is
+        not listed for a job again either."""
+        self._webhook(self.shop, shopify_webhook(8201))
+        order = self._channel_order(self.shop, 8201)
+        order.with_user(self.robot)._process()
+        picking = order.sale_order_id.picking_ids
+        picking.move_ids.picked = True
+        picking.button_validate()
+        self.assertEqual(picking.state, "done")
+        self._webhook(self.shop, shopify_webhook(8202))
+        unshipped = self._channel_order(self.shop, 8202)
+        self.store.shopify += [
+            shopify_node(
+                external_id, "2026-11-22T10:00:00Z", cancelled_at="2026-11-22T10:00:00Z"
+            )
+            for external_id in (8201, 8202)
+        ]
+        with trap_jobs() as trap:
+            self.assertIn("2 cancel_queued", self._pull(self.shop))
+            trap.assert_jobs_count(1, only=order._cancel_listed)
+            trap.assert_jobs_count(1, only=unshipped._cancel_listed)
+        self.assertEqual(order._cancel_listed(), "already_shipped")
+        self.assertEqual(unshipped._cancel_listed(), "cancelled")
+        self.assertEqual(order.state, "done")
+        self.assertTrue(order.channel_cancelled_at)
+        todo = order.activity_ids
+        self.assertEqual(len(todo), 1)
+        self.assertIn("cancelled on the channel after shipping", todo.summary)
+        for _pull in range(2):
+            with trap_jobs() as trap:
+                summary = self._pull(self.shop)
+                self.assertFalse(
+                    [j for j in trap.enqueued_jobs if j.method_name == "_cancel_listed"]
+                )
+            self.assertIn("2 duplicate", summary)
+            self.assertNotIn("cancel_queued", summary)
+        todo.action_feedback(feedback="Refunded by hand")
+        outcome = order_intake.handle(
+            self.shop._as_technical_user().env["stock.channel.order"],
+            self.shop._as_technical_user(),
+            "cancel",
+            json.dumps(
+                dict(shopify_webhook(8201), cancelled_at="2026-11-22T10:00:00Z")
+            ).encode(),
+        )
+        self.assertEqual(outcome.kind, "already_shipped")
+        self.assertFalse(order.activity_ids)  # handled: no second to-do
+        with trap_jobs() as trap:
+            self.assertIn("2 duplicate", self._pull(self.shop))
+            trap.assert_jobs_count(0, only=order._cancel_listed)
+        self.assertEqual(self._channel_order(self.shop, 8201).state, "done")
 
     def test_pulled_woocommerce_cancellation_before_creation(self):
         """An order first seen cancelled is stored cancelled (its late

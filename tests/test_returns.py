@@ -87,6 +87,11 @@ class ReturnCase(OrderCase):
 
     def _marketplace_refund(self, order, return_id, items):
         """A marketplace refund (``restock_type`` given) stored as Shopify's."""
+        outcome = self._marketplace_refund_outcome(order, return_id, items)
+        self.assertEqual(outcome.kind, "accepted", outcome.answer)
+        return outcome
+
+    def _marketplace_refund_outcome(self, order, return_id, items):
         from ..services import return_intake
         from ..services.return_payloads import validate_return
 
@@ -102,11 +107,9 @@ class ReturnCase(OrderCase):
             ],
         }
         with trap_jobs():
-            outcome = return_intake.store(
+            return return_intake.store(
                 order.with_user(self.robot), validate_return(canonical), "shopify"
             )
-        self.assertEqual(outcome.kind, "accepted", outcome.answer)
-        return outcome
 
     def _line(self, quantity=1, restock=True, sku=None, reason="too small"):
         return {
@@ -945,3 +948,99 @@ class TestReturnLedgerGuard(ReturnCase):
         (cancel | recorded).invalidate_recordset()
         self.assertTrue(cancel.unshipped)
         self.assertFalse(recorded.unshipped)
+
+
+@tagged("post_install", "-at_install")
+class TestReturnCancellationTwoSteps(ReturnCase):
+    """Pick then ship (``delivery_steps`` ``pick_ship``): a refund of
+    unshipped units shrinks the step that holds the goods."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.wh_main.delivery_steps = "pick_ship"
+
+    def _moves(self, order):
+        """``{picking type: [(state, demand, reserved)]}`` of the sale
+        order's pickings, for the assertions' messages."""
+        result = {}
+        for picking in order.sale_order_id.picking_ids.sorted("id"):
+            for move in picking.move_ids:
+                result.setdefault(picking.picking_type_id.name, []).append(
+                    (move.state, move.product_uom_qty, move.quantity)
+                )
+        return result
+
+    def test_cancel_before_the_pick_shrinks_the_pick(self):
+        """Nothing picked: Odoo 18 has only the pick yet (the ship step is
+        pushed when the pick is done); the refund lowers its demand and
+        reservation, ATP rises at once."""
+        order = self._confirmed_order("P-1", 5)
+        sale = order.sale_order_id
+        self.assertEqual(self._atp(self.shop_listing), 25, self._moves(order))
+        self._marketplace_refund(order, "REF-P1", [(2, "cancel")])
+        self._run_return(order, "REF-P1")
+        self.assertEqual(self._atp(self.shop_listing), 27, self._moves(order))
+        pick = sale.picking_ids.filtered(
+            lambda p: p.picking_type_id == self.wh_main.pick_type_id
+            and p.state != "cancel"
+        )
+        self.assertEqual(sum(pick.move_ids.mapped("product_uom_qty")), 3)
+        self.assertEqual(sum(pick.move_ids.mapped("quantity")), 3)
+
+    def test_cancel_after_the_pick_shrinks_the_ship(self):
+        """Picked, not shipped: the ship step asks for less, and Odoo puts
+        the units picked for nothing back to stock with a transfer from
+        Output that reserves them: ATP rises when the warehouse validates
+        it (they are not on the shelf before)."""
+        order = self._confirmed_order("P-2", 5)
+        sale = order.sale_order_id
+        self._validate(sale.picking_ids, self.env.user)
+        self.assertEqual(self._atp(self.shop_listing), 25, self._moves(order))
+        self._marketplace_refund(order, "REF-P2", [(2, "cancel")])
+        self._run_return(order, "REF-P2")
+        output = self.wh_main.wh_output_stock_loc_id
+        ship = sale.picking_ids.filtered(
+            lambda p: p.picking_type_id == self.wh_main.out_type_id
+        )
+        moves = self._moves(order)
+        self.assertEqual(ship.move_ids.mapped("product_uom_qty"), [3], moves)
+        put_back = sale.picking_ids.filtered(
+            lambda p: p.location_id == output and p.location_dest_id == self.stock_main
+        )
+        self.assertEqual(put_back.move_ids.mapped("product_uom_qty"), [2])
+        self.assertEqual(put_back.state, "assigned")
+        self.assertEqual(self._atp(self.shop_listing), 25)
+        self._validate(put_back, self.env.user)
+        self.assertEqual(self._atp(self.shop_listing), 27)
+        self._validate(ship, self.env.user)
+        self.assertEqual(order.sale_order_id.order_line.qty_delivered, 3)
+
+    def test_cancel_after_part_of_the_pick(self):
+        """3 of 5 picked (a backorder picks the other 2), 4 refunded unshipped:
+        both steps count as still to deliver, once each; Odoo drops the
+        backorder, ships 1 and puts 2 back to stock."""
+        order = self._confirmed_order("P-3", 5)
+        sale = order.sale_order_id
+        pick = sale.picking_ids
+        pick.move_ids.quantity = 3
+        pick.move_ids.picked = True
+        pick.with_context(skip_backorder=True).button_validate()
+        self.assertEqual(len(sale.picking_ids), 3, self._moves(order))
+        self._marketplace_refund(order, "REF-P3", [(4, "cancel")])
+        self._run_return(order, "REF-P3")
+        open_moves = sale.picking_ids.move_ids.filtered(
+            lambda m: m.state not in ("done", "cancel")
+        )
+        to_customer = open_moves.filtered(
+            lambda m: m.location_final_id.usage == "customer"
+            or m.location_dest_id.usage == "customer"
+        )
+        moves = self._moves(order)
+        self.assertEqual(sum(to_customer.mapped("product_uom_qty")), 1, moves)
+        put_back = open_moves.filtered(lambda m: m.location_dest_id == self.stock_main)
+        self.assertEqual(put_back.mapped("product_uom_qty"), [2], self._moves(order))
+        self._validate(put_back.picking_id, self.env.user)
+        self.assertEqual(self._atp(self.shop_listing), 29, self._moves(order))
+        outcome = self._marketplace_refund_outcome(order, "REF-P4", [(2, "cancel")])
+        self.assertEqual(outcome.kind, "invalid_return")
