@@ -140,6 +140,9 @@ class TestPostgresql12Indexes(ChannelCase):
         migration drops them and leaves the new indexes; run twice, it
         changes nothing more."""
         cr = self.env.cr
+        if cr._cnx.server_version < 150000:
+            # Those keys exist only on databases installed on PostgreSQL 15+.
+            self.skipTest("the old keys need PostgreSQL 15 or newer")
         cr.execute(
             """
             DROP INDEX stock_channel_sandbox_shelf_sku_uniq;
