@@ -107,6 +107,7 @@ class TestJobRegistry(OrderCase):
             "ship": jobs.enqueue("ship", order, 4242),
             "return": jobs.enqueue("return", order, 4343),
             "refunds": jobs.enqueue("refunds", order),
+            "cancel": jobs.enqueue("cancel", order),
         }
         self.assertEqual(set(enqueued), set(jobs.KINDS))
         for name, by_record in enqueued.items():
