@@ -93,7 +93,7 @@ class StockChannel(models.Model):
         [("ok", "Healthy"), ("warning", "Needs Attention"), ("alert", "Alert")],
         compute="_compute_health",
         help="Alert: a threshold is crossed. Needs attention: something is "
-        "late, failed or different, below the thresholds.",
+        "late, failed, refused or different, below the thresholds.",
     )
 
     @api.constrains(
