@@ -48,6 +48,14 @@ def lock_channel(channel):
     return now
 
 
+def try_lock(cr, namespace, channel_id):
+    """Take the transaction-level advisory lock (``namespace``, channel id)
+    if it is free: whether it was taken. Other kinds of runs (order pulls)
+    keep one per channel with their own namespace."""
+    cr.execute(SQL("SELECT pg_try_advisory_xact_lock(%s, %s)", namespace, channel_id))
+    return cr.fetchone()[0]
+
+
 def busy(channel):
     return RetryableJobError(
         channel.env._(

@@ -53,7 +53,7 @@ from datetime import timedelta
 from odoo import fields
 from odoo.tools import SQL
 
-from . import order_intake
+from . import channel_lock, order_intake
 from .return_intake import known_returns
 
 _logger = logging.getLogger(__name__)
@@ -75,10 +75,7 @@ def pull(channel, job_uuid=None):
     """Pull ``channel``'s orders (the channel as its technical user, in its
     company); returns a summary for the job's result."""
     channel.ensure_one()
-    channel.env.cr.execute(
-        SQL("SELECT pg_try_advisory_xact_lock(%s, %s)", PULL_LOCK, channel.id)
-    )
-    if not channel.env.cr.fetchone()[0]:
+    if not channel_lock.try_lock(channel.env.cr, PULL_LOCK, channel.id):
         return "another pull of this channel is running: nothing done"
     return Pull(channel, job_uuid).run()
 
