@@ -18,7 +18,7 @@ from ..adapters.base import (
     get_adapter,
     location_key,
 )
-from ..services import jobs
+from ..services import jobs, publication_guard
 from ..services.publisher import PublicationFailed, Publisher
 from ..services.sandbox import SandboxShelf
 
@@ -942,9 +942,14 @@ class StockChannel(models.Model):
         if realtime:
             self.browse(realtime)._enqueue_publication()
 
-    def _enqueue_publication(self, delay=None, force=False):
+    def _enqueue_publication(
+        self, delay=None, force=False, coalesce=True, look_again=True
+    ):
         """One job per channel, coalesced by its identity key: a burst of
-        changes finds the job still waiting and enqueues nothing more."""
+        changes finds the job still waiting and enqueues nothing more. Merged
+        into a waiting job, this transaction's changes are looked at again
+        once committed (``publication_guard``): that job may have started
+        before they were."""
         self.env.cr.execute(
             SQL(
                 """
@@ -957,11 +962,17 @@ class StockChannel(models.Model):
             channel_id: max((debounce if delay is None else delay) or 0, 0)
             for channel_id, debounce in self.env.cr.fetchall()
         }
+        variant = "force" if force else None
+        if look_again and coalesce:
+            merging = jobs.waiting(self.env, "publish", list(etas), variant)
+            if merging:
+                publication_guard.merged(self.env, merging)
         jobs.enqueue(
             "publish",
             self.browse(list(etas)),
             eta=etas,
-            variant="force" if force else None,
+            variant=variant,
+            coalesce=coalesce,
             force=force,
         )
 
@@ -1116,7 +1127,9 @@ class StockChannel(models.Model):
 
     @api.model
     def _cron_publish_batch(self):
-        """Batch channels: publish those whose interval has elapsed."""
+        """Batch channels: publish those whose interval has elapsed; and the
+        net under real-time ones: pending with no publication job waiting or
+        running, they get one."""
         now = fields.Datetime.now()
         due = self.search([("sync_mode", "=", "batch")]).filtered(
             lambda c: not c.last_batch_at
@@ -1124,6 +1137,7 @@ class StockChannel(models.Model):
         )
         due.write({"last_batch_at": now})
         due.filtered("pending_listing_count")._enqueue_publication(delay=0)
+        publication_guard.sweep(self.env)
 
     @api.model
     def _cron_gc_publications(self):

@@ -269,7 +269,8 @@ class AtpEngine:
             SQL(
                 """
                 SELECT q.product_id, loc.warehouse_id,
-                       SUM(q.quantity - q.reserved_quantity)::float8
+                       COALESCE(SUM(COALESCE(q.quantity, 0)
+                                    - COALESCE(q.reserved_quantity, 0)), 0)::float8
                   FROM stock_quant q
                   JOIN stock_location loc ON loc.id = q.location_id
                  WHERE q.location_id = ANY(%s)
@@ -292,7 +293,7 @@ class AtpEngine:
             SQL(
                 """
                 SELECT m.product_id, src.warehouse_id,
-                       SUM(GREATEST(m.product_qty - COALESCE(
+                       SUM(GREATEST(COALESCE(m.product_qty, 0) - COALESCE(
                            (SELECT SUM(ml.quantity_product_uom)
                               FROM stock_move_line ml
                              WHERE ml.move_id = m.id), 0), 0))::float8

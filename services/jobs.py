@@ -24,6 +24,8 @@ from .retries import MARKETPLACE_MAX_RETRIES
 _logger = logging.getLogger(__name__)
 
 PREFIX = "stock_channel_sync"
+# The states of a job queue_job merges a new one with the same key into.
+WAITING = ("wait_dependencies", "pending", "enqueued")
 # Looks at an Amazon feed still being processed (one a minute, each a retry).
 FEED_POLL_TRIES = 120
 # How a job's records lead to their channel, per model of the registry.
@@ -172,6 +174,22 @@ def channel_keys(channel_ids):
     }
 
 
+def waiting(env, name, channel_ids, variant=None):
+    """Those of ``channel_ids`` with a waiting job of the channel-wide kind
+    ``name``: enqueueing one more would merge into it."""
+    kind = KINDS[name]
+    keys = {
+        identity_key(kind, channel_id, channel_id, variant=variant): channel_id
+        for channel_id in channel_ids
+    }
+    env.cr.execute(
+        "SELECT identity_key FROM queue_job"
+        " WHERE identity_key = ANY(%s) AND state = ANY(%s)",
+        [list(keys), list(WAITING)],
+    )
+    return {keys[row[0]] for row in env.cr.fetchall()}
+
+
 def enqueue(name, records, *args, eta=None, variant=None, coalesce=True, **kwargs):
     """Enqueue job kind ``name`` for each of ``records`` with the method's
     ``args`` and ``kwargs``, as the technical user of the record's channel
@@ -219,4 +237,9 @@ def enqueue(name, records, *args, eta=None, variant=None, coalesce=True, **kwarg
             else None,
         )
         enqueued[record_id] = getattr(delayable, kind.method)(*args, **kwargs)
+    if enqueued:
+        # Stored now: an enqueue from a precommit hook (stock marking) runs
+        # after the transaction's flush, and the job's channel would be
+        # left uncomputed.
+        env["queue.job"].flush_model(["stock_channel_id"])
     return enqueued

@@ -9,19 +9,18 @@ state.
 
 import hashlib
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from odoo.tools import SQL
 
 from ..adapters.base import Item, PermanentError, location_key
+from . import publication_guard
 from .atp import AtpEngine, id_array
 from .channel_lock import fetch_fresh, lock_channel
 from .channel_run import ChannelRun
+from .feed_window import outside_feed
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
-# A feed whose result has not come back after this long is forgotten: its
-# listings are sent again.
-FEED_STALE = timedelta(hours=6)
 
 
 class PublicationFailed(Exception):
@@ -46,6 +45,10 @@ class Publisher(ChannelRun):
         quantities at least as new as the previous run's."""
         generated_at = lock_channel(self.channel)
         snapshot = self._snapshot()
+        # Changes committed after this snapshot get a job of their own.
+        publication_guard.ran(
+            self.channel, self.job_uuid, [(row[0], row[1]) for row in snapshot]
+        )
         if not snapshot:
             return "nothing pending"
         adapter = self.channel._get_adapter(session)
@@ -242,12 +245,11 @@ class Publisher(ChannelRun):
                          WHERE channel_id = %s
                       GROUP BY listing_id) ch
                   JOIN stock_channel_listing l ON l.id = ch.listing_id
-                 WHERE l.feed_ref IS NULL
-                    OR l.feed_submitted_at < %s
+                 WHERE %s
               ORDER BY l.id
                 """,
                 self.channel.id,
-                datetime.utcnow() - FEED_STALE,
+                outside_feed("l"),
             )
         )
         snapshot = self.cr.fetchall()

@@ -51,6 +51,42 @@ class TestAtpStockStates(ChannelCase):
         self.assertEqual(picking.state, "done")
         self.assertEqual(self._atp(self.listing), 7)
 
+    def test_quant_in_inventory_adjustment(self):
+        """Between an inventory-mode ``create`` (a quant with no quantity
+        yet, NULL in the table) and its ``action_apply_inventory``, the
+        engine counts it as 0 and never raises; applied, it counts."""
+        self._set_stock(self.product, self.stock_main, 3)
+        shelf = self.env["stock.location"].create(
+            {"name": "Counted shelf", "location_id": self.stock_main.id}
+        )
+        quant = (
+            self.env["stock.quant"]
+            .with_context(inventory_mode=True)
+            .create(
+                {
+                    "product_id": self.product.id,
+                    "location_id": shelf.id,
+                    "inventory_quantity": 9,
+                }
+            )
+        )
+        quant.flush_recordset()
+        self.env.cr.execute(
+            "SELECT quantity, reserved_quantity FROM stock_quant WHERE id = %s",
+            [quant.id],
+        )
+        self.assertFalse(self.env.cr.fetchone()[0])
+        self.assertEqual(self._atp(self.listing), 3)
+        self.env.cr.execute(
+            "UPDATE stock_quant SET quantity = NULL WHERE id = %s",
+            [quant.id],
+        )
+        self.env["stock.quant"].invalidate_model()
+        self.assertEqual(self._atp(self.listing), 3)
+        quant.inventory_quantity = 9
+        quant.action_apply_inventory()
+        self.assertEqual(self._atp(self.listing), 12)
+
     def test_cancelled_delivery_releases_stock(self):
         """Cancelling a delivery gives its quantity back."""
         self._set_stock(self.product, self.stock_main, 12)

@@ -85,13 +85,11 @@ def committed(function):
         return function(env)
 
 
-@tagged("post_install", "-at_install")
-class TestNewestQuantityWins(TransactionCase):
-    """Publication jobs of one channel really in parallel, each on its own
-    connection and committed like the job runner's, against a marketplace
-    that holds the first request. The channel, its listing and stock are
-    committed before the class's transaction begins and removed after (no
-    demo data needed)."""
+class CommittedChannelCase(TransactionCase):
+    """A channel, its listing and stock committed before the class's
+    transaction begins and removed after (no demo data needed), published
+    to a local marketplace that can hold requests: for runs really in
+    parallel, each on its own connection and committed."""
 
     @classmethod
     def setUpClass(cls):
@@ -216,7 +214,11 @@ class TestNewestQuantityWins(TransactionCase):
                 self.fail(f"the marketplace never received a request: {job.outcome}")
             time.sleep(0.02)
 
-    # -- tests -------------------------------------------------------------
+
+@tagged("post_install", "-at_install")
+class TestNewestQuantityWins(CommittedChannelCase):
+    """Publication jobs of one channel really in parallel, committed like the
+    job runner's, against a marketplace that holds the first request."""
 
     def test_newest_quantity_lands_last(self):
         """The marketplace holds the first request while two more stock
