@@ -2,7 +2,7 @@
 """Amazon publication benchmark against the local SP-API stand-in.
 
     flock /tmp/stock_channel_sync-odoo.lock /work/main/.venv/bin/python \\
-        bench/amazon_bench.py                      # README figures, ~3 min
+        bench/amazon_bench.py                      # docs/benchmarks.rst figures, ~3 min
     ... bench/amazon_bench.py --full               # 10,000 PATCHes (~34 min)
 
 What it measures: the adapter (``adapters/amazon.py``, the code the

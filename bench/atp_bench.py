@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ATP benchmark: our engine against Odoo's ``free_qty`` and a raw SQL floor.
 
-    python3 bench/atp_bench.py                 # 20,000 products (README figures)
+    python3 bench/atp_bench.py                 # 20,000 products (docs/benchmarks.rst)
     python3 bench/atp_bench.py --products 500  # a quick smoke run
 
 Seeds a fresh database in bulk (products through one batched ORM create,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Order intake benchmark against a running Odoo with queue_job's runner.
 
-    python3 bench/orders_bench.py                # 1,000 orders (README figures)
+    python3 bench/orders_bench.py                # 1,000 orders (docs/benchmarks.rst)
     python3 bench/orders_bench.py --orders 200   # a quicker run
 
 8 concurrent clients post distinct 3-line orders on the same 3 hot SKUs, each

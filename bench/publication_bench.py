@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Publication benchmark against a running Odoo with queue_job's runner.
 
-    python3 bench/publication_bench.py                 # README figures
+    python3 bench/publication_bench.py                 # docs/benchmarks.rst figures
     python3 bench/publication_bench.py --products 2000 # a quicker run
 
 A real HTTP server on 127.0.0.1 stands in for 3 marketplaces (one path each);

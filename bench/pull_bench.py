@@ -3,7 +3,7 @@
 pages while the same 1,000 orders are posted as signed webhooks to a running
 Odoo (4 workers, the job runner confirming beside).
 
-    python3 bench/pull_bench.py                 # 1,000 orders (README figures)
+    python3 bench/pull_bench.py                 # 1,000 orders (docs/benchmarks.rst)
     python3 bench/pull_bench.py --orders 200    # a quicker run
 
 Reported: the pull's time and requests, webhooks answered (202 accepted / 200

@@ -3,7 +3,7 @@ from odoo.tests import TransactionCase, tagged
 from ..services.atp import AtpEngine
 
 # (demo listing xmlid, what it must publish): see the demo file's comments
-# and README.rst.
+# and docs/atp.rst (Demo data).
 EXPECTED = {
     "demo_listing_web_cable": 110,  # 120 - 10 (Cables category rule)
     "demo_listing_web_mouse": 33,  # 40 - 5 reserved - 2 (Web Store rule); hold excluded
