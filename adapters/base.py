@@ -226,11 +226,20 @@ def to_number(value):
 def location_key(ref):
     """A marketplace location as both sides may write it: Shopify's
     ``gid://shopify/Location/123`` and ``123`` are the same location; any
-    other reference is compared as written (trimmed)."""
+    other reference is compared as written (trimmed). The one definition of
+    "the same marketplace location"; :func:`location_key_sql` is its twin
+    for queries."""
     ref = str(ref or "").strip()
     if ref.startswith("gid://"):
         ref = ref.rsplit("/", 1)[-1]
     return ref or None
+
+
+def location_key_sql(column):
+    """:func:`location_key` of ``column`` (a qualified column name written
+    in code, never input) as an SQL expression: trimmed, a ``gid://…/``
+    prefix dropped, empty as NULL."""
+    return f"NULLIF(regexp_replace(btrim({column}), '^gid://.*/', ''), '')"
 
 
 def whole_number(value):
@@ -332,6 +341,13 @@ class Adapter:
         the channel's *Channel Location*: none for most adapters (the
         generic contract's summed item names no location)."""
         return ""
+
+    @classmethod
+    def invalid_location_refs(cls, refs):
+        """Those of ``refs`` (the channel's mapped marketplace locations)
+        in a form the marketplace's API does not take, and the form it
+        takes: ``(refused refs, expected form)``; every form by default."""
+        return [], ""
 
     def push_levels(self, items, batch_id, correlation_id):
         """Send one batch (at most ``batch_limit`` items); return an

@@ -210,6 +210,13 @@ class ShopifyAdapter(Adapter):
         return location_ref or ""
 
     @classmethod
+    def invalid_location_refs(cls, refs):
+        return (
+            [ref for ref in refs if not valid_ref("Location", ref)],
+            "numeric ids or gid://shopify/Location/<id>",
+        )
+
+    @classmethod
     def verify_order_request(cls, secrets, request):
         """Shopify's own webhook signature: base64 HMAC of the raw body with
         the app's secret."""

@@ -1,6 +1,12 @@
+import logging
+from datetime import timedelta
+
 from odoo import api, fields, models
 
+from ..services import retention
 from ..services.jobs import CHANNEL_FIELD
+
+_logger = logging.getLogger(__name__)
 
 
 class QueueJob(models.Model):
@@ -43,3 +49,22 @@ class QueueJob(models.Model):
             ids = job.records.ids if job.model_name in CHANNEL_FIELD else []
             channel_id = channel_of.get((job.model_name, ids[0])) if ids else None
             job.stock_channel_id = channel_id or False
+
+    @api.autovacuum
+    def _gc_failed_channel_jobs(self):
+        """Failed jobs of every kind, of every channel (archived ones too),
+        older than the retention: queue_job vacuums only finished ones."""
+        failed = self.search(
+            [
+                ("stock_channel_id", "!=", False),
+                ("state", "=", "failed"),
+                (
+                    "date_created",
+                    "<",
+                    fields.Datetime.now()
+                    - timedelta(days=retention.retention_days(self.env)),
+                ),
+            ]
+        )
+        failed.unlink()
+        _logger.info("Retention: %s failed channel jobs removed", len(failed))

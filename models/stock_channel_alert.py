@@ -14,6 +14,7 @@ class StockChannelAlert(models.Model):
     At most one open alert per channel and kind, so no alert storm."""
 
     _name = "stock.channel.alert"
+    _inherit = ["stock.channel.owned.mixin"]
     _description = "Channel Alert"
     _order = "state desc, opened_at desc, id desc"
     _rec_name = "kind"
@@ -26,10 +27,6 @@ class StockChannelAlert(models.Model):
         ),
     ]
 
-    channel_id = fields.Many2one(
-        "stock.channel", required=True, index=True, ondelete="cascade"
-    )
-    company_id = fields.Many2one(related="channel_id.company_id", store=True)
     kind = fields.Selection(ALERT_KINDS, required=True, readonly=True)
     open_key = fields.Char(readonly=True, help="The kind while open, else empty.")
     state = fields.Selection(

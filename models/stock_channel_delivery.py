@@ -26,7 +26,7 @@ class StockChannelDelivery(models.Model):
     delivery_id = fields.Char(required=True, readonly=True)
     received_at = fields.Datetime(required=True, readonly=True)
 
-    @api.model
+    @api.autovacuum
     def _gc(self):
         """Forget deliveries older than the retention (48 hours)."""
         self.env.cr.execute(

@@ -1,4 +1,6 @@
-from odoo import fields, models
+from odoo import api, fields, models
+
+from ..services import retention
 
 KINDS = [
     ("channel_drift", "Channel Drift"),
@@ -110,4 +112,13 @@ class StockChannelDiscrepancy(models.Model):
         """Close by hand (e.g. a SKU the channel will never list)."""
         self.filtered(lambda d: d.state == "open").write(
             {"state": "resolved", "resolved_at": fields.Datetime.now()}
+        )
+
+    @api.autovacuum
+    def _gc_resolved(self):
+        """Resolved discrepancies older than the retention."""
+        self.env.cr.execute(
+            "DELETE FROM stock_channel_discrepancy WHERE state = 'resolved' AND"
+            " resolved_at < (now() at time zone 'UTC') - make_interval(days => %s)",
+            [retention.retention_days(self.env)],
         )

@@ -20,6 +20,7 @@ class StockChannelListing(models.Model):
     """A product offered on a channel, with the quantity the channel shows."""
 
     _name = "stock.channel.listing"
+    _inherit = ["stock.channel.owned.mixin"]
     _description = "Channel Listing"
     _order = "channel_id, external_sku, id"
     _rec_name = "external_sku"
@@ -31,9 +32,8 @@ class StockChannelListing(models.Model):
         ),
     ]
 
-    channel_id = fields.Many2one(
-        "stock.channel", required=True, index=True, ondelete="cascade"
-    )
+    # Precomputed (the mixin's field, with the listing's index): creating
+    # listings in bulk reads it before the first flush.
     company_id = fields.Many2one(
         related="channel_id.company_id", store=True, index=True, precompute=True
     )

@@ -6,15 +6,12 @@ class StockChannelListingMixin(models.AbstractModel):
     the same links, stored for grouping, and the way back to the listing."""
 
     _name = "stock.channel.listing.mixin"
+    _inherit = ["stock.channel.owned.mixin"]
     _description = "Row About a Channel Listing"
 
     listing_id = fields.Many2one(
         "stock.channel.listing", required=True, index=True, ondelete="cascade"
     )
-    channel_id = fields.Many2one(
-        "stock.channel", required=True, index=True, ondelete="cascade"
-    )
-    company_id = fields.Many2one(related="channel_id.company_id", store=True)
     product_id = fields.Many2one(related="listing_id.product_id", store=True)
     external_sku = fields.Char(string="External SKU")
 

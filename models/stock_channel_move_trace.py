@@ -1,4 +1,6 @@
-from odoo import fields, models
+from odoo import api, fields, models
+
+from ..services import retention
 
 
 class StockChannelMoveTrace(models.Model):
@@ -16,6 +18,10 @@ class StockChannelMoveTrace(models.Model):
     move_id = fields.Integer(required=True)
     company_id = fields.Integer(index=True, help="The move's company.")
     traced_at = fields.Datetime(required=True)
+
+    @api.autovacuum
+    def _gc_old_traces(self):
+        self._gc(retention.retention_days(self.env))
 
     def _gc(self, days):
         self.env.cr.execute(

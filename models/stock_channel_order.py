@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
-from ..services import jobs, order_intake, shipments
+from ..services import jobs, order_intake, retention, shipments
 from ..services.outcomes import OUTCOME_STATUS, Outcome
 from ..services.retries import retry_contention
 from ..services.sale_order_builder import SaleOrderBuilder
@@ -332,6 +332,10 @@ class StockChannelOrder(models.Model):
         return SaleOrderBuilder(self).build()
 
     @api.model
+    @api.autovacuum
+    def _gc_old_payloads(self):
+        self._gc_payloads(retention.payload_retention_days(self.env))
+
     def _gc_payloads(self, days):
         """Personal data is kept no longer than needed: the raw and the
         translated order of orders cancelled, or done and shipped (a

@@ -1,7 +1,9 @@
 from markupsafe import Markup
 
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL
+
+from ..services import retention
 
 
 class StockChannelOrderRefusal(models.Model):
@@ -110,6 +112,10 @@ class StockChannelOrderRefusal(models.Model):
                 for refusal in self
             ]
         )
+
+    @api.autovacuum
+    def _gc_old_payloads(self):
+        self._gc_payloads(retention.payload_retention_days(self.env))
 
     def _gc_payloads(self, days):
         """Personal data is kept no longer than needed: the stored order of

@@ -1,5 +1,11 @@
+import logging
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+
+from ..services import retention
+
+_logger = logging.getLogger(__name__)
 
 
 class StockChannelPublication(models.Model):
@@ -81,6 +87,11 @@ class StockChannelPublication(models.Model):
             "view_mode": "list,form",
             "domain": [("id", "in", [row[0] for row in self.env.cr.fetchall()])],
         }
+
+    @api.autovacuum
+    def _gc_old_publications(self):
+        removed = self._gc_publications(retention.retention_days(self.env))
+        _logger.info("Retention: %s publications removed", removed)
 
     def _gc_publications(self, days):
         """Delete audit rows older than ``days``, in one statement."""

@@ -5,15 +5,12 @@ class StockChannelSandboxShipment(models.Model):
     """A shipment as the sandbox marketplace received it."""
 
     _name = "stock.channel.sandbox.shipment"
+    _inherit = ["stock.channel.owned.mixin"]
     _description = "Sandbox Shipment"
     _order = "id desc"
 
-    channel_id = fields.Many2one(
-        "stock.channel", required=True, ondelete="cascade", index=True, readonly=True
-    )
-    company_id = fields.Many2one(
-        related="channel_id.company_id", store=True, index=True
-    )
+    channel_id = fields.Many2one(readonly=True)
+    company_id = fields.Many2one(index=True)
     external_id = fields.Char(string="Order", readonly=True)
     carrier = fields.Char(readonly=True)
     tracking_ref = fields.Char(string="Tracking Reference", readonly=True)

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 from odoo.tools import SQL
 
+from ..adapters.base import location_key_sql
 from .buffer import BufferRule, RuleBook, apply_buffer
 
 # Channel order states whose lines are promised demand until their sale
@@ -334,7 +335,7 @@ class AtpEngine:
                            (SELECT m.warehouse_id
                               FROM stock_channel_location m
                              WHERE m.channel_id = o.channel_id
-                               AND m.location_ref = o.location),
+                               AND %s),
                            (SELECT rel.warehouse_id
                               FROM stock_channel_warehouse_rel rel
                               JOIN stock_warehouse wh ON wh.id = rel.warehouse_id
@@ -350,6 +351,10 @@ class AtpEngine:
                  WHERE ol.product_id = ANY(%s::int[])
               GROUP BY ol.product_id, o.channel_id, o.location
                 """,
+                SQL(
+                    f"{location_key_sql('m.location_ref')}"
+                    f" = {location_key_sql('o.location')}"
+                ),
                 PROMISED_STATES,
                 product_array,
             )

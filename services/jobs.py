@@ -12,6 +12,10 @@ without an identity key (a fresh order's confirmation).
 
 Every kind's method is declared in ``data/queue_job_data.xml`` (job channel,
 retry pattern, related action): ``with_delay()`` never names a job channel.
+
+A new kind is one entry of :data:`KINDS` (and its ``queue.job.function``
+record); a model whose records get jobs for the first time, one entry of
+:data:`MODELS` naming its owner, whose technical user runs them.
 """
 
 import logging
@@ -28,19 +32,38 @@ PREFIX = "stock_channel_sync"
 WAITING = ("wait_dependencies", "pending", "enqueued")
 # Looks at an Amazon feed still being processed (one a minute, each a retry).
 FEED_POLL_TRIES = 120
-# How a job's records lead to their channel, per model of the registry.
-CHANNEL_FIELD = {"stock.channel": "id", "stock.channel.order": "channel_id"}
-# The SQL reading, for records of a model, their channel, its technical
-# user and company, and the label the job's description names.
-_RUN_AS = {
-    "stock.channel": """
-        SELECT c.id, c.id, c.user_id, c.company_id, c.code
-          FROM stock_channel c WHERE c.id = ANY(%s)""",
-    "stock.channel.order": """
-        SELECT o.id, c.id, c.user_id, c.company_id, o.external_id
-          FROM stock_channel_order o
-          JOIN stock_channel c ON c.id = o.channel_id
-         WHERE o.id = ANY(%s)""",
+
+
+class JobModel(NamedTuple):
+    """A model whose records jobs run on: its owner's model (a channel), the
+    column leading to the owner (the record itself: ``id``) and the column
+    the job's description names. The owner's ``user_id`` and
+    ``company_id`` are who and where the job runs."""
+
+    owner_model: str
+    owner_column: str
+    label_column: str
+
+
+class RunAs(NamedTuple):
+    """For one record: its owner, the owner's technical user and company,
+    and the label of the job's description."""
+
+    owner_id: int
+    user_id: int | None
+    company_id: int
+    label: str
+
+
+MODELS = {
+    "stock.channel": JobModel("stock.channel", "id", "code"),
+    "stock.channel.order": JobModel("stock.channel", "channel_id", "external_id"),
+}
+# How a job's records lead to their channel (``queue.job.stock_channel_id``).
+CHANNEL_FIELD = {
+    name: model.owner_column
+    for name, model in MODELS.items()
+    if model.owner_model == "stock.channel"
 }
 
 
@@ -190,6 +213,28 @@ def waiting(env, name, channel_ids, variant=None):
     return {keys[row[0]] for row in env.cr.fetchall()}
 
 
+def _run_as(records):
+    """``{record id: RunAs}``, read in SQL after a flush: the triggering
+    user needs no rights on the owner."""
+    model = MODELS[records._name]
+    owners = records.env[model.owner_model]
+    records.flush_recordset()
+    owners.flush_model(["user_id", "company_id"])
+    records.env.cr.execute(
+        SQL(
+            "SELECT r.id, o.id, o.user_id, o.company_id, r.%s"
+            "  FROM %s r JOIN %s o ON o.id = r.%s"
+            " WHERE r.id = ANY(%s)",
+            SQL.identifier(model.label_column),
+            SQL.identifier(records._table),
+            SQL.identifier(owners._table),
+            SQL.identifier(model.owner_column),
+            list(records.ids),
+        )
+    )
+    return {row[0]: RunAs(*row[1:]) for row in records.env.cr.fetchall()}
+
+
 def enqueue(name, records, *args, eta=None, variant=None, coalesce=True, **kwargs):
     """Enqueue job kind ``name`` for each of ``records`` with the method's
     ``args`` and ``kwargs``, as the technical user of the record's channel
@@ -205,14 +250,10 @@ def enqueue(name, records, *args, eta=None, variant=None, coalesce=True, **kwarg
     if not records:
         return {}
     env = records.env
-    env["stock.channel"].flush_model(["user_id", "company_id", "code"])
-    if kind.model != "stock.channel":
-        env[kind.model].flush_model(["channel_id", "external_id"])
-    env.cr.execute(SQL(_RUN_AS[kind.model], list(records.ids)))
-    rows = {row[0]: row[1:] for row in env.cr.fetchall()}
+    run_as = _run_as(records)
     enqueued = {}
     for record_id in records.ids:
-        channel_id, user_id, company_id, label = rows[record_id]
+        channel_id, user_id, company_id, label = run_as[record_id]
         if not user_id:
             _logger.warning(
                 "Channel %s has no technical user: no %s job for %s %s",

@@ -15,6 +15,7 @@ from odoo.tools import float_compare, float_is_zero
 
 from . import return_guard
 from .return_intake import moved_qty
+from .shipped import shipped_pickings
 
 
 @return_guard.trusted()
@@ -90,9 +91,7 @@ def build_receipts(channel_return, lines):
     still take back."""
     if not lines:
         return
-    deliveries = channel_return.sale_order_id.picking_ids.filtered(
-        lambda p: p.state == "done" and p.picking_type_code == "outgoing"
-    ).sorted("id")
+    deliveries = shipped_pickings(channel_return.sale_order_id.picking_ids).sorted("id")
     receipts = channel_return.env["stock.picking"]
     # Lines coming back to a mapped marketplace location go to that
     # warehouse's returns location; the others to the delivering one's.

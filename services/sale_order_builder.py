@@ -18,10 +18,12 @@ address, never the matched contact's.
 import json
 import unicodedata
 
+from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize, escape_psql, plaintext2html
 
 from ..adapters import ADAPTERS
+from ..adapters.base import location_key
 from .payloads import validate_order
 
 # Delivery contact fields compared to reuse an identical address.
@@ -94,7 +96,7 @@ class SaleOrderBuilder:
             "origin": f"{channel.code}:{self.order.external_id}",
             "note": plaintext2html(data["note"]) if data.get("note") else False,
             **self.terms(partner, shipping, currency),
-            "order_line": [(0, 0, line) for line in lines],
+            "order_line": [Command.create(line) for line in lines],
         }
         warehouse = self._warehouse(channel, data.get("location"))
         if warehouse:
@@ -113,8 +115,9 @@ class SaleOrderBuilder:
         """The warehouse mapped to the order's marketplace location (a
         channel that publishes per location), else the channel's first."""
         if location_ref and channel.publish_per_location:
+            wanted = location_key(location_ref)
             mapped = channel.location_ids.filtered(
-                lambda m: m.location_ref == location_ref
+                lambda m: location_key(m.location_ref) == wanted
             ).warehouse_id
             if mapped:
                 return mapped

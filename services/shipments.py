@@ -10,6 +10,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters.base import PermanentError, TransientError
 from . import jobs
+from .shipped import shipped_sql
 
 
 def enqueue(env, pickings):
@@ -28,9 +29,10 @@ def enqueue(env, pickings):
               JOIN stock_picking_type t ON t.id = p.picking_type_id
               JOIN stock_channel_order o ON o.sale_order_id = p.sale_id
               JOIN stock_channel c ON c.id = o.channel_id
-             WHERE p.id = ANY(%s) AND p.state = 'done' AND t.code = 'outgoing'
+             WHERE p.id = ANY(%s) AND %s
             """,
             pickings.ids,
+            shipped_sql("p", "t"),
         )
     )
     Order = env["stock.channel.order"]

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
@@ -181,7 +181,7 @@ class TestConstraints(ChannelCase):
             login="twin_user",
             groups=TECHNICAL_USER_GROUPS,
             company_id=other.id,
-            company_ids=[(6, 0, other.ids)],
+            company_ids=[Command.set(other.ids)],
         )
         channel = self.env["stock.channel"].create(
             {
@@ -263,13 +263,17 @@ class TestConstraints(ChannelCase):
         self._assert_refused(
             "stock.channel",
             "of another company",
-            {"name": "Bad", "code": "bad-wh", "warehouse_ids": [(6, 0, foreign.ids)]},
+            {
+                "name": "Bad",
+                "code": "bad-wh",
+                "warehouse_ids": [Command.set(foreign.ids)],
+            },
         )
         self._assert_refused(
             "stock.channel",
             "of another company",
             record=self.channel,
-            vals={"warehouse_ids": [(4, foreign.id)]},
+            vals={"warehouse_ids": [Command.link(foreign.id)]},
         )
 
     def test_batch_interval_at_least_one_minute(self):
@@ -362,7 +366,7 @@ class TestTechnicalUser(ChannelCase):
             login="tu_foreign",
             groups=TECHNICAL_USER_GROUPS,
             company_id=other.id,
-            company_ids=[(6, 0, other.ids)],
+            company_ids=[Command.set(other.ids)],
         )
         self._refused(foreign, "company")
 
@@ -410,18 +414,22 @@ class TestTechnicalUserPromotion(ChannelCase):
         self.assertFalse(self.env.cr.fetchall())
 
     def test_promotion_on_the_user_refused(self):
-        self._refused(lambda: self.bot.write({"groups_id": [(4, self.system.id)]}))
+        self._refused(
+            lambda: self.bot.write({"groups_id": [Command.link(self.system.id)]})
+        )
         access = self.env.ref("base.group_erp_manager")
-        self._refused(lambda: self.bot.write({"groups_id": [(4, access.id)]}))
+        self._refused(lambda: self.bot.write({"groups_id": [Command.link(access.id)]}))
 
     def test_promotion_on_the_group_refused(self):
         """Adding the user to the group, or making one of the user's groups
         imply administration."""
-        self._refused(lambda: self.system.write({"users": [(4, self.bot.id)]}))
+        self._refused(lambda: self.system.write({"users": [Command.link(self.bot.id)]}))
         team = self.env["res.groups"].create(
-            {"name": "TU team", "users": [(4, self.bot.id)]}
+            {"name": "TU team", "users": [Command.link(self.bot.id)]}
         )
-        self._refused(lambda: team.write({"implied_ids": [(4, self.system.id)]}))
+        self._refused(
+            lambda: team.write({"implied_ids": [Command.link(self.system.id)]})
+        )
 
     def test_users_unfit_before_do_not_block_group_data(self):
         """An upgraded database may hold a channel run by an administrator
@@ -435,10 +443,12 @@ class TestTechnicalUserPromotion(ChannelCase):
         )
         manager = self.env.ref("stock_channel_sync.group_channel_manager")
         manager.write(
-            {"users": [(4, admin.id), (4, self.env.ref("base.user_root").id)]}
+            {"users": [Command.link(admin.id), (4, self.env.ref("base.user_root").id)]}
         )
-        admin.write({"groups_id": [(4, manager.id)]})
-        self._refused(lambda: self.bot.write({"groups_id": [(4, self.system.id)]}))
+        admin.write({"groups_id": [Command.link(manager.id)]})
+        self._refused(
+            lambda: self.bot.write({"groups_id": [Command.link(self.system.id)]})
+        )
 
     def test_other_users_and_archived_channels_unaffected(self):
         """A user who runs no active channel can be promoted; an archived
@@ -446,10 +456,10 @@ class TestTechnicalUserPromotion(ChannelCase):
         other = new_test_user(
             self.env, login="tu_not_technical", groups=TECHNICAL_USER_GROUPS
         )
-        other.write({"groups_id": [(4, self.system.id)]})
+        other.write({"groups_id": [Command.link(self.system.id)]})
         self.assertTrue(other.has_group("base.group_system"))
         self.channel.active = False
-        self.bot.write({"groups_id": [(4, self.system.id)]})
+        self.bot.write({"groups_id": [Command.link(self.system.id)]})
         with self.assertRaisesRegex(ValidationError, "administrators"):
             self.channel.active = True
 

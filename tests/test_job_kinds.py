@@ -12,7 +12,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import DEFAULT_MAX_RETRIES, Job
 
 from ..services import jobs
-from .common import OrderCase
+from .common import OrderCase, run_autovacuum
 from .marketplace import Marketplace, Reply
 from .test_migrations import load_migration
 
@@ -289,7 +289,7 @@ class TestEveryFailureVisible(OrderCase):
         channel.action_retry_failed()
         self.assertEqual(record.state, "pending")
         self.assertEqual(run_like_the_runner(self.env, record), "failed")
-        self.env["stock.channel"]._cron_gc_publications()
+        run_autovacuum(self.env)
         self.assertTrue(record.exists(), "recent: kept")
         self.env.cr.execute(
             SQL(
@@ -298,7 +298,7 @@ class TestEveryFailureVisible(OrderCase):
                 record.id,
             )
         )
-        self.env["stock.channel"]._cron_gc_publications()
+        run_autovacuum(self.env)
         self.env.invalidate_all()
         self.assertFalse(record.exists())
         self.woo.invalidate_recordset()

@@ -273,3 +273,41 @@ class TestTechnicalUserMigration(OrderCase):
         self._migrate()
         self.assertTrue(by_admin.active)
         self.assertEqual(len(by_admin.activity_ids), 1)
+
+
+@tagged("post_install", "-at_install")
+class TestRetentionMigration(ChannelCase):
+    def test_retention_cron_removed(self):
+        """18.0.1.4.0: the retention cron (noupdate data, kept by an
+        upgrade) is removed; Odoo's autovacuum runs the retention now."""
+        cron = self.env["ir.cron"].create(
+            {
+                "name": "Channel Stock Sync: publication retention",
+                "model_id": self.env["ir.model"]._get_id("stock.channel"),
+                "state": "code",
+                "code": "model._cron_gc_publications()",
+            }
+        )
+        self.env["ir.model.data"].create(
+            {
+                "module": "stock_channel_sync",
+                "name": "ir_cron_gc_publications",
+                "model": "ir.cron",
+                "res_id": cron.id,
+                "noupdate": True,
+            }
+        )
+        load_migration("18.0.1.4.0", "post-autovacuum-retention.py").migrate(
+            self.env.cr, "18.0.1.3.0"
+        )
+        self.assertFalse(cron.exists())
+        for model, method in (
+            ("stock.channel.publication", "_gc_old_publications"),
+            ("stock.channel.move.trace", "_gc_old_traces"),
+            ("stock.channel.delivery", "_gc"),
+            ("stock.channel.discrepancy", "_gc_resolved"),
+            ("stock.channel.order", "_gc_old_payloads"),
+            ("stock.channel.order.refusal", "_gc_old_payloads"),
+            ("queue.job", "_gc_failed_channel_jobs"),
+        ):
+            self.assertTrue(getattr(type(self.env[model]), method)._autovacuum)

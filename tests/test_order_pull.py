@@ -12,7 +12,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..services import order_intake, order_pull
 from ..services.retries import MARKETPLACE_MAX_RETRIES
-from .common import OrderCase
+from .common import OrderCase, run_autovacuum
 from .marketplace import Marketplace, Reply
 
 SINCE = datetime(2026, 11, 1)
@@ -488,7 +488,7 @@ class TestOrderPull(OrderCase):
             [old.id],
         )
         self.env.invalidate_all()
-        self.env["stock.channel"]._cron_gc_publications()
+        run_autovacuum(self.env)
         self.assertFalse(old.payload)
         self.assertIn("NOPE-OLD", old.error_message)
         self.assertIn("NOPE-NEW", recent.payload)

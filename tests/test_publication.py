@@ -17,7 +17,7 @@ from ..adapters.shopify_versions import DEFAULT_VERSION, OLDEST_VERSION
 from ..adapters.signing import SignedRequest, check_request
 from ..adapters.webhook import WebhookAdapter
 from ..services.publisher import Publisher
-from .common import ChannelCase
+from .common import ChannelCase, run_autovacuum
 from .marketplace import Marketplace, Reply, closed_port_url
 
 SECRET = "whsec-test-0123456789"
@@ -648,7 +648,7 @@ class TestRetention(PublicationCase):
         )
         discrepancies[1].resolved_at = fields.Datetime.now()
         self.env.flush_all()
-        self.env["stock.channel"]._cron_gc_publications()
+        run_autovacuum(self.env)
         self.assertFalse(old.exists())
         self.assertTrue(recent.exists())
         self.assertEqual(discrepancies.exists(), discrepancies[1])

@@ -48,31 +48,20 @@ class TestChangeDuringRun(CommittedChannelCase):
         """Run job ``job_uuid`` in a thread on its own connection, as the
         runner does (``as_runner``) or by performing it while it is still
         recorded as pending (how a script or another harness may run it)."""
-        outcome = {}
 
-        def run():
-            try:
-                with self.registry.cursor() as job_cr:
-                    job_cr.transaction = api.Transaction(self.registry)
-                    env = api.Environment(job_cr, SUPERUSER_ID, {})
-                    job = Job.load(env, job_uuid)
-                    if as_runner:
-                        job.set_started()
-                        job.store()
-                        job_cr.commit()
-                    outcome["result"] = job.perform()
-                    env.flush_all()
-                    job.set_done()
-                    job.store()
-                    env.flush_all()
-                    job_cr.commit()
-            except Exception as exc:  # noqa: BLE001 - kept for the assertion
-                outcome["error"] = exc
+        def run(env):
+            job = Job.load(env, job_uuid)
+            if as_runner:
+                job.set_started()
+                job.store()
+                env.cr.commit()
+            result = job.perform()
+            env.flush_all()
+            job.set_done()
+            job.store()
+            return result
 
-        thread = threading.Thread(target=run, name=job_uuid)
-        thread.outcome = outcome
-        thread.start()
-        return thread
+        return self._thread(job_uuid, run)
 
     def _run_waiting(self):
         """Run the waiting publication jobs until none is left."""

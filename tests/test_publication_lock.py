@@ -3,7 +3,7 @@ import time
 import uuid
 from datetime import datetime
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, Command, api
 from odoo.modules.registry import Registry
 from odoo.tests import TransactionCase, get_db_name, tagged
 
@@ -114,7 +114,7 @@ class CommittedChannelCase(TransactionCase):
                 "code": code,
                 "base_url": cls.market.url,
                 "webhook_secret": RACE_SECRET,
-                "warehouse_ids": [(6, 0, warehouse.ids)],
+                "warehouse_ids": [Command.set(warehouse.ids)],
                 "user_id": technical_user(env, "scs_committed_user").id,
             }
         )
@@ -183,21 +183,28 @@ class CommittedChannelCase(TransactionCase):
         return committed(read)
 
     def _job(self, name):
-        """Start the publication job in a thread, on its own connection:
-        committed when it returns, rolled back when it raises. The thread's
-        ``outcome`` holds its result or its exception."""
+        """Start the publication job in a thread (see :meth:`_thread`)."""
+
+        def publish(env):
+            channel = env["stock.channel"].browse(self.ids["channel"])
+            channel = channel._as_technical_user().with_context(job_uuid=name)
+            return channel._publish_pending()
+
+        return self._thread(name, publish)
+
+    def _thread(self, name, work):
+        """Start ``work(env)`` in a thread, on its own connection (as
+        superuser): committed when it returns, rolled back when it raises.
+        The thread's ``outcome`` holds its result or its exception."""
         outcome = {}
 
         def run():
             try:
-                with self.registry.cursor() as job_cr:
+                with self.registry.cursor() as cr:
                     # The test runner holds the registries' lock: hand the
                     # registry over rather than look it up by name.
-                    job_cr.transaction = api.Transaction(self.registry)
-                    env = api.Environment(job_cr, SUPERUSER_ID, {})
-                    channel = env["stock.channel"].browse(self.ids["channel"])
-                    channel = channel._as_technical_user().with_context(job_uuid=name)
-                    outcome["result"] = channel._publish_pending()
+                    cr.transaction = api.Transaction(self.registry)
+                    outcome["result"] = work(api.Environment(cr, SUPERUSER_ID, {}))
             except Exception as exc:  # noqa: BLE001 - kept for the assertion
                 outcome["error"] = exc
 
