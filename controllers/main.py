@@ -14,8 +14,8 @@ from ..adapters import ADAPTERS
 from ..adapters.signing import SignedRequest
 from ..adapters.woocommerce import WooCommerceAdapter
 from ..services import order_intake
-from ..services.outcomes import OUTCOME_STATUS
 from ..services.payloads import MAX_BODY
+from .status import status_of
 
 _logger = logging.getLogger(__name__)
 
@@ -147,9 +147,7 @@ class ChannelOrderController(http.Controller):
         return self._answer(outcome)
 
     def _answer(self, outcome):
-        return request.make_json_response(
-            outcome.answer, status=OUTCOME_STATUS[outcome.kind]
-        )
+        return request.make_json_response(outcome.answer, status=status_of(outcome))
 
     def _signed_order(self, code, external_id):
         """(order, raw body, error response): the channel's order named in a
