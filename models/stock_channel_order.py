@@ -167,15 +167,6 @@ class StockChannelOrder(models.Model):
         once."""
         jobs.enqueue("confirm", self)
 
-    def _delay_processing(self, external_id=None):
-        """One confirmation job at intake. A fresh order needs no identity
-        key (it is inserted once, so it is enqueued once), which spares
-        intake a lookup; _process ignores an order that is no longer
-        'received'. (``external_id``: the registry reads it with the
-        channel.)"""
-        self.ensure_one()
-        jobs.enqueue("confirm", self, coalesce=False)
-
     # -- shipments -----------------------------------------------------------
 
     @api.model

@@ -20,6 +20,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters import ADAPTERS
+from . import jobs
 from .exactly_once import insert_once
 from .outcomes import Outcome
 from .payloads import (
@@ -162,7 +163,10 @@ def _create(orders, channel, body, data):
         and _confirmed_now(record)
     ):
         return Outcome("created", dict(record._answer_status(), status="created"))
-    record._delay_processing(order["external_id"])
+    # One confirmation job. A fresh order needs no identity key (it is
+    # inserted once, so it is enqueued once), which spares intake a lookup;
+    # _process ignores an order that is no longer 'received'.
+    jobs.enqueue("confirm", record, coalesce=False)
     return Outcome(
         "accepted",
         {"status": "accepted", "external_id": order["external_id"], "id": order_id},

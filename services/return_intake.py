@@ -10,7 +10,7 @@ happens in a job (``return_receipts``).
 from odoo.tools import SQL, float_compare
 
 from ..adapters.base import location_key
-from . import return_guard
+from . import jobs, return_guard
 from .exactly_once import NOW_UTC, insert_once
 from .outcomes import Outcome
 from .payloads import InvalidJson, parse_json
@@ -68,7 +68,9 @@ def store(order, canonical, source):
         env["stock.channel.return.line"].create(
             [dict(line, channel_return_id=return_id) for line in lines]
         )
-    order.with_company(channel.company_id)._delay_return(return_id)
+    # One job per stored return (inserted once, so enqueued once;
+    # *Reprocess* enqueues again, as the ``retry`` variant).
+    jobs.enqueue("return", order.with_company(channel.company_id), return_id)
     return Outcome(
         "accepted",
         {
