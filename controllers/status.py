@@ -1,8 +1,8 @@
 """How the order endpoints answer each outcome kind of the intakes (and of
 a cancellation) in HTTP: the only place where outcomes become status codes.
 Services return :class:`~..services.outcomes.Outcome`; the controller, and
-in-process callers that show a status like the endpoint would (the sandbox
-wizards), map its kind here."""
+in-process callers that show a status like the endpoint would (the
+simulation wizards), map its kind here."""
 
 OUTCOME_STATUS = {
     "accepted": 202,  # stored, a job confirms it
@@ -13,7 +13,7 @@ OUTCOME_STATUS = {
     "ignored": 200,  # an update that is not a cancellation
     "invalid_json": 400,
     "unsupported_event": 400,
-    "invalid_signature": 401,  # a sandbox's simulated post, badly signed
+    "invalid_signature": 401,  # a simulated post, badly signed
     "invalid_order": 422,
     "concurrent_delivery": 409,  # being stored by a concurrent request
     "shipped": 409,  # the cancel endpoint: refused, something shipped
