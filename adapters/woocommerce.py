@@ -66,6 +66,17 @@ class WooCommerceAdapter(Adapter):
         refunds = data.get("refunds") if isinstance(data, dict) else None
         return "refund_ids" if isinstance(refunds, list) and refunds else "ignore"
 
+    @classmethod
+    def inbound_ping(cls, body, form=None):
+        """Inbound hook of the order endpoint, asked before anything is
+        authenticated: whether this unsigned request is the marketplace's
+        check of a new webhook, answered 200 ``{"status": "ok"}`` without a
+        word (the same whatever the code, whether a channel has it and
+        whatever its adapter, and without looking it up, so that pings
+        cannot tell which codes exist). WooCommerce checks a new webhook
+        with an unsigned form post ``webhook_id=<n>`` (see :meth:`is_ping`)."""
+        return cls.is_ping(body, form)
+
     @staticmethod
     def is_ping(body, form=None):
         """Saving a webhook sends an unsigned ``webhook_id=<n>`` form post:

@@ -12,14 +12,13 @@ from odoo.http import request
 
 from ..adapters import ADAPTERS
 from ..adapters.signing import SignedRequest
-from ..adapters.woocommerce import WooCommerceAdapter
 from ..services import order_intake
-from ..services.outcomes import OUTCOME_STATUS
 from ..services.payloads import MAX_BODY
+from .status import status_of
 
 _logger = logging.getLogger(__name__)
 
-# A marketplace's delivery id (Shopify's are UUIDs): printable ASCII only,
+# A marketplace's delivery id (a UUID, typically): printable ASCII only,
 # anything else is no id at all (it is stored and compared in SQL).
 DELIVERY_ID = re.compile(r"[!-~]{1,128}")
 
@@ -86,13 +85,18 @@ class ChannelOrderController(http.Controller):
         return None
 
     @staticmethod
-    def _is_woocommerce_ping(body):
-        """WooCommerce checks a new webhook with an unsigned form post
-        ``webhook_id=<n>``. It is told nothing: the same 200 whatever the
-        code, whether a channel has it and whatever its adapter, and without
-        looking it up, so that pings cannot tell which codes exist."""
+    def _is_inbound_ping(body):
+        """Whether an adapter recognises this unsigned request as its
+        marketplace's check of a new webhook (its ``inbound_ping`` hook). It
+        is told nothing: the same 200 whatever the code, whether a channel
+        has it and whatever its adapter, and without looking it up, so that
+        pings cannot tell which codes exist."""
         # Odoo may already have parsed the form, consuming the raw body.
-        return WooCommerceAdapter.is_ping(body, request.httprequest.form)
+        form = request.httprequest.form
+        return any(
+            getattr(adapter, "inbound_ping", None) and adapter.inbound_ping(body, form)
+            for adapter in ADAPTERS.values()
+        )
 
     def _error(self, status, error):
         return request.make_json_response({"error": error}, status=status)
@@ -124,7 +128,7 @@ class ChannelOrderController(http.Controller):
         body, error = self._body()
         if error:
             return error
-        if self._is_woocommerce_ping(body):
+        if self._is_inbound_ping(body):
             return request.make_json_response({"status": "ok"})
         channel = self._authenticated_channel(code, body)
         if channel is None:
@@ -147,9 +151,7 @@ class ChannelOrderController(http.Controller):
         return self._answer(outcome)
 
     def _answer(self, outcome):
-        return request.make_json_response(
-            outcome.answer, status=OUTCOME_STATUS[outcome.kind]
-        )
+        return request.make_json_response(outcome.answer, status=status_of(outcome))
 
     def _signed_order(self, code, external_id):
         """(order, raw body, error response): the channel's order named in a

@@ -3,7 +3,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from ..services import jobs, order_intake, retention, shipments
-from ..services.outcomes import OUTCOME_STATUS, Outcome
+from ..services.outcomes import Outcome
 from ..services.retries import retry_contention
 from ..services.sale_order_builder import SaleOrderBuilder
 
@@ -124,12 +124,12 @@ class StockChannelOrder(models.Model):
     def _receive(self, channel, action, body):
         """An order body of ``channel`` from a trusted in-process caller (a
         sandbox's *Simulate Order*) that says what it is: ``action`` is
-        ``create``, ``cancel`` or ``update``. ``(HTTP status, JSON answer)``
-        exactly as the order webhook answers. Marketplaces' webhooks go
-        through :func:`..services.order_intake.receive`, which decides the
-        action from the signed payload."""
-        outcome = order_intake.handle(self, channel, action, body)
-        return OUTCOME_STATUS[outcome.kind], outcome.answer
+        ``create``, ``cancel`` or ``update``. The :class:`Outcome` exactly
+        as the order webhook gets it (the controller answers it in HTTP).
+        Marketplaces' webhooks go through
+        :func:`..services.order_intake.receive`, which decides the action
+        from the signed payload."""
+        return order_intake.handle(self, channel, action, body)
 
     @api.model
     def _mark_promised(self, channel, product_ids):
@@ -166,15 +166,6 @@ class StockChannelOrder(models.Model):
         """Reprocess: coalesced by identity key, so clicking twice enqueues
         once."""
         jobs.enqueue("confirm", self)
-
-    def _delay_processing(self, external_id=None):
-        """One confirmation job at intake. A fresh order needs no identity
-        key (it is inserted once, so it is enqueued once), which spares
-        intake a lookup; _process ignores an order that is no longer
-        'received'. (``external_id``: the registry reads it with the
-        channel.)"""
-        self.ensure_one()
-        jobs.enqueue("confirm", self, coalesce=False)
 
     # -- shipments -----------------------------------------------------------
 

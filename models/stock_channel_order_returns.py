@@ -4,7 +4,7 @@ from odoo.exceptions import UserError
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters.base import PermanentError, TransientError
-from ..services import jobs, return_guard, return_intake, return_receipts
+from ..services import return_guard, return_intake, return_receipts
 from ..services.retries import retry_contention
 from ..services.return_payloads import InvalidReturn, validate_return
 from .stock_channel_order import PERMANENT_ERRORS
@@ -41,12 +41,6 @@ class StockChannelOrder(models.Model):
         self.ensure_one()
         return return_intake.receive_generic(self, body)
 
-    def _delay_return(self, return_id, retry=False):
-        """One job per stored return (inserted once, so enqueued once;
-        *Reprocess* enqueues again)."""
-        self.ensure_one()
-        jobs.enqueue("return", self, return_id, variant="retry" if retry else None)
-
     def _process_return(self, return_id):
         """Job: the return's stock work, all or nothing. Contention retries
         without limit, like order confirmation; what a retry cannot fix puts
@@ -74,12 +68,6 @@ class StockChannelOrder(models.Model):
         return f"return {channel_return.external_id}: receipts {receipts}"
 
     # -- WooCommerce refunds -------------------------------------------------
-
-    def _delay_refund_read(self):
-        """One read of the order's refunds at a time (identity key): a burst
-        of order updates makes one request."""
-        self.ensure_one()
-        jobs.enqueue("refunds", self)
 
     def _read_refunds(self):
         """Job: read the order's refunds from the marketplace and store each

@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 
-from ..services import return_guard
+from ..services import jobs, return_guard
 
 
 class StockChannelReturn(models.Model):
@@ -137,9 +137,11 @@ class StockChannelReturn(models.Model):
         with return_guard.trusted():
             returns.write({"state": "received", "error_message": False})
         for channel_return in returns:
-            # The job runs as the channel's technical user, like the first.
-            order = channel_return.order_id.with_user(channel_return.channel_id.user_id)
-            order._delay_return(channel_return.id, retry=True)
+            # The job runs as the channel's technical user, like the first
+            # (the registry enqueues it so).
+            jobs.enqueue(
+                "return", channel_return.order_id, channel_return.id, variant="retry"
+            )
 
     def _refresh_state(self):
         """Done once no line waits for the goods or for inspection."""

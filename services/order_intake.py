@@ -14,14 +14,14 @@ delivery, so most posts are replays.
 import json
 import uuid
 
-from psycopg2.errors import SerializationFailure
-
 from odoo import fields
 from odoo.tools import SQL
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters import ADAPTERS
+from . import jobs
+from .exactly_once import insert_once
 from .outcomes import Outcome
 from .payloads import (
     InvalidJson,
@@ -142,14 +142,18 @@ def _create(orders, channel, body, data):
         return Outcome(
             "invalid_order", {"error": "invalid_order", "details": exc.details}
         )
-    order_id = insert_once(orders.env, channel, order, currency, body)
-    if order_id is None:
-        # A concurrent delivery committed it after this request began: only
-        # a new snapshot sees it.
-        with orders.env.registry.cursor() as cr:
-            return Outcome(
-                "duplicate", stored_delivery(cr, channel, order["external_id"])
-            )
+    inserted = insert_order(
+        orders.env,
+        channel,
+        order,
+        currency,
+        body,
+        read=lambda cr: stored_delivery(cr, channel, order["external_id"]),
+    )
+    if not inserted.created:
+        # A concurrent delivery stored it after this request's lookup.
+        return Outcome("duplicate", inserted.stored)
+    order_id = inserted.id
     insert_lines(orders.env, channel, order_id, lines)
     orders._mark_promised(channel, {line["product_id"] for line in lines})
     record = orders.with_company(channel.company_id).browse(order_id)
@@ -159,7 +163,10 @@ def _create(orders, channel, body, data):
         and _confirmed_now(record)
     ):
         return Outcome("created", dict(record._answer_status(), status="created"))
-    record._delay_processing(order["external_id"])
+    # One confirmation job. A fresh order needs no identity key (it is
+    # inserted once, so it is enqueued once), which spares intake a lookup;
+    # _process ignores an order that is no longer 'received'.
+    jobs.enqueue("confirm", record, coalesce=False)
     return Outcome(
         "accepted",
         {"status": "accepted", "external_id": order["external_id"], "id": order_id},
@@ -214,7 +221,7 @@ def _cancellation(orders, channel, body, data):
         [("channel_id", "=", channel.id), ("external_id", "=", external_id)]
     )
     if not order:
-        order_id = insert_once(
+        inserted = insert_order(
             orders.env,
             channel,
             {"external_id": external_id, "customer": translated.get("customer") or {}},
@@ -222,12 +229,12 @@ def _cancellation(orders, channel, body, data):
             body,
             state="cancelled",
         )
-        if order_id is None:
+        if not inserted.created:
             # Its creation is being stored right now: ask for a retry.
             return Outcome("concurrent_delivery", {"error": "concurrent_delivery"})
         return Outcome(
             "cancelled",
-            dict(orders.browse(order_id)._answer_status(), status="cancelled"),
+            dict(orders.browse(inserted.id)._answer_status(), status="cancelled"),
         )
     return cancel_stored(order)
 
@@ -394,47 +401,35 @@ def resolve(env, channel, order):
     return lines, currency
 
 
-def insert_once(env, channel, order, currency, body, state="received"):
-    """INSERT ... ON CONFLICT DO NOTHING under the unique index: a concurrent
-    duplicate waits on the index. If the first delivery commits after this
-    transaction's snapshot, PostgreSQL reports a serialization failure,
-    which here means "stored by the other request" (and not Odoo's retry of
-    the whole request, which sleeps up to seconds). The canonical order is
-    stored next to the raw payload. Returns the new id or None."""
+def insert_order(env, channel, order, currency, body, state="received", read=None):
+    """Store the order once per (channel, external id)
+    (:func:`.exactly_once.insert_once`: a concurrent duplicate waits on the
+    unique index, and one committed meanwhile is not stored again). The
+    canonical order is stored next to the raw payload. ``read(cr)`` reads
+    the order stored by another request: an :class:`~.exactly_once.Inserted`."""
     customer = order["customer"]
-    query = SQL(
-        """
-        INSERT INTO stock_channel_order
-               (channel_id, company_id, external_id, state, received_via,
-                shipment_state, payload, canonical_order, correlation_id,
-                customer_name, customer_email, currency_id, create_uid,
-                write_uid, create_date, write_date)
-        VALUES (%s, %s, %s, %s, 'webhook', 'none', %s, %s::jsonb, %s, %s, %s, %s,
-                %s, %s,
-                now() at time zone 'UTC', now() at time zone 'UTC')
-        ON CONFLICT (channel_id, external_id) DO NOTHING
-        RETURNING id
-        """,
-        channel.id,
-        channel.company_id.id,
-        order["external_id"],
-        state,
-        body.decode(),
-        json.dumps(order) if order.get("lines") else None,
-        uuid.uuid4().hex[:16],
-        customer.get("name") or customer.get("email"),
-        customer.get("email"),
-        currency.id,
-        env.uid,
-        env.uid,
+    return insert_once(
+        env,
+        "stock_channel_order",
+        {
+            "channel_id": channel.id,
+            "company_id": channel.company_id.id,
+            "external_id": order["external_id"],
+            "state": state,
+            "received_via": "webhook",
+            "shipment_state": "none",
+            "payload": body.decode(),
+            "canonical_order": SQL(
+                "%s::jsonb", json.dumps(order) if order.get("lines") else None
+            ),
+            "correlation_id": uuid.uuid4().hex[:16],
+            "customer_name": customer.get("name") or customer.get("email"),
+            "customer_email": customer.get("email"),
+            "currency_id": currency.id,
+        },
+        ("channel_id", "external_id"),
+        read=read,
     )
-    try:
-        with env.cr.savepoint(flush=False):
-            env.cr.execute(query, log_exceptions=False)
-            row = env.cr.fetchone()
-    except SerializationFailure:
-        return None
-    return row[0] if row else None
 
 
 def insert_lines(env, channel, order_id, lines):

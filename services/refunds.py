@@ -4,6 +4,7 @@ only lists its refunds' ids, so the refunds are read by a job. Both end in
 ``return_intake.store``: once per refund id."""
 
 from ..adapters import ADAPTERS
+from . import jobs
 from .outcomes import Outcome
 from .return_intake import invalid, known_returns, store
 from .return_payloads import InvalidReturn, validate_return
@@ -56,7 +57,9 @@ def refund_ids(orders, channel, body, data):
     new = listed - known_returns(orders.env.cr, channel, listed)
     if not new:
         return Outcome("ignored", {"status": "ignored", "reason": "refunds known"})
-    order._delay_refund_read()
+    # One read of the order's refunds at a time (identity key): a burst of
+    # order updates makes one request.
+    jobs.enqueue("refunds", order)
     return Outcome(
         "accepted",
         {"status": "accepted", "external_id": external_id, "refunds": sorted(new)},

@@ -7,12 +7,11 @@ stock work (the return receipt, fewer left to deliver, a draft credit note)
 happens in a job (``return_receipts``).
 """
 
-from psycopg2.errors import SerializationFailure
-
 from odoo.tools import SQL, float_compare
 
 from ..adapters.base import location_key
-from . import return_guard
+from . import jobs, return_guard
+from .exactly_once import NOW_UTC, insert_once
 from .outcomes import Outcome
 from .payloads import InvalidJson, parse_json
 from .return_payloads import InvalidReturn, generic_return, validate_return
@@ -53,20 +52,25 @@ def store(order, canonical, source):
         lines = resolve(order, canonical, source)
     except InvalidReturn as exc:
         return invalid(exc)
-    return_id = insert_once(env, order, canonical["return_id"], source)
-    if return_id is None:
-        # A concurrent delivery committed it after this request began: only
-        # a new snapshot sees it.
-        with env.registry.cursor() as cr:
-            stored = stored_return(cr, channel, canonical["return_id"])
-        if stored:
-            return Outcome("duplicate", stored)
+    inserted = insert_return(
+        order,
+        canonical["return_id"],
+        source,
+        read=lambda cr: stored_return(cr, channel, canonical["return_id"]),
+    )
+    if not inserted.created:
+        # A concurrent delivery stored it after this request's lookup.
+        if inserted.stored:
+            return Outcome("duplicate", inserted.stored)
         return Outcome("concurrent_delivery", {"error": "concurrent_delivery"})
+    return_id = inserted.id
     with return_guard.trusted():
         env["stock.channel.return.line"].create(
             [dict(line, channel_return_id=return_id) for line in lines]
         )
-    order.with_company(channel.company_id)._delay_return(return_id)
+    # One job per stored return (inserted once, so enqueued once;
+    # *Reprocess* enqueues again, as the ``retry`` variant).
+    jobs.enqueue("return", order.with_company(channel.company_id), return_id)
     return Outcome(
         "accepted",
         {
@@ -81,7 +85,7 @@ def store(order, canonical, source):
 def record_amount_only(order, external_id):
     """A refund of an amount, no line: stored (done) so that it is known,
     nothing to receive or release."""
-    return_id = insert_once(order.env, order, external_id, order.channel_id.adapter)
+    return_id = insert_return(order, external_id, order.channel_id.adapter).id
     if return_id:
         with return_guard.trusted():
             order.env["stock.channel.return"].browse(return_id).state = "done"
@@ -140,36 +144,26 @@ def known_returns(cr, channel, external_ids):
     return {row[0] for row in cr.fetchall()}
 
 
-def insert_once(env, order, external_id, source):
-    """INSERT ... ON CONFLICT DO NOTHING under the unique (channel, return
-    id) index, as the order intake does: a concurrent duplicate waits on the
-    index; a serialization failure means "stored by the other request".
-    Returns the new id or None."""
-    query = SQL(
-        """
-        INSERT INTO stock_channel_return
-               (channel_id, company_id, order_id, external_id, source, state,
-                received_at, create_uid, write_uid, create_date, write_date)
-        VALUES (%s, %s, %s, %s, %s, 'received', now() at time zone 'UTC',
-                %s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
-        ON CONFLICT (channel_id, external_id) DO NOTHING
-        RETURNING id
-        """,
-        order.channel_id.id,
-        order.company_id.id,
-        order.id,
-        external_id,
-        source,
-        env.uid,
-        env.uid,
+def insert_return(order, external_id, source, read=None):
+    """Store the return once per (channel, return id), as the order intake
+    stores an order (:func:`.exactly_once.insert_once`). ``read(cr)`` reads
+    the return stored by another request: an
+    :class:`~.exactly_once.Inserted`."""
+    return insert_once(
+        order.env,
+        "stock_channel_return",
+        {
+            "channel_id": order.channel_id.id,
+            "company_id": order.company_id.id,
+            "order_id": order.id,
+            "external_id": external_id,
+            "source": source,
+            "state": "received",
+            "received_at": NOW_UTC,
+        },
+        ("channel_id", "external_id"),
+        read=read,
     )
-    try:
-        with env.cr.savepoint(flush=False):
-            env.cr.execute(query, log_exceptions=False)
-            row = env.cr.fetchone()
-    except SerializationFailure:
-        return None
-    return row[0] if row else None
 
 
 class Ledger:

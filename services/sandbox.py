@@ -15,7 +15,7 @@ from odoo.tools import SQL
 
 from ..adapters.base import ADAPTERS
 from ..adapters.signing import SignedRequest, sign_request
-from .outcomes import OUTCOME_STATUS
+from .outcomes import Outcome
 
 
 class SandboxShelf:
@@ -145,6 +145,11 @@ def simulated_return(lines, reason, restock):
     ).encode()
 
 
+# What a simulated post signed with the wrong secret gets, as the
+# endpoint's 401 answer.
+INVALID_SIGNATURE = Outcome("invalid_signature", {"error": "invalid_signature"})
+
+
 def _signed_by(path, body, secret):
     """Whether ``body`` signed for ``path`` with ``secret`` passes the
     generic contract's check, as the HTTP controller runs it."""
@@ -155,20 +160,20 @@ def _signed_by(path, body, secret):
 def post_simulated_order(channel, body, secret):
     """Sign ``body`` like a marketplace and hand it to the intake exactly as
     the HTTP controller does: signature check, then ``_receive``. Returns
-    ``(status, answer)``; ``channel`` runs as its technical user."""
+    the :class:`Outcome` (``invalid_signature`` when the check fails);
+    ``channel`` runs as its technical user."""
     if not _signed_by(f"/stock_channel_sync/{channel.code}/orders", body, secret):
-        return 401, {"error": "invalid_signature"}
+        return INVALID_SIGNATURE
     return channel.env["stock.channel.order"]._receive(channel, "create", body)
 
 
 def post_simulated_return(order, body, secret):
     """The same for a return of ``order`` (as the channel's technical user):
-    signature check, then the returns intake. Returns ``(status, answer)``."""
+    signature check, then the returns intake. Returns the :class:`Outcome`."""
     path = (
         f"/stock_channel_sync/{order.channel_id.code}/orders/"
         f"{order.external_id}/returns"
     )
     if not _signed_by(path, body, secret):
-        return 401, {"error": "invalid_signature"}
-    outcome = order._receive_return(body)
-    return OUTCOME_STATUS[outcome.kind], outcome.answer
+        return INVALID_SIGNATURE
+    return order._receive_return(body)

@@ -7,6 +7,7 @@ from odoo.modules.registry import Registry
 from odoo.tests import TransactionCase, get_db_name, new_test_user
 from odoo.tools import SQL
 
+from ..controllers.status import status_of
 from ..services.atp import AtpEngine
 
 # What a channel's technical user needs, and no more (no administrator).
@@ -244,12 +245,20 @@ class OrderCase(ChannelCase):
         channel = channel.with_user(self.robot)
         if not isinstance(body, bytes):
             body = json.dumps(body).encode()
-        return channel.env["stock.channel.order"]._receive(channel, event, body)
+        return answered(
+            channel.env["stock.channel.order"]._receive(channel, event, body)
+        )
 
     def _channel_order(self, channel, external_id):
         return self.env["stock.channel.order"].search(
             [("channel_id", "=", channel.id), ("external_id", "=", str(external_id))]
         )
+
+
+def answered(outcome):
+    """``(HTTP status, JSON answer)`` of an intake's outcome, as the order
+    endpoint answers it."""
+    return status_of(outcome), outcome.answer
 
 
 def create_committed_channel(prefix, with_listing=False):

@@ -308,7 +308,7 @@ class TestEveryFailureVisible(OrderCase):
         """WooCommerce refuses the refund read for good (its order is
         gone there: 404)."""
         order = self._woo_order("8101")
-        order._delay_refund_read()
+        jobs.enqueue("refunds", order)
         record = self._job("_read_refunds")
         self.assertEqual(record.user_id, self.robot)
         self._assert_visible_requeued_and_cleaned(record)
@@ -331,7 +331,7 @@ class TestEveryFailureVisible(OrderCase):
         order = self.env["stock.channel.order"].create(
             {"channel_id": self.woo.id, "external_id": "legacy-1", "payload": "{oops"}
         )
-        order._delay_processing(order.external_id)
+        jobs.enqueue("confirm", order, coalesce=False)
         record = self._job("_process")
         self.assertFalse(record.identity_key)
         self._assert_visible_requeued_and_cleaned(record)

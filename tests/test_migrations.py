@@ -10,7 +10,7 @@ from odoo.tools import mute_logger
 
 from ..adapters import shopify_versions
 from ..services.sandbox import SandboxShelf
-from .common import ChannelCase, OrderCase
+from .common import ChannelCase, OrderCase, answered
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -228,8 +228,10 @@ class TestTechnicalUserMigration(OrderCase):
             ],
         }
         admin_channel = by_admin.with_user(admin)
-        status, answer = admin_channel.env["stock.channel.order"]._receive(
-            admin_channel, "create", json.dumps(body).encode()
+        status, answer = answered(
+            admin_channel.env["stock.channel.order"]._receive(
+                admin_channel, "create", json.dumps(body).encode()
+            )
         )
         self.assertEqual(status, 202, answer)
         order = self._channel_order(by_admin, "MIG-1")

@@ -14,6 +14,7 @@ from ..services.sale_order_builder import normalized_name
 from .common import (
     ChannelCase,
     OrderCase,
+    answered,
     create_committed_channel,
     drop_committed_channel,
 )
@@ -63,7 +64,9 @@ class TestOrderProcessing(ChannelCase):
         }
         order.update(overrides)
         body = json.dumps(order).encode()
-        return channel.env["stock.channel.order"]._receive(channel, "create", body)
+        return answered(
+            channel.env["stock.channel.order"]._receive(channel, "create", body)
+        )
 
     def _order(self, external_id="5001"):
         return self.env["stock.channel.order"].search(
@@ -226,7 +229,7 @@ class TestOrderProcessing(ChannelCase):
         Order = self.env["stock.channel.order"].with_user(self.robot)
         body = json.dumps({"external_id": "5001"}).encode()
         for _delivery in range(2):
-            status, answer = Order._receive(self.channel, "cancel", body)
+            status, answer = answered(Order._receive(self.channel, "cancel", body))
             self.assertEqual((status, answer["status"]), (200, "already_shipped"))
         self.assertEqual(order.state, "done")
         self.assertEqual(len(order.activity_ids), 1)
@@ -236,13 +239,19 @@ class TestOrderProcessing(ChannelCase):
         """Invalid JSON is a 400 and an order without its id a 422; an update
         that is not a cancellation is acknowledged and writes nothing."""
         Order = self.env["stock.channel.order"].with_user(self.robot)
-        self.assertEqual(Order._receive(self.channel, "cancel", b"{nope")[0], 400)
-        status, answer = Order._receive(self.channel, "cancel", b'{"id": 1}')
+        self.assertEqual(
+            answered(Order._receive(self.channel, "cancel", b"{nope"))[0], 400
+        )
+        status, answer = answered(Order._receive(self.channel, "cancel", b'{"id": 1}'))
         self.assertEqual(status, 422)
         self.assertEqual(answer["details"][0]["field"], "external_id")
         self.assertFalse(self._order(""))
-        self.assertEqual(Order._receive(self.channel, "update", b"{nope")[0], 400)
-        status, answer = Order._receive(self.channel, "update", b'{"external_id": "1"}')
+        self.assertEqual(
+            answered(Order._receive(self.channel, "update", b"{nope"))[0], 400
+        )
+        status, answer = answered(
+            Order._receive(self.channel, "update", b'{"external_id": "1"}')
+        )
         self.assertEqual((status, answer["status"]), (200, "ignored"))
         self.assertFalse(self._order("1"))
 
@@ -322,7 +331,7 @@ class TestOrderRaces(OrderCase):
                 }
             ).encode()
             Order = self.env["stock.channel.order"]
-            status, answer = Order._receive(channel, "create", body)
+            status, answer = answered(Order._receive(channel, "create", body))
             self.assertEqual(status, 200)
             self.assertEqual(
                 answer,
@@ -342,8 +351,10 @@ class TestOrderRaces(OrderCase):
         channel = self.race_channel
         with self._stored_by_another_request(channel, "RACE-2"):
             Order = self.env["stock.channel.order"]
-            status, answer = Order._receive(
-                channel, "cancel", json.dumps({"external_id": "RACE-2"}).encode()
+            status, answer = answered(
+                Order._receive(
+                    channel, "cancel", json.dumps({"external_id": "RACE-2"}).encode()
+                )
             )
             self.assertEqual((status, answer), (409, {"error": "concurrent_delivery"}))
             self.assertFalse(Order.search([("external_id", "=", "RACE-2")]))

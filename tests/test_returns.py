@@ -6,7 +6,7 @@ from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from .common import TECHNICAL_USER_GROUPS, OrderCase
+from .common import TECHNICAL_USER_GROUPS, OrderCase, answered
 
 INSPECTOR_GROUPS = "base.group_user,stock.group_stock_user"
 
@@ -696,8 +696,8 @@ class TestReturnMultiCompany(ReturnCase):
                 ],
             )
         ).encode()
-        status, answer = channel.env["stock.channel.order"]._receive(
-            channel, "create", body
+        status, answer = answered(
+            channel.env["stock.channel.order"]._receive(channel, "create", body)
         )
         self.assertEqual(status, 202, answer)
         order = self._channel_order(self.channel_b, "B-1")

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..controllers.status import status_of
 from ..services.sandbox import post_simulated_order, simulated_order
 
 
@@ -52,9 +53,10 @@ class StockChannelSimulateOrder(models.TransientModel):
             {"name": self.customer_name, "email": self.customer_email or None},
         )
         # The secret is read as the manager clicking, who may read it.
-        status, answer = post_simulated_order(
+        outcome = post_simulated_order(
             channel._as_technical_user(), body, channel.webhook_secret
         )
+        status, answer = status_of(outcome), outcome.answer
         if status >= 300:
             raise UserError(
                 self.env._(

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..controllers.status import status_of
 from ..services.sandbox import post_simulated_return, simulated_return
 
 
@@ -55,9 +56,10 @@ class StockChannelSimulateReturn(models.TransientModel):
         body = simulated_return(lines, self.reason or "", self.restock)
         technical = channel._as_technical_user()
         # The secret is read as the manager clicking, who may read it.
-        status, answer = post_simulated_return(
+        outcome = post_simulated_return(
             order.with_env(technical.env), body, channel.webhook_secret
         )
+        status, answer = status_of(outcome), outcome.answer
         if status >= 300:
             raise UserError(
                 self.env._(
