@@ -343,6 +343,12 @@ class Adapter:
         return ""
 
     @classmethod
+    def inbound_ping(cls, body, form=None):
+        """Whether an unsigned request is the marketplace's check of a new
+        webhook, answered 200 without authentication: none by default."""
+        return False
+
+    @classmethod
     def invalid_location_refs(cls, refs):
         """Those of ``refs`` (the channel's mapped marketplace locations)
         in a form the marketplace's API does not take, and the form it

@@ -93,10 +93,7 @@ class ChannelOrderController(http.Controller):
         pings cannot tell which codes exist."""
         # Odoo may already have parsed the form, consuming the raw body.
         form = request.httprequest.form
-        return any(
-            getattr(adapter, "inbound_ping", None) and adapter.inbound_ping(body, form)
-            for adapter in ADAPTERS.values()
-        )
+        return any(adapter.inbound_ping(body, form) for adapter in ADAPTERS.values())
 
     def _error(self, status, error):
         return request.make_json_response({"error": error}, status=status)

@@ -6,6 +6,7 @@ from ..services import jobs, order_intake, retention, shipments
 from ..services.outcomes import Outcome
 from ..services.retries import retry_contention
 from ..services.sale_order_builder import SaleOrderBuilder
+from ..services.shipped import shipped_pickings
 
 # Failures a retry cannot fix: the order goes to 'error' for a human.
 PERMANENT_ERRORS = (UserError, ValidationError, AccessError)
@@ -16,7 +17,7 @@ class StockChannelOrder(models.Model):
     (channel, external id) whatever the number of deliveries."""
 
     _name = "stock.channel.order"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["stock.channel.owned.mixin", "mail.thread", "mail.activity.mixin"]
     _description = "Channel Order"
     _order = "id desc"
     _rec_name = "external_id"
@@ -28,10 +29,7 @@ class StockChannelOrder(models.Model):
         ),
     ]
 
-    channel_id = fields.Many2one(
-        "stock.channel", required=True, index=True, ondelete="restrict"
-    )
-    company_id = fields.Many2one(related="channel_id.company_id", store=True)
+    channel_id = fields.Many2one(ondelete="restrict")
     external_id = fields.Char(string="External ID", required=True)
     state = fields.Selection(
         [
@@ -224,9 +222,7 @@ class StockChannelOrder(models.Model):
         if self.state == "cancelled":
             return Outcome("cancelled", dict(self._answer_status(), status="cancelled"))
         sale = self.sale_order_id
-        shipped = sale.picking_ids.filtered(
-            lambda p: p.state == "done" and p.picking_type_code == "outgoing"
-        )
+        shipped = shipped_pickings(sale.picking_ids)
         if shipped:
             return Outcome(
                 "shipped",
@@ -248,12 +244,6 @@ class StockChannelOrder(models.Model):
             sale.with_context(disable_cancel_warning=True).action_cancel()
         self.write({"state": "cancelled"})
         return Outcome("cancelled", dict(self._answer_status(), status="cancelled"))
-
-    def _delay_cancellation(self):
-        """One cancellation job per order (identity key): a pull hands the
-        marketplace's cancellation of a stored order over to it, so that the
-        pull never holds the stock locks a cancellation takes."""
-        jobs.enqueue("cancel", self)
 
     def _cancel_listed(self):
         """Job: the marketplace lists this order cancelled; cancel it as its

@@ -15,7 +15,7 @@ class StockChannelOrderRefusal(models.Model):
     one to-do for the channel's responsible, removed with the refusal."""
 
     _name = "stock.channel.order.refusal"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["stock.channel.owned.mixin", "mail.thread", "mail.activity.mixin"]
     _description = "Refused Pulled Order"
     _order = "last_tried_at desc, id desc"
     _rec_name = "external_id"
@@ -27,10 +27,6 @@ class StockChannelOrderRefusal(models.Model):
         ),
     ]
 
-    channel_id = fields.Many2one(
-        "stock.channel", required=True, index=True, ondelete="cascade"
-    )
-    company_id = fields.Many2one(related="channel_id.company_id", store=True)
     external_id = fields.Char(string="External ID", required=True, readonly=True)
     action = fields.Selection(
         [("create", "Order"), ("cancel", "Cancellation")],

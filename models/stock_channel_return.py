@@ -11,6 +11,7 @@ class StockChannelReturn(models.Model):
     credit note (``services/return_guard.py``)."""
 
     _name = "stock.channel.return"
+    _inherit = ["stock.channel.owned.mixin"]
     _description = "Channel Return"
     _order = "id desc"
     _rec_name = "external_id"
@@ -22,10 +23,7 @@ class StockChannelReturn(models.Model):
         ),
     ]
 
-    channel_id = fields.Many2one(
-        "stock.channel", required=True, index=True, ondelete="restrict"
-    )
-    company_id = fields.Many2one(related="channel_id.company_id", store=True)
+    channel_id = fields.Many2one(ondelete="restrict")
     order_id = fields.Many2one(
         "stock.channel.order",
         string="Channel Order",

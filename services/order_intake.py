@@ -20,6 +20,7 @@ from odoo.tools import SQL
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..adapters import ADAPTERS
+from ..adapters.base import location_key, location_key_sql
 from . import jobs
 from .exactly_once import insert_once
 from .outcomes import Outcome
@@ -295,10 +296,11 @@ def _ships_from(env, channel, location_ref):
             """SELECT m.warehouse_id
                  FROM stock_channel_location m
                  JOIN stock_channel c ON c.id = m.channel_id
-                WHERE m.channel_id = %s AND m.location_ref = %s
-                  AND c.publish_per_location""",
+                WHERE m.channel_id = %s AND c.publish_per_location
+                  AND %s = %s""",
             channel.id,
-            location_ref,
+            SQL(location_key_sql("m.location_ref")),
+            location_key(location_ref),
         )
     )
     row = env.cr.fetchone()

@@ -53,7 +53,7 @@ from datetime import timedelta
 from odoo import fields
 from odoo.tools import SQL
 
-from . import channel_lock, order_intake
+from . import channel_lock, jobs, order_intake
 from .return_intake import known_returns
 
 _logger = logging.getLogger(__name__)
@@ -410,11 +410,12 @@ def _check_refunds(channel, orders, pulled_orders):
 def _enqueue_cancellations(channel, external_ids):
     """A stored order the marketplace cancelled: its cancellation is a job
     (it cancels the sale order and releases its reservations, which lock
-    stock rows the pull must not hold)."""
+    stock rows the pull must not hold); one per order (identity key)."""
     if external_ids:
-        channel.env["stock.channel.order"].search(
+        orders = channel.env["stock.channel.order"].search(
             [("channel_id", "=", channel.id), ("external_id", "in", external_ids)]
-        )._delay_cancellation()
+        )
+        jobs.enqueue("cancel", orders)
 
 
 def _mark_pulled(channel, order_ids):

@@ -15,6 +15,7 @@ from .exactly_once import NOW_UTC, insert_once
 from .outcomes import Outcome
 from .payloads import InvalidJson, parse_json
 from .return_payloads import InvalidReturn, generic_return, validate_return
+from .shipped import is_delivery_move
 
 # Quantities compared to 4 decimals (product units).
 PRECISION = 4
@@ -227,7 +228,7 @@ def quantities(order):
         for move in sale.order_line.move_ids:
             if move.state == "cancel":
                 continue
-            if move.location_dest_id.usage == "customer":
+            if is_delivery_move(move):
                 if move.state == "done":
                     Ledger._add(delivered, move.product_id.id, moved_qty(move))
                 else:

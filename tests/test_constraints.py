@@ -443,7 +443,12 @@ class TestTechnicalUserPromotion(ChannelCase):
         )
         manager = self.env.ref("stock_channel_sync.group_channel_manager")
         manager.write(
-            {"users": [Command.link(admin.id), (4, self.env.ref("base.user_root").id)]}
+            {
+                "users": [
+                    Command.link(admin.id),
+                    Command.link(self.env.ref("base.user_root").id),
+                ]
+            }
         )
         admin.write({"groups_id": [Command.link(manager.id)]})
         self._refused(

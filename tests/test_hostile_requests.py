@@ -7,7 +7,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from odoo import SUPERUSER_ID, api, fields, sql_db
+from odoo import SUPERUSER_ID, Command, api, fields, sql_db
 from odoo.exceptions import UserError, ValidationError
 from odoo.modules.registry import Registry
 from odoo.tests import HttpCase, get_db_name, new_test_user, tagged
@@ -67,7 +67,7 @@ class TestHostileRequests(HttpCase):
                 "code": "hostile",
                 "webhook_secret": SECRET,
                 "user_id": cls.robot.id,
-                "warehouse_ids": [(6, 0, warehouse.ids)],
+                "warehouse_ids": [Command.set(warehouse.ids)],
             }
         )
         cls.env["stock.channel.listing"].create(
@@ -694,7 +694,7 @@ class SyncChannelCase(HttpCase):
                 "code": "sync-portal",
                 "webhook_secret": SECRET,
                 "user_id": robot.id,
-                "warehouse_ids": [(6, 0, cls.warehouse.ids)],
+                "warehouse_ids": [Command.set(cls.warehouse.ids)],
                 "order_processing": "sync",
             }
         )

@@ -1,5 +1,6 @@
 import json
 
+from odoo import Command
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -46,7 +47,7 @@ class TestOrderIntake(HttpCase):
                 "code": "intake",
                 "webhook_secret": SECRET,
                 "user_id": cls.robot.id,
-                "warehouse_ids": [(6, 0, warehouse.ids)],
+                "warehouse_ids": [Command.set(warehouse.ids)],
             }
         )
         cls.sibling = Channel.create(
@@ -55,14 +56,14 @@ class TestOrderIntake(HttpCase):
                 "code": "sibling",
                 "webhook_secret": "sibling-secret",
                 "user_id": cls.robot.id,
-                "warehouse_ids": [(6, 0, warehouse.ids)],
+                "warehouse_ids": [Command.set(warehouse.ids)],
             }
         )
         cls.far = Channel.create(
             {
                 "name": "Far",
                 "code": "far",
-                "warehouse_ids": [(6, 0, other.ids)],
+                "warehouse_ids": [Command.set(other.ids)],
                 "user_id": cls.robot.id,
             }
         )

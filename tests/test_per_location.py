@@ -1,5 +1,6 @@
 from psycopg2 import IntegrityError
 
+from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
@@ -31,8 +32,12 @@ class PerLocationCase(OrderCase):
             {
                 "publish_per_location": True,
                 "location_ids": [
-                    (0, 0, {"warehouse_id": cls.wh_main.id, "location_ref": "east"}),
-                    (0, 0, {"warehouse_id": cls.wh_other.id, "location_ref": "west"}),
+                    Command.create(
+                        {"warehouse_id": cls.wh_main.id, "location_ref": "east"}
+                    ),
+                    Command.create(
+                        {"warehouse_id": cls.wh_other.id, "location_ref": "west"}
+                    ),
                 ],
             }
         )
@@ -174,7 +179,9 @@ class TestPerLocationConfig(PerLocationCase):
             self.channel_both.with_user(self.manager).write(
                 {
                     "location_ids": [
-                        (0, 0, {"warehouse_id": third.id, "location_ref": "north"})
+                        Command.create(
+                            {"warehouse_id": third.id, "location_ref": "north"}
+                        )
                     ]
                 }
             )
@@ -214,7 +221,7 @@ class TestPerLocationConfig(PerLocationCase):
             login="node_outsider",
             groups=MANAGER_GROUPS,
             company_id=other.id,
-            company_ids=[(6, 0, other.ids)],
+            company_ids=[Command.set(other.ids)],
         )
         self.assertFalse(
             self.env["stock.channel.location"].with_user(outsider).search([])
@@ -465,10 +472,10 @@ class TestPerLocationScreens(HttpCase):
                 "code": "screen-nodes",
                 "adapter": "sandbox",
                 "user_id": technical_user(self.env).id,
-                "warehouse_ids": [(6, 0, warehouses.ids)],
+                "warehouse_ids": [Command.set(warehouses.ids)],
                 "publish_per_location": True,
                 "location_ids": [
-                    (0, 0, {"warehouse_id": wh.id, "location_ref": wh.code})
+                    Command.create({"warehouse_id": wh.id, "location_ref": wh.code})
                     for wh in warehouses
                 ],
             }

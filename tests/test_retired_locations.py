@@ -1,3 +1,4 @@
+from odoo import Command
 from odoo.tests import tagged
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -94,8 +95,10 @@ class TestRetiredLocations(PerLocationCase):
         self.channel_both.with_user(self.manager).write(
             {
                 "location_ids": [
-                    (2, self._mapping("west").id),
-                    (0, 0, {"warehouse_id": self.wh_other.id, "location_ref": "south"}),
+                    Command.delete(self._mapping("west").id),
+                    Command.create(
+                        {"warehouse_id": self.wh_other.id, "location_ref": "south"}
+                    ),
                 ]
             }
         )
@@ -110,8 +113,8 @@ class TestRetiredLocations(PerLocationCase):
         total is what east shows."""
         self.channel_both.with_user(self.manager).write(
             {
-                "location_ids": [(2, self._mapping("west").id)],
-                "warehouse_ids": [(3, self.wh_other.id)],
+                "location_ids": [Command.delete(self._mapping("west").id)],
+                "warehouse_ids": [Command.unlink(self.wh_other.id)],
             }
         )
         self._flush_marks()

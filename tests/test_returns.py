@@ -756,8 +756,12 @@ class TestReturnToMappedLocation(ReturnCase):
             user_id=self.robot.id,
             publish_per_location=True,
             location_ids=[
-                (0, 0, {"warehouse_id": self.wh_main.id, "location_ref": "east"}),
-                (0, 0, {"warehouse_id": self.wh_other.id, "location_ref": "west"}),
+                Command.create(
+                    {"warehouse_id": self.wh_main.id, "location_ref": "east"}
+                ),
+                Command.create(
+                    {"warehouse_id": self.wh_other.id, "location_ref": "west"}
+                ),
             ],
         )
         listing = self._create_listing(nodes, self.product, external_sku="RET-NODE")

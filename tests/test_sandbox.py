@@ -1,5 +1,6 @@
 import json
 
+from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, new_test_user, tagged
 
@@ -166,7 +167,7 @@ class TestSandbox(ChannelCase):
         with self.assertRaisesRegex(UserError, "at least one line"):
             wizard.action_post()
         wizard.line_ids = [
-            (0, 0, {"listing_id": self.sandbox_listing.id, "quantity": 0})
+            Command.create({"listing_id": self.sandbox_listing.id, "quantity": 0})
         ]
         with self.assertRaisesRegex(UserError, "at least one line"):
             wizard.action_post()
@@ -174,7 +175,9 @@ class TestSandbox(ChannelCase):
             {
                 "channel_id": self.channel.id,
                 "customer_name": "X",
-                "line_ids": [(0, 0, {"listing_id": self.listing.id, "quantity": 1})],
+                "line_ids": [
+                    Command.create({"listing_id": self.listing.id, "quantity": 1})
+                ],
             }
         )
         with self.assertRaisesRegex(UserError, "Only sandbox channels"):
@@ -226,7 +229,7 @@ class TestSandbox(ChannelCase):
             login="sandbox_other",
             groups=MANAGER_GROUPS,
             company_id=other.id,
-            company_ids=[(6, 0, other.ids)],
+            company_ids=[Command.set(other.ids)],
         )
         self.assertFalse(
             self.env["stock.channel.sandbox.shelf"].with_user(user).search([])
