@@ -15,13 +15,16 @@ from typing import NamedTuple
 from odoo.tools import SQL
 
 from ..adapters.base import Item, PermanentError, location_key
-from . import publication_guard
+from . import jobs, publication_guard
 from .atp import AtpEngine, id_array
 from .channel_lock import fetch_fresh, lock_channel
 from .channel_run import ChannelRun
 from .feed_window import outside_feed
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
+# Seconds between two looks at a feed being processed (each a retry of its
+# "feed" job, see jobs.FEED_POLL_TRIES).
+FEED_POLL_SECONDS = 60
 
 
 class Pending(NamedTuple):
@@ -393,7 +396,9 @@ class Publisher(ChannelRun):
         self.env["stock.channel.listing"].invalidate_model(
             ["feed_ref", "feed_qty", "feed_change_id", "feed_submitted_at"]
         )
-        self.channel._enqueue_feed_check(feed_ref)
+        # Looked at until processed (each look that finds it unfinished is a
+        # retry of the job).
+        jobs.enqueue("feed", self.channel, feed_ref, eta=FEED_POLL_SECONDS)
         return f"{len(items)} submitted in feed {feed_ref}"
 
     def check_feed(self, feed_ref, session=None):
@@ -479,7 +484,7 @@ class Publisher(ChannelRun):
             )
         )
         if self.cr.fetchone():
-            self.channel._enqueue_publication(delay=0)
+            publication_guard.enqueue_publication(self.channel, delay=0)
         return (
             f"feed {feed_ref} {result.status}: {len(accepted)} published, "
             f"{len(errors)} refused"
