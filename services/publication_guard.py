@@ -33,6 +33,44 @@ _MERGED = "stock_channel_sync.publication_guard.merged"
 _RUNS = "stock_channel_sync.publication_guard.runs"
 
 
+def enqueue_publication(
+    channels, delay=None, force=False, coalesce=True, look_again=True
+):
+    """One publication job per channel of ``channels``, after ``delay``
+    seconds (None: each channel's debounce), coalesced by its identity key:
+    a burst of changes finds the job still waiting and enqueues nothing more.
+    Merged into a waiting job, this transaction's changes are looked at again
+    once committed (:func:`merged`): that job may have started before they
+    were. Here rather than on the model so that services enqueue without
+    calling the model's private methods."""
+    env = channels.env
+    env.cr.execute(
+        SQL(
+            """
+            SELECT id, debounce_seconds FROM stock_channel WHERE id = ANY(%s)
+            """,
+            channels.ids,
+        )
+    )
+    etas = {
+        channel_id: max((debounce if delay is None else delay) or 0, 0)
+        for channel_id, debounce in env.cr.fetchall()
+    }
+    variant = "force" if force else None
+    if look_again and coalesce:
+        merging = jobs.waiting(env, "publish", list(etas), variant)
+        if merging:
+            merged(env, merging)
+    jobs.enqueue(
+        "publish",
+        channels.browse(list(etas)),
+        eta=etas,
+        variant=variant,
+        coalesce=coalesce,
+        force=force,
+    )
+
+
 def merged(env, channel_ids):
     """After this transaction commits, look again at ``channel_ids``, whose
     changes were merged into a waiting publication job."""
@@ -140,4 +178,4 @@ def _enqueue(env, channel_ids, own_waiting):
     """The channels' publication after their debounce. A run still recorded
     as waiting would absorb a coalesced job: then enqueue without key."""
     channels = env["stock.channel"].browse(channel_ids)
-    channels._enqueue_publication(coalesce=not own_waiting, look_again=False)
+    enqueue_publication(channels, coalesce=not own_waiting, look_again=False)

@@ -10,17 +10,53 @@ state.
 import hashlib
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
 from odoo.tools import SQL
 
 from ..adapters.base import Item, PermanentError, location_key
-from . import publication_guard
+from . import jobs, publication_guard
 from .atp import AtpEngine, id_array
 from .channel_lock import fetch_fresh, lock_channel
 from .channel_run import ChannelRun
 from .feed_window import outside_feed
 
 BATCH_NAMESPACE = uuid.UUID("5b0c3f4e-7a0e-4d8a-9a51-3c9f1c8f2a10")
+# Seconds between two looks at a feed being processed (each a retry of its
+# "feed" job, see jobs.FEED_POLL_TRIES).
+FEED_POLL_SECONDS = 60
+
+
+class Pending(NamedTuple):
+    """A pending listing as :meth:`Publisher._snapshot` reads it (the
+    columns of its query, in order)."""
+
+    listing_id: int
+    last_change: int  # newest change row snapshotted
+    since: datetime | None  # oldest change's time
+    correlation_id: str | None  # oldest change's
+    last_published_qty: int | None
+    last_published_at: datetime | None
+    sku: str
+    ref: str | None
+    forced: bool
+    amazon_product_type: str | None
+    amazon_fba: bool
+
+
+class InFeed(NamedTuple):
+    """A listing waiting for a feed's result, as :meth:`Publisher.check_feed`
+    reads it (the columns of its query, in order). Like :class:`Pending` it
+    has the ``since`` and ``correlation_id`` that ``_audit`` reads."""
+
+    listing_id: int
+    feed_change_id: int  # newest change row the feed covers
+    since: datetime | None
+    correlation_id: str | None
+    last_published_qty: int | None
+    last_published_at: datetime | None
+    sku: str
+    feed_qty: int
 
 
 class PublicationFailed(Exception):
@@ -47,7 +83,9 @@ class Publisher(ChannelRun):
         snapshot = self._snapshot()
         # Changes committed after this snapshot get a job of their own.
         publication_guard.ran(
-            self.channel, self.job_uuid, [(row[0], row[1]) for row in snapshot]
+            self.channel,
+            self.job_uuid,
+            [(row.listing_id, row.last_change) for row in snapshot],
         )
         if not snapshot:
             return "nothing pending"
@@ -64,7 +102,7 @@ class Publisher(ChannelRun):
         for item in to_send:
             item.generated_at = generated_at
         self._clear_pending(unchanged)
-        rows = {row[0]: row for row in snapshot}
+        rows = {row.listing_id: row for row in snapshot}
         sent, kept, failed = 0, [], set()
         correlation_id = self._correlation_id(snapshot) or self.job_uuid
         if adapter.needs_listing_details:
@@ -115,7 +153,7 @@ class Publisher(ChannelRun):
         # location refused keeps it pending, the others are not sent twice.
         self._clear_pending(
             [
-                (listing_id, rows[listing_id][1])
+                (listing_id, rows[listing_id].last_change)
                 for listing_id in dict.fromkeys(i.listing_id for i in to_send)
                 if listing_id not in failed
             ]
@@ -125,42 +163,43 @@ class Publisher(ChannelRun):
     def _changed_listings(self, snapshot, force):
         """(items to send, (listing, change) pairs unchanged): one summed
         quantity per listing."""
-        atp = AtpEngine(self.env).compute(row[0] for row in snapshot)
+        atp = AtpEngine(self.env).compute(row.listing_id for row in snapshot)
         to_send, unchanged = [], []
         for row in snapshot:
-            listing_id, counter, _since, _corr, last_qty, last_at, sku, ref = row[:8]
-            qty = atp[listing_id].qty
-            if force or row[8] or last_at is None or qty != last_qty:
+            qty = atp[row.listing_id].qty
+            last_qty, last_at = row.last_published_qty, row.last_published_at
+            if force or row.forced or last_at is None or qty != last_qty:
                 previous = last_qty if last_at else None
-                to_send.append(Item(listing_id, sku, ref or "", qty, previous))
+                to_send.append(
+                    Item(row.listing_id, row.sku, row.ref or "", qty, previous)
+                )
             else:
-                unchanged.append((listing_id, counter))
+                unchanged.append((row.listing_id, row.last_change))
         return to_send, unchanged
 
     def _changed_nodes(self, snapshot, force):
         """(items to send, (listing, change) pairs unchanged) of a channel
         that publishes per location: one item per location whose quantity
         changed, from one ATP computation for every node."""
-        nodes = self._nodes([row[0] for row in snapshot])
+        nodes = self._nodes([row.listing_id for row in snapshot])
         to_send, unchanged = [], []
         for row in snapshot:
-            listing_id, counter, _since, _corr, _qty, _at, sku, ref = row[:8]
             changed = [
                 Item(
-                    listing_id,
-                    sku,
-                    ref or "",
+                    row.listing_id,
+                    row.sku,
+                    row.ref or "",
                     node.qty,
                     node.published,
                     location=node.location_ref,
                 )
-                for node in nodes.get(listing_id, ())
-                if force or row[8] or node.qty != node.published
+                for node in nodes.get(row.listing_id, ())
+                if force or row.forced or node.qty != node.published
             ]
             if changed:
                 to_send += changed
             else:
-                unchanged.append((listing_id, counter))
+                unchanged.append((row.listing_id, row.last_change))
         return to_send, unchanged
 
     def _retired_nodes(self, snapshot, adapter):
@@ -185,7 +224,7 @@ class Publisher(ChannelRun):
                    AND (location_id IS NULL OR NOT %s)
               ORDER BY listing_id, last_published_at DESC NULLS LAST, id
                 """,
-                id_array(row[0] for row in snapshot),
+                id_array(row.listing_id for row in snapshot),
                 per_location,
             )
         )
@@ -197,7 +236,7 @@ class Publisher(ChannelRun):
         else:
             summed = adapter.summed_location(self.channel.location_ref)
             in_use = {location_key(summed)}
-        rows = {row[0]: row for row in snapshot}
+        rows = {row.listing_id: row for row in snapshot}
         # One decision per listing and location (it may have been retired
         # twice), taken on its newest publication.
         decided, drop = {}, []
@@ -206,9 +245,14 @@ class Publisher(ChannelRun):
             if place not in decided:
                 decided[place] = None
                 if place[1] not in in_use and published_at and qty:
-                    sku, external_ref = rows[listing_id][6:8]
+                    pending = rows[listing_id]
                     decided[place] = Item(
-                        listing_id, sku, external_ref or "", 0, qty, location=ref or ""
+                        listing_id,
+                        pending.sku,
+                        pending.ref or "",
+                        0,
+                        qty,
+                        location=ref or "",
                     )
                     self.retiring[decided[place].key] = []
             item = decided[place]
@@ -222,9 +266,7 @@ class Publisher(ChannelRun):
     # -- steps -------------------------------------------------------------
 
     def _snapshot(self):
-        """Rows (listing, newest change id, oldest change time, its
-        correlation id, last published qty and time, SKU, reference, forced,
-        Amazon product type, FBA) of the pending listings, but those in a
+        """:class:`Pending` rows of the pending listings, but those in a
         feed the marketplace is processing. Each newest change row is then
         locked (``fetch_fresh``): a previous run that committed after this
         transaction's snapshot deleted them, and this run retries instead of
@@ -252,7 +294,7 @@ class Publisher(ChannelRun):
                 outside_feed("l"),
             )
         )
-        snapshot = self.cr.fetchall()
+        snapshot = [Pending._make(row) for row in self.cr.fetchall()]
         if snapshot:
             # KEY SHARE: only a delete conflicts, and only runs delete them.
             fetch_fresh(
@@ -260,7 +302,7 @@ class Publisher(ChannelRun):
                 SQL(
                     "SELECT 1 FROM stock_channel_listing_change"
                     " WHERE id = ANY(%s::int[]) FOR KEY SHARE",
-                    id_array(row[1] for row in snapshot),
+                    id_array(row.last_change for row in snapshot),
                 ),
             )
         return snapshot
@@ -272,10 +314,10 @@ class Publisher(ChannelRun):
         Return (items to send, (listing, change) pairs left out)."""
         missing = []
         for item in items:
-            item.product_type = rows[item.listing_id][9] or ""
-            if not item.product_type and not rows[item.listing_id][10]:
+            item.product_type = rows[item.listing_id].amazon_product_type or ""
+            if not item.product_type and not rows[item.listing_id].amazon_fba:
                 missing.append(item)
-        fba = {item.listing_id for item in items if rows[item.listing_id][10]}
+        fba = {item.listing_id for item in items if rows[item.listing_id].amazon_fba}
         if missing:
             try:
                 details = adapter.lookup_listings([i.sku for i in missing])
@@ -308,7 +350,7 @@ class Publisher(ChannelRun):
         return (
             [i for i in items if i.listing_id not in fba],
             [
-                (i.listing_id, rows[i.listing_id][1])
+                (i.listing_id, rows[i.listing_id].last_change)
                 for i in items
                 if i.listing_id in fba
             ],
@@ -348,13 +390,15 @@ class Publisher(ChannelRun):
                 feed_ref,
                 id_array(i.listing_id for i in items),
                 id_array(i.quantity for i in items),
-                id_array(rows[i.listing_id][1] for i in items),
+                id_array(rows[i.listing_id].last_change for i in items),
             )
         )
         self.env["stock.channel.listing"].invalidate_model(
             ["feed_ref", "feed_qty", "feed_change_id", "feed_submitted_at"]
         )
-        self.channel._enqueue_feed_check(feed_ref)
+        # Looked at until processed (each look that finds it unfinished is a
+        # retry of the job).
+        jobs.enqueue("feed", self.channel, feed_ref, eta=FEED_POLL_SECONDS)
         return f"{len(items)} submitted in feed {feed_ref}"
 
     def check_feed(self, feed_ref, session=None):
@@ -390,9 +434,16 @@ class Publisher(ChannelRun):
                 feed_ref,
             )
         )
-        rows = {row[0]: row for row in self.cr.fetchall()}
+        in_feed = [InFeed._make(row) for row in self.cr.fetchall()]
+        rows = {row.listing_id: row for row in in_feed}
         items = [
-            Item(row[0], row[6], "", row[7], row[4] if row[5] else None)
+            Item(
+                row.listing_id,
+                row.sku,
+                "",
+                row.feed_qty,
+                row.last_published_qty if row.last_published_at else None,
+            )
             for row in rows.values()
         ]
         if result.failed:
@@ -412,7 +463,9 @@ class Publisher(ChannelRun):
                 )
         self.env["stock.channel.publication"].create(audit)
         self._mark_published(accepted)
-        self._clear_pending([(i.listing_id, rows[i.listing_id][1]) for i in accepted])
+        self._clear_pending(
+            [(i.listing_id, rows[i.listing_id].feed_change_id) for i in accepted]
+        )
         self.cr.execute(
             SQL(
                 "UPDATE stock_channel_listing SET feed_ref = NULL"
@@ -431,7 +484,7 @@ class Publisher(ChannelRun):
             )
         )
         if self.cr.fetchone():
-            self.channel._enqueue_publication(delay=0)
+            publication_guard.enqueue_publication(self.channel, delay=0)
         return (
             f"feed {feed_ref} {result.status}: {len(accepted)} published, "
             f"{len(errors)} refused"
@@ -449,11 +502,12 @@ class Publisher(ChannelRun):
 
     @staticmethod
     def _correlation_id(snapshot):
-        ids = sorted({row[3] for row in snapshot if row[3]})
+        ids = sorted({row.correlation_id for row in snapshot if row.correlation_id})
         return ids[0] if len(ids) == 1 else (ids[0] + f"+{len(ids) - 1}" if ids else "")
 
     def _audit(self, items, rows, batch_id, state, status, excerpt):
-        """Publication row values for ``items``."""
+        """Publication row values for ``items``; ``rows``: their
+        :class:`Pending` or :class:`InFeed` rows by listing id."""
         now = datetime.utcnow()
         return [
             {
@@ -466,13 +520,13 @@ class Publisher(ChannelRun):
                 "state": state,
                 "batch_id": batch_id,
                 "job_uuid": self.job_uuid,
-                "correlation_id": rows[item.listing_id][3],
+                "correlation_id": rows[item.listing_id].correlation_id,
                 "http_status": status or 0,
                 "response_excerpt": excerpt,
                 "latency_ms": int(
-                    (now - rows[item.listing_id][2]).total_seconds() * 1000
+                    (now - rows[item.listing_id].since).total_seconds() * 1000
                 )
-                if rows[item.listing_id][2]
+                if rows[item.listing_id].since
                 else 0,
             }
             for item in items

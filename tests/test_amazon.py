@@ -290,7 +290,7 @@ class TestAmazonPublication(AmazonCase):
         self.amz_listings.amazon_product_type = "SHIRT"
         self.amazon.limits["patchListingsItem"] = (0.0001, 0)
         with (
-            patch.object(amazon, "THROTTLE_RETRIES", 3),
+            patch.object(amazon.client, "THROTTLE_RETRIES", 3),
             self.assertRaises(RetryableJobError),
         ):
             self._publish()

@@ -468,7 +468,7 @@ class TestAmazonOrders(AmazonCase):
         self.amazon.items_repeat_token = False
         self.amazon.requests.clear()
         with (
-            patch.object(amazon, "MAX_ITEM_PAGES", 2),
+            patch.object(amazon.orders, "MAX_ITEM_PAGES", 2),
             self.assertRaisesRegex(amazon.PermanentError, "more than 2 pages"),
         ):
             adapter.order_items("111-0000050-0000050")
