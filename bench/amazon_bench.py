@@ -5,7 +5,7 @@
         bench/amazon_bench.py                      # docs/benchmarks.rst figures, ~3 min
     ... bench/amazon_bench.py --full               # 10,000 PATCHes (~34 min)
 
-What it measures: the adapter (``adapters/amazon.py``, the code the
+What it measures: the adapter (``adapters/amazon/``, the code the
 publication job runs) driven directly, without Odoo, against
 ``tests/amazon_standin.py`` on 127.0.0.1, which enforces Amazon's documented
 rates (``patchListingsItem`` 5/s burst 5, ``createFeed`` 1 per 2 min burst

@@ -12,13 +12,9 @@ from ..adapters.base import (
     TransientError,
 )
 from ..services import jobs, publication_guard
-from ..services.publisher import PublicationFailed, Publisher
+from ..services.publisher import FEED_POLL_SECONDS, PublicationFailed, Publisher
 
 _logger = logging.getLogger(__name__)
-
-# Seconds between two looks at a feed being processed (how many looks: the
-# feed job kind's max_retries, services/jobs.py).
-FEED_POLL_SECONDS = 60
 
 
 class StockChannelJobs(models.Model):
@@ -102,30 +98,8 @@ class StockChannelJobs(models.Model):
         into a waiting job, this transaction's changes are looked at again
         once committed (``publication_guard``): that job may have started
         before they were."""
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT id, debounce_seconds FROM stock_channel WHERE id = ANY(%s)
-                """,
-                self.ids,
-            )
-        )
-        etas = {
-            channel_id: max((debounce if delay is None else delay) or 0, 0)
-            for channel_id, debounce in self.env.cr.fetchall()
-        }
-        variant = "force" if force else None
-        if look_again and coalesce:
-            merging = jobs.waiting(self.env, "publish", list(etas), variant)
-            if merging:
-                publication_guard.merged(self.env, merging)
-        jobs.enqueue(
-            "publish",
-            self.browse(list(etas)),
-            eta=etas,
-            variant=variant,
-            coalesce=coalesce,
-            force=force,
+        publication_guard.enqueue_publication(
+            self, delay=delay, force=force, coalesce=coalesce, look_again=look_again
         )
 
     def _publish_pending(self, force=False):
@@ -141,12 +115,6 @@ class StockChannelJobs(models.Model):
             if exc.audit:
                 self._keep_audit(exc.audit)
             raise UserError(str(exc)) from exc
-
-    def _enqueue_feed_check(self, feed_ref, delay=FEED_POLL_SECONDS):
-        """The follow-up of a submitted feed: look at it until it is
-        processed (each look that finds it unfinished is a retry)."""
-        self.ensure_one()
-        jobs.enqueue("feed", self, feed_ref, eta=delay)
 
     def _check_listings_feed(self, feed_ref):
         """Job: when the marketplace has processed feed ``feed_ref``, publish

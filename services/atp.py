@@ -80,6 +80,19 @@ def id_array(ids):
     return "{" + ",".join(map(str, map(int, ids))) + "}"
 
 
+class ListingRow(NamedTuple):
+    """What the engine reads of one listing."""
+
+    listing_id: int
+    channel_id: int
+    product_id: int
+    pack_size: float
+    company_id: int
+    live: bool
+    categ_id: int | None
+    per_location: bool
+
+
 class AtpEngine:
     """Set-based ATP computation over ``stock.channel.listing`` ids."""
 
@@ -110,17 +123,17 @@ class AtpEngine:
             self.env[model].flush_model()
         listing_array = id_array(listing_ids)
         listings = self._fetch_listings(listing_array)
-        channel_ids = {row[1] for row in listings}
+        channel_ids = {row.channel_id for row in listings}
         warehouses_by_channel, location_ids = self._fetch_sellable_locations(
             channel_ids
         )
-        product_array = id_array({row[2] for row in listings if row[5]})
+        product_array = id_array({row.product_id for row in listings if row.live})
         free = self._fetch_free_stock(product_array, location_ids)
         demand = self._fetch_open_demand(product_array, location_ids)
         promised, promised_at = self._fetch_promised(product_array)
-        categ_parents = self._fetch_category_parents({row[6] for row in listings})
+        categ_parents = self._fetch_category_parents({row.categ_id for row in listings})
         rulebook = RuleBook(
-            self._fetch_rules(channel_ids, {row[4] for row in listings})
+            self._fetch_rules(channel_ids, {row.company_id for row in listings})
         )
 
         results = {}
@@ -206,8 +219,7 @@ class AtpEngine:
     # list of 20,000 ints costs ~20 ms, the literal ~1 ms.
 
     def _fetch_listings(self, listing_array):
-        """Tuples (id, channel, product, pack size, company, live, category,
-        per location)."""
+        """A :class:`ListingRow` per listing."""
         self.cr.execute(
             SQL(
                 """
@@ -223,7 +235,7 @@ class AtpEngine:
                 listing_array,
             )
         )
-        return self.cr.fetchall()
+        return [ListingRow._make(row) for row in self.cr.fetchall()]
 
     def _fetch_sellable_locations(self, channel_ids):
         """``({channel: warehouses}, sellable location ids)``: the internal

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from odoo.tools import SQL
 
-from ..adapters.base import Item, PermanentError, location_key
+from ..adapters.base import Item, PermanentError, location_key, location_key_sql
 from . import jobs, publication_guard
 from .atp import AtpEngine, id_array
 from .channel_lock import fetch_fresh, lock_channel
@@ -580,13 +580,17 @@ class Publisher(ChannelRun):
                   FROM unnest(%s::int[], %s::varchar[], %s::int[])
                        AS sent(listing_id, location_ref, qty),
                        stock_channel_location m
-                 WHERE m.channel_id = %s AND m.location_ref = sent.location_ref
+                 WHERE m.channel_id = %s AND %s
                    AND nd.location_id = m.id AND nd.listing_id = sent.listing_id
                 """,
                 id_array(i.listing_id for i in items),
                 [i.location for i in items],
                 id_array(i.quantity for i in items),
                 self.channel.id,
+                SQL(
+                    f"{location_key_sql('m.location_ref')}"
+                    f" = {location_key_sql('sent.location_ref')}"
+                ),
             )
         )
         self.env["stock.channel.listing.node"].invalidate_model(

@@ -8,6 +8,7 @@ the channel is read in pages.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from odoo import fields
 from odoo.tools import SQL
@@ -43,6 +44,17 @@ def classify(channel_qty, published_qty, published, atp_qty, pending):
     return None
 
 
+class Listed(NamedTuple):
+    """An active listing of the channel, as a reconciliation reads it."""
+
+    listing_id: int
+    sku: str
+    ref: str | None
+    last_published_qty: int
+    last_published_at: object
+    pending: bool
+
+
 class Reconciler(ChannelRun):
     healed = 0
 
@@ -70,7 +82,7 @@ class Reconciler(ChannelRun):
                 )
         findings = self._without_published_meanwhile(findings, rows)
         self._record(findings)
-        resolved = self._resolve([row[0] for row in rows], findings)
+        resolved = self._resolve([row.listing_id for row in rows], findings)
         self.healed = self._heal(findings) if self.channel.auto_heal else 0
         self.channel.last_reconciled_at = fields.Datetime.now()
         return (
@@ -82,7 +94,7 @@ class Reconciler(ChannelRun):
         """(ref to read, last published qty, published once, ATP now,
         pending) per listing, or per listing and location."""
         if not self.channel.publish_per_location:
-            atp = AtpEngine(self.env).compute(row[0] for row in rows)
+            atp = AtpEngine(self.env).compute(row.listing_id for row in rows)
             return [
                 (
                     ListingRef(listing_id, sku, ref or ""),
@@ -93,7 +105,7 @@ class Reconciler(ChannelRun):
                 )
                 for listing_id, sku, ref, last_qty, last_at, pending in rows
             ]
-        nodes = self._nodes([row[0] for row in rows])
+        nodes = self._nodes([row.listing_id for row in rows])
         return [
             (
                 ListingRef(listing_id, sku, ref or "", node.location_ref),
@@ -124,7 +136,7 @@ class Reconciler(ChannelRun):
                 )
             )
             now = dict(cr.fetchall())
-        then = {row[0]: row[4] for row in rows}
+        then = {row.listing_id: row.last_published_at for row in rows}
         # A listing the fresh cursor cannot see is not committed yet: kept.
         return [
             f
@@ -133,8 +145,7 @@ class Reconciler(ChannelRun):
         ]
 
     def _listings(self):
-        """(id, SKU, reference, last published qty, last published at,
-        pending) of the channel's active listings."""
+        """A :class:`Listed` row per active listing of the channel."""
         self.env["stock.channel.listing"].flush_model()
         self.cr.execute(
             SQL(
@@ -152,7 +163,7 @@ class Reconciler(ChannelRun):
                 self.channel.id,
             )
         )
-        return self.cr.fetchall()
+        return [Listed._make(row) for row in self.cr.fetchall()]
 
     def _record(self, findings):
         """Insert new discrepancies and refresh the open ones, in one upsert
