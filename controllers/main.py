@@ -40,6 +40,33 @@ def channel_route(path, method):
     )
 
 
+def json_error(status, error):
+    return request.make_json_response({"error": error}, status=status)
+
+
+def read_body():
+    """``(raw body, None)``, or ``(None, the error answer)``: 413 over the
+    limit, announced or not (a chunked body is read up to one byte past it,
+    see :func:`channel_route`); 408 when the client went away before sending
+    the whole body, which is transient (the sender sends it again), never a
+    bad signature or a bad request."""
+    try:
+        # Cached: Odoo replays the request after a serialization failure.
+        body = request.httprequest.get_data()
+    except RequestEntityTooLarge:
+        body = None
+    except ClientDisconnected:
+        _logger.info(
+            "Request to %s: the client disconnected before sending the whole"
+            " body (transient: it will be sent again)",
+            request.httprequest.path,
+        )
+        return None, json_error(408, "incomplete_body")
+    if body is None or len(body) > MAX_BODY:
+        return None, json_error(413, "payload_too_large")
+    return body, None
+
+
 class ChannelOrderController(http.Controller):
     def _authenticated_channel(self, code, body, native=True):
         """The active channel with this code whose secret (or previous
@@ -96,29 +123,10 @@ class ChannelOrderController(http.Controller):
         return any(adapter.inbound_ping(body, form) for adapter in ADAPTERS.values())
 
     def _error(self, status, error):
-        return request.make_json_response({"error": error}, status=status)
+        return json_error(status, error)
 
     def _body(self):
-        """``(raw body, None)``, or ``(None, the error answer)``: 413 over
-        the limit, announced or not (a chunked body is read up to one byte
-        past it, see :func:`channel_route`); 408 when the client went away
-        before sending the whole body, which is transient (the marketplace
-        sends it again), never a bad signature or a bad request."""
-        try:
-            # Cached: Odoo replays the request after a serialization failure.
-            body = request.httprequest.get_data()
-        except RequestEntityTooLarge:
-            body = None
-        except ClientDisconnected:
-            _logger.info(
-                "Order request to %s: the client disconnected before sending"
-                " the whole body (transient: it will be sent again)",
-                request.httprequest.path,
-            )
-            return None, self._error(408, "incomplete_body")
-        if body is None or len(body) > MAX_BODY:
-            return None, self._error(413, "payload_too_large")
-        return body, None
+        return read_body()
 
     @channel_route("/stock_channel_sync/<string:code>/orders", "POST")
     def post_order(self, code, **_kwargs):

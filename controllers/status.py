@@ -19,6 +19,7 @@ OUTCOME_STATUS = {
     "shipped": 409,  # the cancel endpoint: refused, something shipped
     "invalid_return": 422,  # a return the order cannot take
     "unknown_order": 404,  # a refund of an order never received
+    "invalid_events": 422,  # 3PL events: every problem, nothing written
 }
 
 

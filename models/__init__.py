@@ -8,6 +8,8 @@ from . import stock_channel_per_location
 from . import stock_channel_shopify
 from . import stock_channel_amazon
 from . import stock_channel_jobs
+from . import stock_channel_threepl
+from . import stock_channel_threepl_event
 from . import stock_channel_listing
 from . import stock_channel_location
 from . import stock_channel_listing_node

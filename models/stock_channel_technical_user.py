@@ -3,6 +3,23 @@ from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
 
+def technical_user_problem(user, company):
+    """Why ``user`` (read as superuser) cannot run the jobs of a record of
+    ``company``, or None: least privilege, jobs never run as a superuser or
+    an administrator, whose rights would skip every access rule. Channels
+    and 3PL connections alike."""
+    env = user.env
+    if user == env.ref("base.user_root") or user._is_superuser():
+        return env._("OdooBot runs with every access rule skipped")
+    if not user.active or user.share:
+        return env._("it must be an active internal user")
+    if user.has_group("base.group_system") or user.has_group("base.group_erp_manager"):
+        return env._("administrators may not be technical users")
+    if company not in user.company_ids:
+        return env._("it must belong to the channel's company")
+    return None
+
+
 class StockChannelTechnicalUser(models.Model):
     """The user a channel's jobs and orders run as, and why it may never be
     an administrator."""
@@ -24,17 +41,7 @@ class StockChannelTechnicalUser(models.Model):
                         )
                     )
                 continue
-            problem = None
-            if user == self.env.ref("base.user_root") or user._is_superuser():
-                problem = self.env._("OdooBot runs with every access rule skipped")
-            elif not user.active or user.share:
-                problem = self.env._("it must be an active internal user")
-            elif user.has_group("base.group_system") or user.has_group(
-                "base.group_erp_manager"
-            ):
-                problem = self.env._("administrators may not be technical users")
-            elif channel.company_id not in user.company_ids:
-                problem = self.env._("it must belong to the channel's company")
+            problem = technical_user_problem(user, channel.company_id)
             if problem:
                 raise ValidationError(
                     self.env._(

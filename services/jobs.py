@@ -58,6 +58,9 @@ class RunAs(NamedTuple):
 MODELS = {
     "stock.channel": JobModel("stock.channel", "id", "code"),
     "stock.channel.order": JobModel("stock.channel", "channel_id", "external_id"),
+    "stock.channel.threepl.event": JobModel(
+        "stock.channel.threepl", "connection_id", "business_id"
+    ),
 }
 # How a job's records lead to their channel (``queue.job.stock_channel_id``).
 CHANNEL_FIELD = {
@@ -162,6 +165,15 @@ KINDS = {
             "_cancel_listed",
             "cancel.{record}",
             lambda env, ref: env._("Cancel channel order %s", ref),
+        ),
+        # A 3PL's inventory event applied as stock moves; contention retries
+        # without limit, like a confirmation's.
+        JobKind(
+            "threepl_event",
+            "stock.channel.threepl.event",
+            "_apply",
+            "threepl.{record}",
+            lambda env, ref: env._("Apply 3PL event %s", ref),
         ),
         JobKind(
             "refunds",

@@ -1,0 +1,180 @@
+import secrets
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from .stock_channel import CODE_PATTERN, MANAGER_GROUP
+from .stock_channel_technical_user import technical_user_problem
+
+
+class StockChannelThreepl(models.Model):
+    """A warehouse whose execution (receiving, shipping, counting, holding)
+    happens in a third-party logistics provider's system: its inventory
+    events reach Odoo through this connection and are applied as real stock
+    operations, exactly once."""
+
+    _name = "stock.channel.threepl"
+    _description = "3PL Connection"
+    _order = "name, id"
+    _check_company_auto = True
+    _sql_constraints = [
+        (
+            "code_company_uniq",
+            "UNIQUE (company_id, code)",
+            "The 3PL connection code must be unique per company.",
+        ),
+    ]
+
+    name = fields.Char(required=True)
+    code = fields.Char(
+        required=True,
+        help="Short technical name, unique in the company: lowercase letters, "
+        "digits, '-' and '_'. It appears in the URL the 3PL posts to: "
+        "/stock_channel_sync/3pl/<code>/events.",
+    )
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company
+    )
+    provider = fields.Char(help="The 3PL or WMS, e.g. ShipHero, ShipBob.")
+    protocol = fields.Selection(
+        [("json", "JSON events")],
+        required=True,
+        default="json",
+        help="How the 3PL reports its inventory: JSON events posted to the "
+        "connection's endpoint, signed like every other endpoint (signature "
+        "v2). X12 files and polled snapshots are not available yet.",
+    )
+    warehouse_id = fields.Many2one(
+        "stock.warehouse",
+        required=True,
+        check_company=True,
+        help="The warehouse the 3PL runs.",
+    )
+    location_id = fields.Many2one(
+        "stock.location",
+        string="3PL Stock Location",
+        required=True,
+        check_company=True,
+        compute="_compute_location_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        domain="[('usage', '=', 'internal'), ('warehouse_id', '=', warehouse_id)]",
+        help="Where the 3PL's sellable stock is in Odoo: adjustments are "
+        "booked here. Defaults to the warehouse's stock location.",
+    )
+    hold_location_id = fields.Many2one(
+        "stock.location",
+        string="Hold Location",
+        check_company=True,
+        domain="[('usage', '=', 'internal'), ('warehouse_id', '=', warehouse_id)]",
+        help="Where stock the 3PL puts on hold (reason code 05) goes, and "
+        "comes back from when released (55). Mark it not sellable on "
+        "channels. Without it, hold and release events are refused.",
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Technical User",
+        domain="[('share', '=', False), ('company_ids', 'in', company_id)]",
+        help="The 3PL's events are applied as this user: an active internal "
+        "user of this company with Inventory: User and Channel Sync: "
+        "Manager, never an administrator nor OdooBot.",
+    )
+    webhook_secret = fields.Char(
+        groups=MANAGER_GROUP,
+        copy=False,
+        default=lambda self: secrets.token_urlsafe(32),
+        help="Shared secret the 3PL signs its requests with (signature v2). "
+        "A strong random one is generated for a new connection.",
+    )
+    event_ids = fields.One2many(
+        "stock.channel.threepl.event", "connection_id", string="Events"
+    )
+    event_count = fields.Integer(compute="_compute_event_counts")
+    error_event_count = fields.Integer(
+        string="Events in Error", compute="_compute_event_counts"
+    )
+
+    @api.depends("warehouse_id")
+    def _compute_location_id(self):
+        for connection in self:
+            connection.location_id = connection.warehouse_id.lot_stock_id
+
+    def _compute_event_counts(self):
+        groups = self.env["stock.channel.threepl.event"]._read_group(
+            [("connection_id", "in", self.ids)], ["connection_id", "state"], ["__count"]
+        )
+        counts = {}
+        for connection, state, count in groups:
+            total, errors = counts.get(connection.id, (0, 0))
+            counts[connection.id] = (
+                total + count,
+                errors + (count if state == "error" else 0),
+            )
+        for connection in self:
+            connection.event_count, connection.error_event_count = counts.get(
+                connection.id, (0, 0)
+            )
+
+    @api.constrains("code")
+    def _check_code(self):
+        for connection in self:
+            if not CODE_PATTERN.match(connection.code or ""):
+                raise ValidationError(
+                    self.env._(
+                        "3PL connection code '%s' may only contain lowercase "
+                        "letters, digits, '-' and '_'.",
+                        connection.code,
+                    )
+                )
+
+    @api.constrains("user_id", "active", "company_id")
+    def _check_technical_user(self):
+        for connection in self:
+            user = connection.user_id.sudo()
+            if not user:
+                if connection.active:
+                    raise ValidationError(
+                        self.env._(
+                            "3PL connection %s needs a technical user before it "
+                            "is active.",
+                            connection.display_name,
+                        )
+                    )
+                continue
+            problem = technical_user_problem(user, connection.company_id)
+            if problem:
+                raise ValidationError(
+                    self.env._(
+                        "%(user)s cannot be the technical user of 3PL connection "
+                        "%(connection)s: %(problem)s.",
+                        user=user.display_name,
+                        connection=connection.display_name,
+                        problem=problem,
+                    )
+                )
+
+    @api.constrains("location_id", "hold_location_id")
+    def _check_locations(self):
+        for connection in self:
+            if connection.hold_location_id == connection.location_id:
+                raise ValidationError(
+                    self.env._(
+                        "The hold location of 3PL connection %s must differ from "
+                        "its stock location.",
+                        connection.display_name,
+                    )
+                )
+
+    def action_view_events(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "stock_channel_sync.stock_channel_threepl_event_action"
+        )
+        action["domain"] = [("connection_id", "=", self.id)]
+        return action
+
+    def _as_technical_user(self):
+        self.ensure_one()
+        return self.with_user(self.user_id).with_company(self.company_id)

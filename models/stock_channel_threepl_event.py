@@ -1,0 +1,124 @@
+from odoo import fields, models
+from odoo.exceptions import UserError
+
+from ..services import jobs
+from ..services.retries import retry_contention
+from ..services.threepl_apply import EventError, apply_event
+
+
+class StockChannelThreeplEvent(models.Model):
+    """One inventory event of a 3PL, stored once per (connection, type,
+    business id) whatever the number of deliveries, and applied once by a
+    job as the connection's technical user."""
+
+    _name = "stock.channel.threepl.event"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _description = "3PL Inventory Event"
+    _order = "occurred_at desc, id desc"
+    _rec_name = "business_id"
+    _check_company_auto = True
+    _sql_constraints = [
+        (
+            "connection_kind_business_uniq",
+            "UNIQUE (connection_id, kind, business_id)",
+            "A 3PL event is stored once per connection, type and id.",
+        ),
+    ]
+
+    connection_id = fields.Many2one(
+        "stock.channel.threepl",
+        string="3PL Connection",
+        required=True,
+        index=True,
+        ondelete="cascade",
+        readonly=True,
+    )
+    company_id = fields.Many2one(
+        related="connection_id.company_id", store=True, index=True
+    )
+    kind = fields.Selection(
+        [("adjustment", "Adjustment")], string="Type", required=True, readonly=True
+    )
+    business_id = fields.Char(
+        string="Event ID",
+        required=True,
+        readonly=True,
+        help="The 3PL's own id of the event: what makes it stored once.",
+    )
+    occurred_at = fields.Datetime(
+        string="Occurred At", required=True, readonly=True, index=True
+    )
+    received_at = fields.Datetime(readonly=True)
+    product_id = fields.Many2one("product.product", readonly=True, index=True)
+    sku = fields.Char(string="SKU", readonly=True)
+    quantity = fields.Float(readonly=True, digits="Product Unit of Measure")
+    reason_code = fields.Char(readonly=True)
+    payload = fields.Text(readonly=True, help="The event as the 3PL sent it (JSON).")
+    state = fields.Selection(
+        [("received", "Received"), ("done", "Applied"), ("error", "Error")],
+        required=True,
+        default="received",
+        readonly=True,
+        index=True,
+    )
+    error_message = fields.Text(readonly=True)
+    applied_at = fields.Datetime(readonly=True)
+    move_ids = fields.Many2many(
+        "stock.move", string="Stock Moves", readonly=True, copy=False
+    )
+
+    def _enqueue_apply(self):
+        jobs.enqueue("threepl_event", self)
+
+    def _apply(self):
+        """Job: apply the event as a real stock operation, once. Stock
+        contention is retried without limit; a permanent problem (an
+        unknown product, a hold without hold location) puts the event in
+        Error with a to-do for the connection's technical user."""
+        self.ensure_one()
+        if self.state != "received":
+            return f"nothing to do: {self.state}"
+        try:
+            with self.env.cr.savepoint():
+                moves = apply_event(self)
+        except EventError as exc:
+            self._record({"state": "error", "error_message": str(exc)})
+            self._schedule_todo(str(exc))
+            return f"error: {exc}"
+        except Exception as exc:
+            retry_contention(exc, self.create_date)
+        self._record(
+            {
+                "state": "done",
+                "applied_at": fields.Datetime.now(),
+                "error_message": False,
+                "move_ids": [fields.Command.set(moves.ids)],
+            }
+        )
+        return f"applied: {len(moves)} move(s)"
+
+    def _record(self, vals):
+        """The event's outcome. sudo(): events are read-only to every user
+        (what the 3PL said is never edited over JSON-RPC); only the apply
+        job and Reprocess record an outcome, on this one record."""
+        self.sudo().write(vals)
+
+    def _schedule_todo(self, reason):
+        """One to-do per event for the connection's technical user (sudo:
+        the event is read-only, see :meth:`_record`)."""
+        summary = self.env._("3PL event %s could not be applied", self.business_id)
+        if not self.activity_ids.filtered(lambda a: a.summary == summary):
+            self.sudo().activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=summary,
+                note=reason,
+                user_id=self.connection_id.user_id.id,
+            )
+
+    def action_reprocess(self):
+        """Managers: apply an event in Error again (after fixing the cause)."""
+        if not self.env.user.has_group("stock_channel_sync.group_channel_manager"):
+            raise UserError(self.env._("Only Channel Sync managers can reprocess."))
+        errors = self.filtered(lambda e: e.state == "error")
+        errors._record({"state": "received", "error_message": False})
+        errors._enqueue_apply()

@@ -1,0 +1,100 @@
+"""A 3PL's signed inventory events: validated (every problem at once,
+nothing written on any), resolved (SKUs to products, hold codes to a hold
+location), stored once per (connection, type, id) and handed to a job.
+Returns an :class:`Outcome`: ``accepted`` (something new), ``duplicate``
+(all known), ``invalid_json``, ``invalid_events``."""
+
+import json
+
+from .exactly_once import NOW_UTC, insert_once
+from .jobs import enqueue
+from .outcomes import Outcome
+from .payloads import InvalidJson, parse_json
+from .threepl_events import HOLD_CODE, RELEASE_CODE, InvalidEvents, validate_events
+
+
+def receive(connection, body):
+    """``connection`` runs as its technical user."""
+    try:
+        events = validate_events(parse_json(body))
+        products = _resolve(connection, events)
+    except InvalidJson:
+        return Outcome("invalid_json", {"error": "invalid_json"})
+    except InvalidEvents as exc:
+        return Outcome(
+            "invalid_events", {"error": "invalid_events", "details": exc.details}
+        )
+    env = connection.env
+    env["stock.channel.threepl.event"].flush_model()
+    stored, answers = [], []
+    for index, event in enumerate(events):
+        inserted = insert_once(
+            env,
+            "stock_channel_threepl_event",
+            {
+                "connection_id": connection.id,
+                "company_id": connection.company_id.id,
+                "kind": event["type"],
+                "business_id": event["id"],
+                "occurred_at": event["occurred_at"],
+                "received_at": NOW_UTC,
+                "product_id": products[index].id,
+                "sku": event["sku"],
+                "quantity": event["quantity"],
+                "reason_code": event["reason_code"],
+                "payload": json.dumps(event, default=str, sort_keys=True),
+                "state": "received",
+            },
+            ("connection_id", "kind", "business_id"),
+        )
+        if inserted.created:
+            stored.append(inserted.id)
+        answers.append(
+            {
+                "id": event["id"],
+                "status": "accepted" if inserted.created else "duplicate",
+            }
+        )
+    if stored:
+        enqueue("threepl_event", env["stock.channel.threepl.event"].browse(stored))
+    kind = "accepted" if stored else "duplicate"
+    return Outcome(kind, {"status": kind, "events": answers})
+
+
+def _resolve(connection, events):
+    """Each event's product (by internal reference, in the connection's
+    company), or :class:`InvalidEvents` with every unknown SKU; hold and
+    release codes need the connection's hold location."""
+    skus = {event["sku"] for event in events}
+    found = connection.env["product.product"].search(
+        [
+            ("default_code", "in", list(skus)),
+            ("is_storable", "=", True),
+            ("company_id", "in", (False, connection.company_id.id)),
+        ]
+    )
+    by_sku = {product.default_code: product for product in found}
+    problems = []
+    for index, event in enumerate(events):
+        if event["sku"] not in by_sku:
+            problems.append(
+                {
+                    "field": f"events[{index}].sku",
+                    "message": f"unknown SKU {event['sku']!r} (no storable product "
+                    "with this internal reference)",
+                }
+            )
+        if (
+            event["reason_code"] in (HOLD_CODE, RELEASE_CODE)
+            and not connection.hold_location_id
+        ):
+            problems.append(
+                {
+                    "field": f"events[{index}].reason_code",
+                    "message": "a hold or a release, but the connection has no "
+                    "hold location",
+                }
+            )
+    if problems:
+        raise InvalidEvents(problems)
+    return [by_sku[event["sku"]] for event in events]
