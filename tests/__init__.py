@@ -34,3 +34,4 @@ from . import test_return_endpoint
 from . import test_return_payloads
 from . import test_job_kinds
 from . import test_publication_guard
+from . import test_x12

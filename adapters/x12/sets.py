@@ -84,7 +84,7 @@ def events(interchange, *, on_hand_qualifier="17", available_qualifier="33"):
             if not reader.failed:
                 out.extend(result)
     if problems:
-        raise X12Error(problems, interchange)
+        raise X12Error(sorted(problems, key=lambda p: p.position), interchange)
     return out
 
 

@@ -159,6 +159,7 @@ def checksum(data):
 class _Problems(list):
     def add(self, position, segment, message, group="", set_="", code=""):
         if len(self) < MAX_PROBLEMS:
+            segment = str(segment)[:6]  # a bad id can be the whole input
             self.append(Problem(position, segment, message, group, set_, code))
 
 
