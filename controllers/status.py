@@ -20,6 +20,7 @@ OUTCOME_STATUS = {
     "invalid_return": 422,  # a return the order cannot take
     "unknown_order": 404,  # a refund of an order never received
     "invalid_events": 422,  # 3PL events: every problem, nothing written
+    "invalid_edi": 422,  # an X12 file: every problem, nothing written
 }
 
 

@@ -8,7 +8,7 @@ from odoo import http
 from odoo.http import request
 
 from ..adapters.signing import SignedRequest, check_request
-from ..services import threepl_intake
+from ..services import threepl_edi, threepl_intake
 from .main import channel_route, json_error, read_body
 from .status import status_of
 
@@ -53,11 +53,18 @@ class ThreeplEventController(http.Controller):
 
     @channel_route("/stock_channel_sync/3pl/<string:code>/events", "POST")
     def post_events(self, code, **_kwargs):
+        return self._receive(code, threepl_intake.receive)
+
+    @channel_route("/stock_channel_sync/3pl/<string:code>/edi", "POST")
+    def post_edi(self, code, **_kwargs):
+        return self._receive(code, threepl_edi.receive_edi)
+
+    def _receive(self, code, intake):
         body, error = read_body()
         if error:
             return error
         connection = self._authenticated_connection(code, body)
         if connection is None:
             return json_error(401, "invalid_signature")
-        outcome = threepl_intake.receive(connection, body)
+        outcome = intake(connection, body)
         return request.make_json_response(outcome.answer, status=status_of(outcome))

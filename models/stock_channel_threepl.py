@@ -38,12 +38,14 @@ class StockChannelThreepl(models.Model):
     )
     provider = fields.Char(help="The 3PL or WMS, e.g. ShipHero, ShipBob.")
     protocol = fields.Selection(
-        [("json", "JSON events")],
+        [("json", "JSON events"), ("x12", "X12 EDI files")],
         required=True,
         default="json",
-        help="How the 3PL reports its inventory: JSON events posted to the "
-        "connection's endpoint, signed like every other endpoint (signature "
-        "v2). X12 files and polled snapshots are not available yet.",
+        help="How the 3PL reports its inventory: JSON events posted to "
+        "/stock_channel_sync/3pl/<code>/events, or X12 interchanges posted to "
+        "/stock_channel_sync/3pl/<code>/edi (947 adjustments today), both "
+        "signed like every other endpoint (signature v2). Polled snapshots "
+        "are not available yet.",
     )
     warehouse_id = fields.Many2one(
         "stock.warehouse",
@@ -87,6 +89,13 @@ class StockChannelThreepl(models.Model):
         default=lambda self: secrets.token_urlsafe(32),
         help="Shared secret the 3PL signs its requests with (signature v2). "
         "A strong random one is generated for a new connection.",
+    )
+    ack_control_number = fields.Integer(
+        string="Last 997 Control Number",
+        readonly=True,
+        copy=False,
+        help="X12: the control number of the last functional acknowledgment "
+        "(997) sent to this 3PL; each 997 takes the next one.",
     )
     event_ids = fields.One2many(
         "stock.channel.threepl.event", "connection_id", string="Events"
@@ -174,6 +183,19 @@ class StockChannelThreepl(models.Model):
         )
         action["domain"] = [("connection_id", "=", self.id)]
         return action
+
+    def _next_ack_control_number(self):
+        """The next 997 control number, taken in one UPDATE: concurrent
+        files never share one (the row lock orders them)."""
+        self.ensure_one()
+        self.env.cr.execute(
+            "UPDATE stock_channel_threepl"
+            " SET ack_control_number = COALESCE(ack_control_number, 0) %% 999999999 + 1"
+            " WHERE id = %s RETURNING ack_control_number",
+            [self.id],
+        )
+        self.invalidate_recordset(["ack_control_number"])
+        return self.env.cr.fetchone()[0]
 
     def _as_technical_user(self):
         self.ensure_one()

@@ -14,12 +14,20 @@ from .threepl_events import HOLD_CODE, RELEASE_CODE, InvalidEvents, validate_eve
 
 
 def receive(connection, body):
-    """``connection`` runs as its technical user."""
+    """JSON events; ``connection`` runs as its technical user."""
     try:
-        events = validate_events(parse_json(body))
-        products = _resolve(connection, events)
+        data = parse_json(body)
     except InvalidJson:
         return Outcome("invalid_json", {"error": "invalid_json"})
+    return store(connection, data)
+
+
+def store(connection, data):
+    """Canonical events (a JSON-like document, whatever the protocol they
+    came by) validated, resolved and stored once."""
+    try:
+        events = validate_events(data)
+        products = _resolve(connection, events)
     except InvalidEvents as exc:
         return Outcome(
             "invalid_events", {"error": "invalid_events", "details": exc.details}

@@ -1,14 +1,17 @@
 import json
+from pathlib import Path
 
 from odoo import Command
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import HttpCase, tagged
 
+from ..adapters import x12
 from ..adapters.signing import sign_request
 from ..services.atp import AtpEngine
 from .common import technical_user
 
 SECRET = "tpl-secret-0123456789"
+SAMPLES = Path(__file__).parent / "x12_samples"
 
 
 class ThreeplCase(HttpCase):
@@ -214,3 +217,88 @@ class TestThreeplIntake(ThreeplCase):
             self.connection.user_id = self.env.ref("base.user_admin")
         with self.assertRaises(ValidationError):
             self.connection.hold_location_id = self.connection.location_id
+
+
+@tagged("post_install", "-at_install")
+class TestThreeplEdi(ThreeplCase):
+    """X12 interchanges on /edi: 947 adjustments stored once per business id
+    and applied like JSON events; a 997 per group in the partner's
+    delimiters; sets not applied yet refused, nothing written."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Product = cls.env["product.product"]
+        for code in ("SKU-RED-M", "SKU-BLU-L", "V-300"):
+            product = Product.create(
+                {"name": code, "default_code": code, "is_storable": True}
+            )
+            cls.env["stock.quant"]._update_available_quantity(
+                product, cls.warehouse.lot_stock_id, 10
+            )
+
+    def _sample(self, name):
+        return (SAMPLES / name).read_bytes()
+
+    def _post_edi(self, body, secret=SECRET):
+        path = "/stock_channel_sync/3pl/east-3pl/edi"
+        headers = {"Content-Type": "application/edi-x12"}
+        headers.update(sign_request(secret, "POST", path, body))
+        return self.url_open(path, data=body, headers=headers)
+
+    def test_947_applied_once_with_a_997(self):
+        response = self._post_edi(self._sample("947_adjustment.edi"))
+        self.assertEqual(response.status_code, 202, response.text)
+        answer = response.json()
+        self.assertEqual(
+            [e["id"] for e in answer["events"]],
+            ["ADJ-3001/1", "ADJ-3001/2", "ADJ-3001/3", "ADJ-3001/4"],
+        )
+        (ack,) = answer["ack"]
+        parsed = x12.parse(ack.encode())
+        self.assertEqual(parsed.groups[0].functional_id, "FA")
+        self.assertIn("AK1*AW*303", ack)
+        self.assertIn("AK9*A*1*1*1", ack)
+        events = self._events()
+        self.assertEqual(len(events), 4)
+        self.assertEqual(sorted(events.mapped("reason_code")), ["05", "55", "AA", "AU"])
+        self._apply_all()
+        self.assertEqual(set(events.mapped("state")), {"done"})
+        red = self.env["product.product"].search([("default_code", "=", "SKU-RED-M")])
+        self.assertEqual(
+            self.env["stock.quant"]._get_available_quantity(red, self.hold), 2
+        )
+        # The same file again (a 3PL resending until it gets its 997).
+        again = self._post_edi(self._sample("947_adjustment.edi"))
+        self.assertEqual(again.status_code, 200)
+        self.assertEqual(again.json()["status"], "duplicate")
+        self.assertEqual(len(self._events()), 4)
+        self.assertEqual(self.connection.ack_control_number, 2)
+
+    def test_sets_not_applied_yet_refused_with_a_rejecting_997(self):
+        response = self._post_edi(self._sample("944_receipt.edi"))
+        self.assertEqual(response.status_code, 422)
+        answer = response.json()
+        self.assertEqual(answer["error"], "invalid_edi")
+        self.assertIn("not applied yet", answer["details"][0]["message"])
+        self.assertIn("AK5*R", answer["ack"][0])
+        self.assertFalse(self._events())
+
+    def test_broken_file_every_problem_nothing_written(self):
+        body = self._sample("947_adjustment.edi").replace(b"SE*8*0042", b"SE*5*0042")
+        response = self._post_edi(body)
+        self.assertEqual(response.status_code, 422)
+        self.assertEqual(response.json()["error"], "invalid_edi")
+        self.assertNotIn("Traceback", response.text)
+        self.assertFalse(self._events())
+        garbage = self._post_edi(b"not an interchange")
+        self.assertEqual(garbage.status_code, 422)
+        self.assertFalse(self._events())
+
+    def test_unknown_sku_rejects_its_set(self):
+        body = self._sample("947_adjustment.edi").replace(b"V-300", b"V-999")
+        response = self._post_edi(body)
+        self.assertEqual(response.status_code, 422)
+        self.assertEqual(response.json()["error"], "invalid_events")
+        self.assertIn("AK5*R", response.json()["ack"][0])
+        self.assertFalse(self._events())
