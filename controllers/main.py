@@ -67,6 +67,20 @@ def read_body():
     return body, None
 
 
+def signed_request(body):
+    """This request as its signature covers it: method, the path as sent
+    (percent-escapes and query string included), headers and body."""
+    httprequest = request.httprequest
+    environ = httprequest.environ
+    path = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    return SignedRequest(
+        httprequest.method,
+        path or httprequest.full_path.rstrip("?"),
+        httprequest.headers,
+        body,
+    )
+
+
 class ChannelOrderController(http.Controller):
     def _authenticated_channel(self, code, body, native=True):
         """The active channel with this code whose secret (or previous
@@ -80,16 +94,7 @@ class ChannelOrderController(http.Controller):
         answers the same as a bad signature. ``native=False``: the generic
         contract's signature whatever the adapter (status and cancel).
         """
-        httprequest = request.httprequest
-        environ = httprequest.environ
-        # The path as sent, percent-escapes and query string included.
-        path = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-        signed = SignedRequest(
-            httprequest.method,
-            path or httprequest.full_path.rstrip("?"),
-            httprequest.headers,
-            body,
-        )
+        signed = signed_request(body)
         channels_sudo = (
             request.env["stock.channel"]
             .sudo()

@@ -7,9 +7,9 @@ import secrets
 from odoo import http
 from odoo.http import request
 
-from ..adapters.signing import SignedRequest, check_request
+from ..adapters.signing import check_request
 from ..services import threepl_edi, threepl_intake
-from .main import channel_route, json_error, read_body
+from .main import channel_route, json_error, read_body, signed_request
 from .status import status_of
 
 _logger = logging.getLogger(__name__)
@@ -22,15 +22,7 @@ class ThreeplEventController(http.Controller):
         only ``sudo()``: finding the connection and reading its secret
         before anything is trusted; an unknown code costs and answers the
         same as a bad signature."""
-        httprequest = request.httprequest
-        environ = httprequest.environ
-        path = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-        signed = SignedRequest(
-            httprequest.method,
-            path or httprequest.full_path.rstrip("?"),
-            httprequest.headers,
-            body,
-        )
+        signed = signed_request(body)
         connections = (
             request.env["stock.channel.threepl"]
             .sudo()

@@ -20,6 +20,39 @@ def technical_user_problem(user, company):
     return None
 
 
+def check_technical_users(records, title, noun):
+    """Refuse ``records`` (channels, 3PL connections: ``user_id``,
+    ``active``, ``company_id``) whose technical user is missing while
+    active, or unfit (:func:`technical_user_problem`). ``title`` / ``noun``
+    name the kind of record in the messages."""
+    env = records.env
+    for record in records:
+        user = record.user_id.sudo()
+        if not user:
+            if record.active:
+                raise ValidationError(
+                    env._(
+                        "%(kind)s %(record)s needs a technical user before it is "
+                        "active.",
+                        kind=title,
+                        record=record.display_name,
+                    )
+                )
+            continue
+        problem = technical_user_problem(user, record.company_id)
+        if problem:
+            raise ValidationError(
+                env._(
+                    "%(user)s cannot be the technical user of %(kind)s "
+                    "%(record)s: %(problem)s.",
+                    user=user.display_name,
+                    kind=noun,
+                    record=record.display_name,
+                    problem=problem,
+                )
+            )
+
+
 class StockChannelTechnicalUser(models.Model):
     """The user a channel's jobs and orders run as, and why it may never be
     an administrator."""
@@ -30,28 +63,7 @@ class StockChannelTechnicalUser(models.Model):
     def _check_technical_user(self):
         """Least privilege: jobs and orders never run as a superuser or an
         administrator, whose rights would skip every access rule."""
-        for channel in self:
-            user = channel.user_id.sudo()
-            if not user:
-                if channel.active:
-                    raise ValidationError(
-                        self.env._(
-                            "Channel %s needs a technical user before it is " "active.",
-                            channel.display_name,
-                        )
-                    )
-                continue
-            problem = technical_user_problem(user, channel.company_id)
-            if problem:
-                raise ValidationError(
-                    self.env._(
-                        "%(user)s cannot be the technical user of channel "
-                        "%(channel)s: %(problem)s.",
-                        user=user.display_name,
-                        channel=channel.display_name,
-                        problem=problem,
-                    )
-                )
+        check_technical_users(self, self.env._("Channel"), self.env._("channel"))
 
     @api.model
     def _unfit_technical_users(self):

@@ -4,7 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from .stock_channel import CODE_PATTERN, MANAGER_GROUP
-from .stock_channel_technical_user import technical_user_problem
+from .stock_channel_technical_user import check_technical_users
 
 
 class StockChannelThreepl(models.Model):
@@ -140,29 +140,9 @@ class StockChannelThreepl(models.Model):
 
     @api.constrains("user_id", "active", "company_id")
     def _check_technical_user(self):
-        for connection in self:
-            user = connection.user_id.sudo()
-            if not user:
-                if connection.active:
-                    raise ValidationError(
-                        self.env._(
-                            "3PL connection %s needs a technical user before it "
-                            "is active.",
-                            connection.display_name,
-                        )
-                    )
-                continue
-            problem = technical_user_problem(user, connection.company_id)
-            if problem:
-                raise ValidationError(
-                    self.env._(
-                        "%(user)s cannot be the technical user of 3PL connection "
-                        "%(connection)s: %(problem)s.",
-                        user=user.display_name,
-                        connection=connection.display_name,
-                        problem=problem,
-                    )
-                )
+        check_technical_users(
+            self, self.env._("3PL connection"), self.env._("3PL connection")
+        )
 
     @api.constrains("location_id", "hold_location_id")
     def _check_locations(self):
