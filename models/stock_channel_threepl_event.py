@@ -76,7 +76,7 @@ class StockChannelThreeplEvent(models.Model):
         unknown product, a hold without hold location) puts the event in
         Error with a to-do for the connection's technical user."""
         self.ensure_one()
-        if self.state != "received":
+        if self._locked_state() != "received":
             return f"nothing to do: {self.state}"
         try:
             with self.env.cr.savepoint():
@@ -96,6 +96,19 @@ class StockChannelThreeplEvent(models.Model):
             }
         )
         return f"applied: {len(moves)} move(s)"
+
+    def _locked_state(self):
+        """The event's state, its row locked for the rest of the job: the
+        same event's job run twice at once (a requeue beside a run) waits
+        here, then fails to serialize (queue_job retries it) and finds it
+        applied, instead of booking the moves twice."""
+        self.flush_recordset(["state"])
+        self.env.cr.execute(
+            "SELECT state FROM stock_channel_threepl_event WHERE id = %s FOR UPDATE",
+            [self.id],
+        )
+        self.invalidate_recordset(["state"])
+        return self.env.cr.fetchone()[0]
 
     def _record(self, vals):
         """The event's outcome. sudo(): events are read-only to every user

@@ -39,10 +39,18 @@ def receive_edi(connection, body):
     if outcome.kind == "invalid_events":
         # The sets whose events were refused are rejected in the 997.
         for detail in outcome.answer["details"]:
-            index = int(detail["field"].split("[", 1)[1].split("]", 1)[0])
-            source = found[index]["source"]
-            problems.append(
-                x12.Problem(0, "ST", detail["message"], source["gs06"], source["st02"])
+            # "events[3].sku" names one event's set; "events" (too many, or
+            # none) every set of the file.
+            index = detail["field"].partition("[")[2].partition("]")[0]
+            named = [found[int(index)]] if index.isdigit() else found
+            sources = [e["source"] for e in named] or [
+                {"gs06": g.control_number, "st02": s.control_number}
+                for g in interchange.groups
+                for s in g.sets
+            ]
+            problems.extend(
+                x12.Problem(0, "ST", detail["message"], src["gs06"], src["st02"])
+                for src in sources
             )
     answer = dict(outcome.answer, ack=_acks(connection, interchange, problems))
     return Outcome(outcome.kind, answer)

@@ -302,3 +302,21 @@ class TestThreeplEdi(ThreeplCase):
         self.assertEqual(response.json()["error"], "invalid_events")
         self.assertIn("AK5*R", response.json()["ack"][0])
         self.assertFalse(self._events())
+
+    def test_too_many_lines_refused_with_a_997_not_a_500(self):
+        """More events than one request takes: 422 naming ``events``, every
+        set rejected in the 997, nothing written."""
+        sample = self._sample("947_adjustment.edi").decode()
+        # This sample's segment terminator is the line feed.
+        lines = "".join("W19*AA*1*EA**VN*V-300\n" for _ in range(501))
+        body = sample.replace("W19*AA*3*EA**VN*V-300\n", lines).replace(
+            "SE*8*0042", "SE*508*0042"
+        )
+        response = self._post_edi(body.encode())
+        self.assertEqual(response.status_code, 422, response.text)
+        self.assertEqual(response.json()["details"][0]["field"], "events")
+        self.assertIn("AK5*R", response.json()["ack"][0])
+        self.assertFalse(self._events())
+        self.assertEqual(self._post(self._adjustment()).status_code, 202)
+        (event,) = self._events()
+        self.assertEqual(event._locked_state(), "received")
