@@ -38,14 +38,54 @@ class StockChannelThreepl(models.Model):
     )
     provider = fields.Char(help="The 3PL or WMS, e.g. ShipHero, ShipBob.")
     protocol = fields.Selection(
-        [("json", "JSON events"), ("x12", "X12 EDI files")],
+        [
+            ("json", "JSON events"),
+            ("x12", "X12 EDI files"),
+            ("poll", "Polled JSON snapshot"),
+        ],
         required=True,
         default="json",
         help="How the 3PL reports its inventory: JSON events posted to "
         "/stock_channel_sync/3pl/<code>/events, or X12 interchanges posted to "
         "/stock_channel_sync/3pl/<code>/edi (947 adjustments today), both "
-        "signed like every other endpoint (signature v2). Polled snapshots "
-        "are not available yet.",
+        "signed like every other endpoint (signature v2), or nothing pushed "
+        "and its inventory read from its API (Polled JSON snapshot).",
+    )
+    api_url = fields.Char(
+        string="3PL API URL",
+        help="Base URL of the 3PL's API (https): snapshots are read from it "
+        "and shipping orders sent to it.",
+    )
+    api_token = fields.Char(
+        string="API Token",
+        groups=MANAGER_GROUP,
+        copy=False,
+        help="Bearer token for the 3PL's API. Managers only; never logged.",
+    )
+    sku_field = fields.Selection(
+        [("default_code", "Internal Reference"), ("barcode", "Barcode")],
+        string="SKU Mapping",
+        required=True,
+        default="default_code",
+        help="Which product field the 3PL's SKUs are matched against.",
+    )
+    drive_receipts = fields.Boolean(
+        string="Drives Receipts",
+        default=True,
+        help="The 3PL's goods-received events (944) validate Odoo receipts.",
+    )
+    drive_deliveries = fields.Boolean(
+        string="Drives Deliveries",
+        default=True,
+        help="The 3PL's shipment events (945) validate Odoo deliveries, and "
+        "deliveries ready at this warehouse are sent to the 3PL as shipping "
+        "orders.",
+    )
+    drive_adjustments = fields.Boolean(
+        string="Drives Adjustments",
+        default=True,
+        help="The 3PL's adjustments (947: counts, damages, holds) are booked "
+        "as inventory moves.",
     )
     warehouse_id = fields.Many2one(
         "stock.warehouse",

@@ -69,27 +69,44 @@ def store(connection, data):
     return Outcome(kind, {"status": kind, "events": answers})
 
 
+# Event type -> the connection's flag that lets it change Odoo's stock.
+DRIVEN_BY = {"adjustment": "drive_adjustments"}
+_FIELD_LABELS = {"default_code": "internal reference", "barcode": "barcode"}
+
+
 def _resolve(connection, events):
-    """Each event's product (by internal reference, in the connection's
-    company), or :class:`InvalidEvents` with every unknown SKU; hold and
-    release codes need the connection's hold location."""
+    """Each event's product (by the connection's SKU mapping: internal
+    reference or barcode, in the connection's company), or
+    :class:`InvalidEvents` with every unknown SKU, every event type the
+    connection does not drive, every hold or release without a hold
+    location."""
     skus = {event["sku"] for event in events}
+    field = connection.sku_field
     found = connection.env["product.product"].search(
         [
-            ("default_code", "in", list(skus)),
+            (field, "in", list(skus)),
             ("is_storable", "=", True),
             ("company_id", "in", (False, connection.company_id.id)),
         ]
     )
-    by_sku = {product.default_code: product for product in found}
+    by_sku = {product[field]: product for product in found}
     problems = []
     for index, event in enumerate(events):
+        flag = DRIVEN_BY.get(event["type"])
+        if flag and not connection[flag]:
+            problems.append(
+                {
+                    "field": f"events[{index}].type",
+                    "message": f"this connection does not drive {event['type']} "
+                    "events (see its Operations Driven by the 3PL)",
+                }
+            )
         if event["sku"] not in by_sku:
             problems.append(
                 {
                     "field": f"events[{index}].sku",
                     "message": f"unknown SKU {event['sku']!r} (no storable product "
-                    "with this internal reference)",
+                    f"with this {_FIELD_LABELS[field]})",
                 }
             )
         if (
