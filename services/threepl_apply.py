@@ -13,6 +13,13 @@ class EventError(Exception):
     """A problem a retry cannot fix: the event goes to Error."""
 
 
+class EventWaiting(Exception):
+    """A precondition another event may still bring (a shipment before its
+    receipt, a receipt before its purchase is confirmed): the event waits,
+    in state Waiting, and is tried again when the connection's next event
+    is applied (and by the hourly sweep)."""
+
+
 def apply_event(event):
     """The done ``stock.move`` records of ``event`` (a
     ``stock.channel.threepl.event``, as the connection's technical user)."""
