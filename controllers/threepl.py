@@ -30,10 +30,11 @@ class ThreeplEventController(http.Controller):
         )
         reasons = []
         for connection in connections:
-            if not connection.webhook_secret:
+            valid = connection._inbound_secrets()
+            if not valid:
                 reasons.append("no_secret")
                 continue
-            reason = check_request([connection.webhook_secret], signed)
+            reason = check_request(valid, signed)
             if reason is None:
                 return connection._as_technical_user()
             reasons.append(reason)

@@ -1,5 +1,6 @@
 from . import stock_channel_owned_mixin
 from . import stock_channel_listing_mixin
+from . import stock_channel_secret_mixin
 from . import stock_channel
 from . import stock_channel_credentials
 from . import stock_channel_technical_user

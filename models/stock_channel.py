@@ -11,9 +11,9 @@ from ..adapters.base import (
     get_adapter,
 )
 from ..services.sandbox import SandboxShelf
+from .stock_channel_secret_mixin import MANAGER_GROUP
 
 CODE_PATTERN = re.compile(r"^[a-z0-9_-]+$")
-MANAGER_GROUP = "stock_channel_sync.group_channel_manager"
 
 
 class StockChannel(models.Model):
@@ -21,6 +21,7 @@ class StockChannel(models.Model):
     stock of some of the company's warehouses."""
 
     _name = "stock.channel"
+    _inherit = ["stock.channel.secret.mixin"]
     _description = "Sales Channel"
     _order = "sequence, name, id"
     _check_company_auto = True

@@ -1,5 +1,3 @@
-import secrets
-
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
@@ -14,6 +12,7 @@ class StockChannelThreepl(models.Model):
     operations, exactly once."""
 
     _name = "stock.channel.threepl"
+    _inherit = ["stock.channel.secret.mixin"]
     _description = "3PL Connection"
     _order = "name, id"
     _check_company_auto = True
@@ -124,11 +123,9 @@ class StockChannelThreepl(models.Model):
         "Manager, never an administrator nor OdooBot.",
     )
     webhook_secret = fields.Char(
-        groups=MANAGER_GROUP,
-        copy=False,
-        default=lambda self: secrets.token_urlsafe(32),
         help="Shared secret the 3PL signs its requests with (signature v2). "
-        "A strong random one is generated for a new connection.",
+        "A strong random one is generated for a new connection; Rotate "
+        "Secret replaces it without downtime.",
     )
     ack_control_number = fields.Integer(
         string="Last 997 Control Number",
@@ -136,6 +133,14 @@ class StockChannelThreepl(models.Model):
         copy=False,
         help="X12: the control number of the last functional acknowledgment "
         "(997) sent to this 3PL; each 997 takes the next one.",
+    )
+    last_applied_snapshot_at = fields.Datetime(
+        string="Last Applied Snapshot",
+        readonly=True,
+        copy=False,
+        help="Business time of the last snapshot booked with the Apply "
+        "policy: adjustments that happened before it are already in its "
+        "count and are not booked again.",
     )
     event_ids = fields.One2many(
         "stock.channel.threepl.event", "connection_id", string="Events"

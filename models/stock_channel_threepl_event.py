@@ -3,7 +3,7 @@ from odoo.exceptions import UserError
 
 from ..services import jobs
 from ..services.retries import retry_contention
-from ..services.threepl_apply import EventError, apply_event
+from ..services.threepl_apply import EventError, EventWaiting, apply_event
 
 
 class StockChannelThreeplEvent(models.Model):
@@ -55,12 +55,25 @@ class StockChannelThreeplEvent(models.Model):
     reason_code = fields.Char(readonly=True)
     payload = fields.Text(readonly=True, help="The event as the 3PL sent it (JSON).")
     state = fields.Selection(
-        [("received", "Received"), ("done", "Applied"), ("error", "Error")],
+        [
+            ("received", "Received"),
+            ("waiting", "Waiting"),
+            ("done", "Applied"),
+            ("superseded", "Included in Snapshot"),
+            ("error", "Error"),
+        ],
         required=True,
         default="received",
         readonly=True,
         index=True,
+        help="Received: stored, its job pending. Waiting: it needs what "
+        "another event brings first (a release before its hold, a shipment "
+        "before its receipt); tried again whenever this connection applies "
+        "an event, and hourly. Applied: booked. Included in Snapshot: an "
+        "adjustment older than a snapshot already applied, which counted it "
+        "(booking it would count it twice). Error: refused; see the to-do.",
     )
+    waiting_since = fields.Datetime(readonly=True)
     error_message = fields.Text(readonly=True)
     applied_at = fields.Datetime(readonly=True)
     move_ids = fields.Many2many(
@@ -78,9 +91,21 @@ class StockChannelThreeplEvent(models.Model):
         self.ensure_one()
         if self._locked_state() != "received":
             return f"nothing to do: {self.state}"
+        if self._counted_by_applied_snapshot():
+            self._record({"state": "superseded", "error_message": False})
+            return "included in the last applied snapshot"
         try:
             with self.env.cr.savepoint():
                 moves = apply_event(self)
+        except EventWaiting as exc:
+            self._record(
+                {
+                    "state": "waiting",
+                    "error_message": str(exc),
+                    "waiting_since": self.waiting_since or fields.Datetime.now(),
+                }
+            )
+            return f"waiting: {exc}"
         except EventError as exc:
             self._record({"state": "error", "error_message": str(exc)})
             self._schedule_todo(str(exc))
@@ -95,7 +120,51 @@ class StockChannelThreeplEvent(models.Model):
                 "move_ids": [fields.Command.set(moves.ids)],
             }
         )
-        return f"applied: {len(moves)} move(s)"
+        woken = self._wake_waiting()
+        return f"applied: {len(moves)} move(s), {len(woken)} waiting event(s) woken"
+
+    def _counted_by_applied_snapshot(self):
+        """An adjustment that happened before the last snapshot booked with
+        the *apply* policy: the 3PL's count already holds it."""
+        applied_at = self.connection_id.last_applied_snapshot_at
+        return bool(
+            self.kind == "adjustment" and applied_at and self.occurred_at <= applied_at
+        )
+
+    def _wake_waiting(self):
+        """Waiting events of this connection, back to Received with a job
+        each: what they waited for may have just been booked. One UPDATE;
+        an event still short of what it needs simply waits again."""
+        self.env.cr.execute(
+            "UPDATE stock_channel_threepl_event SET state = 'received'"
+            " WHERE connection_id = %s AND state = 'waiting' AND id != %s"
+            " RETURNING id",
+            [self.connection_id.id, self.id],
+        )
+        woken = self.browse([row[0] for row in self.env.cr.fetchall()])
+        woken.invalidate_recordset(["state"])
+        woken._enqueue_apply()
+        return woken
+
+    def _cron_retry_waiting(self):
+        """Hourly: every waiting event tried again (what it waits for may
+        have come by another way, a receipt validated by hand); one to-do
+        per event waiting for more than a day."""
+        waiting = self.sudo().search([("state", "=", "waiting")])
+        stale = waiting.filtered(
+            lambda e: e.waiting_since
+            and e.waiting_since
+            < fields.Datetime.subtract(fields.Datetime.now(), days=1)
+        )
+        for event in stale:
+            event._schedule_todo(
+                self.env._(
+                    "Waiting since %s: %s", event.waiting_since, event.error_message
+                )
+            )
+        waiting._record({"state": "received"})
+        # Each job runs as its connection's technical user (services/jobs.py).
+        waiting._enqueue_apply()
 
     def _locked_state(self):
         """The event's state, its row locked for the rest of the job: the
@@ -129,9 +198,10 @@ class StockChannelThreeplEvent(models.Model):
             )
 
     def action_reprocess(self):
-        """Managers: apply an event in Error again (after fixing the cause)."""
+        """Managers: apply an event in Error again (after fixing the cause),
+        or a waiting one now."""
         if not self.env.user.has_group("stock_channel_sync.group_channel_manager"):
             raise UserError(self.env._("Only Channel Sync managers can reprocess."))
-        errors = self.filtered(lambda e: e.state == "error")
-        errors._record({"state": "received", "error_message": False})
-        errors._enqueue_apply()
+        again = self.filtered(lambda e: e.state in ("error", "waiting"))
+        again._record({"state": "received", "error_message": False})
+        again._enqueue_apply()

@@ -5,6 +5,7 @@ done move to or from the connection's hold location. The moves' stock
 hooks mark every channel's listings like any other operation."""
 
 from odoo import Command
+from odoo.tools import float_compare
 
 from .threepl_events import HOLD_CODE, RELEASE_CODE
 
@@ -37,6 +38,7 @@ def apply_event(event):
             )
         source, destination = (stock, hold) if reason == HOLD_CODE else (hold, stock)
         inventory = False
+        _wait_for_stock(event, product, source, quantity)
     else:
         loss = product.with_company(connection.company_id).property_stock_inventory
         source, destination = (loss, stock) if quantity > 0 else (stock, loss)
@@ -75,3 +77,21 @@ def apply_event(event):
     )
     move._action_done()
     return move
+
+
+def _wait_for_stock(event, product, location, quantity):
+    """A hold or a release moves units that must be there: a release
+    before its hold (the 3PL sent them out of order) waits for the hold
+    instead of making a negative quant."""
+    on_hand = product.with_context(location=location.id).qty_available
+    rounding = product.uom_id.rounding
+    if float_compare(on_hand, quantity, precision_rounding=rounding) < 0:
+        raise EventWaiting(
+            event.env._(
+                "%(quantity)s %(product)s to move, %(on_hand)s at %(location)s",
+                quantity=quantity,
+                product=product.display_name,
+                on_hand=on_hand,
+                location=location.display_name,
+            )
+        )
