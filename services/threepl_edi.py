@@ -1,11 +1,14 @@
 """A 3PL's X12 interchange: read by ``adapters/x12`` (delimiters from the
-ISA, envelopes checked, every problem at once), its 947 adjustments turned
+ISA, envelopes checked, every problem at once), recognised when sent again
+(``threepl_files``: sender, ISA13 and date, then checksum), its 947
+adjustments turned
 into canonical events and stored like JSON ones (once per business id), and
 answered with a 997 per functional group in the partner's own delimiters.
 Sets the addon does not apply yet (944, 945, 846) are refused, not
 dropped: nothing of the file is written and the 997 rejects them."""
 
 from ..adapters import x12
+from . import threepl_files
 from .outcomes import Outcome
 from .threepl_intake import store
 
@@ -20,6 +23,25 @@ def receive_edi(connection, body):
         found = x12.events(interchange)
     except x12.X12Error as exc:
         return _refused(connection, exc.interchange, exc.problems)
+    taken = threepl_files.known(connection, interchange)
+    if taken is not None and taken.same:
+        # The very file again: its 997 again, nothing read or written.
+        return Outcome(
+            "duplicate",
+            {
+                "status": "duplicate",
+                "file": "already received",
+                "events": [],
+                "ack": _acks(connection, interchange, []),
+            },
+        )
+    if taken is not None:
+        message = (
+            f"interchange control number {interchange.control_number} from "
+            f"{interchange.sender} of {interchange.date} {interchange.time} "
+            "was already received with other content"
+        )
+        return _refused(connection, interchange, _every_set(interchange, message))
     refused = [event for event in found if event["type"] not in APPLIED]
     if refused:
         problems = [
@@ -43,17 +65,26 @@ def receive_edi(connection, body):
             # none) every set of the file.
             index = detail["field"].partition("[")[2].partition("]")[0]
             named = [found[int(index)]] if index.isdigit() else found
-            sources = [e["source"] for e in named] or [
-                {"gs06": g.control_number, "st02": s.control_number}
-                for g in interchange.groups
-                for s in g.sets
-            ]
-            problems.extend(
-                x12.Problem(0, "ST", detail["message"], src["gs06"], src["st02"])
-                for src in sources
-            )
+            if not named:
+                problems.extend(_every_set(interchange, detail["message"]))
+            for event in named:
+                src = event["source"]
+                problems.append(
+                    x12.Problem(0, "ST", detail["message"], src["gs06"], src["st02"])
+                )
+    else:
+        threepl_files.record(connection, interchange, len(found))
     answer = dict(outcome.answer, ack=_acks(connection, interchange, problems))
     return Outcome(outcome.kind, answer)
+
+
+def _every_set(interchange, message):
+    """The same problem for every set of the file."""
+    return [
+        x12.Problem(0, "ST", message, group.control_number, tset.control_number)
+        for group in interchange.groups
+        for tset in group.sets
+    ]
 
 
 def _canonical(event):

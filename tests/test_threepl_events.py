@@ -225,11 +225,8 @@ class TestThreeplIntake(ThreeplCase):
             self.connection.hold_location_id = self.connection.location_id
 
 
-@tagged("post_install", "-at_install")
-class TestThreeplEdi(ThreeplCase):
-    """X12 interchanges on /edi: 947 adjustments stored once per business id
-    and applied like JSON events; a 997 per group in the partner's
-    delimiters; sets not applied yet refused, nothing written."""
+class EdiCase(ThreeplCase):
+    """The products the X12 samples name, with stock at the warehouse."""
 
     @classmethod
     def setUpClass(cls):
@@ -251,6 +248,13 @@ class TestThreeplEdi(ThreeplCase):
         headers = {"Content-Type": "application/edi-x12"}
         headers.update(sign_request(secret, "POST", path, body))
         return self.url_open(path, data=body, headers=headers)
+
+
+@tagged("post_install", "-at_install")
+class TestThreeplEdi(EdiCase):
+    """X12 interchanges on /edi: 947 adjustments stored once per business id
+    and applied like JSON events; a 997 per group in the partner's
+    delimiters; sets not applied yet refused, nothing written."""
 
     def test_947_applied_once_with_a_997(self):
         response = self._post_edi(self._sample("947_adjustment.edi"))

@@ -1,10 +1,10 @@
 from datetime import timedelta
 
 from odoo import fields
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
-from .test_threepl_events import SECRET, ThreeplCase
+from .test_threepl_events import SECRET, EdiCase, ThreeplCase
 
 
 @tagged("post_install", "-at_install")
@@ -126,3 +126,125 @@ class TestThreeplConnectionSettings(ThreeplCase):
         self.assertEqual(response.status_code, 422)
         self.assertEqual(response.json()["details"][0]["field"], "events[0].type")
         self.assertFalse(self._events())
+
+
+@tagged("post_install", "-at_install")
+class TestThreeplHealth(ThreeplCase):
+    """Each connection's figures (received, applied, in error, waiting, lag)
+    and its threshold alerts: one to-do per crossed threshold, done on
+    recovery."""
+
+    def _now_event(self, event_id, quantity, reason):
+        now = fields.Datetime.now().isoformat() + "Z"
+        return dict(self._adjustment(event_id, quantity, reason), occurred_at=now)
+
+    def _todos(self):
+        return self.connection.activity_ids.filtered(
+            lambda a: "over threshold" in (a.summary or "")
+        )
+
+    def test_figures_and_an_alert_that_recovers(self):
+        self._post(self._now_event("OK-1", -1, "AU"))
+        self._post(self._now_event("HOLD-1", 2, "05"))
+        hold = self.connection.hold_location_id
+        self.connection.hold_location_id = False  # removed after intake
+        self._apply_all()
+        connection = self.connection.with_user(self.robot)
+        connection.invalidate_recordset()
+        self.assertEqual(
+            (
+                connection.received_event_count_24h,
+                connection.applied_event_count_24h,
+                connection.error_event_count,
+                connection.waiting_event_count,
+                connection.event_lag_p95,
+            ),
+            (2, 1, 1, 0, 0),
+        )
+        self.assertEqual(connection.health_state, "alert")
+        Connection = self.env["stock.channel.threepl"]
+        Connection._cron_check_alerts()
+        Connection._cron_check_alerts()  # no alert storm
+        self.assertEqual(len(self._todos()), 1)
+        self.assertEqual(self._todos().user_id, self.robot)
+        self.connection.hold_location_id = hold
+        self._events().filtered(lambda e: e.state == "error").with_user(
+            self.robot
+        ).action_reprocess()
+        self._apply_all()
+        Connection._cron_check_alerts()
+        self.assertFalse(self._todos())
+        self.connection.invalidate_recordset()
+        self.assertEqual(self.connection.health_state, "ok")
+
+    def test_lag_from_business_time_to_application(self):
+        """An event applied three hours after it happened: p95 lag 180 min,
+        above the 30 min threshold."""
+        self._post(self._adjustment("LATE-1", -1, "AU"))
+        event = self._events()
+        event.sudo().occurred_at = fields.Datetime.now() - timedelta(hours=3)
+        self._apply_all()
+        self.connection.invalidate_recordset()
+        self.assertAlmostEqual(self.connection.event_lag_p95, 180, delta=2)
+        self.assertIn("event_lag_p95", self.connection._crossed_thresholds())
+
+    def test_thresholds_cannot_be_negative(self):
+        with self.assertRaises(ValidationError):
+            self.connection.alert_max_event_lag = -1
+
+
+@tagged("post_install", "-at_install")
+class TestThreeplFiles(EdiCase):
+    """The same X12 file sent again is recognised before its events are
+    read: by sender, interchange control number and date, then by its
+    bytes."""
+
+    def _files(self):
+        return self.env["stock.channel.threepl.file"].search(
+            [("connection_id", "=", self.connection.id)]
+        )
+
+    def test_the_same_file_again_is_a_duplicate_with_its_997(self):
+        body = self._sample("947_adjustment.edi")
+        self.assertEqual(self._post_edi(body).status_code, 202)
+        (taken,) = self._files()
+        self.assertEqual(
+            (taken.sender, taken.control_number, taken.event_count),
+            ("ZZ:ACME3PL", "000001203", 4),
+        )
+        # Even with its events gone (retention), the file is known.
+        self._events().sudo().unlink()
+        again = self._post_edi(body)
+        self.assertEqual(again.status_code, 200, again.text)
+        self.assertEqual(
+            (again.json()["status"], again.json()["file"]),
+            ("duplicate", "already received"),
+        )
+        self.assertIn("AK9*A", again.json()["ack"][0])
+        self.assertFalse(self._events())
+        self.assertEqual(len(self._files()), 1)
+
+    def test_a_reused_control_number_with_other_content_is_refused(self):
+        body = self._sample("947_adjustment.edi")
+        self._post_edi(body)
+        other = body.replace(b"W19*AA*3*EA", b"W19*AA*4*EA")
+        response = self._post_edi(other)
+        self.assertEqual(response.status_code, 422, response.text)
+        self.assertIn("already received with other content", response.text)
+        self.assertIn("AK5*R", response.json()["ack"][0])
+        self.assertEqual(len(self._events()), 4)
+        # The same number on another day is another file.
+        next_day = other.replace(b"*240504*1800*", b"*240505*1800*").replace(
+            b"ADJ-3001", b"ADJ-3002"
+        )
+        self.assertEqual(self._post_edi(next_day).status_code, 202)
+        self.assertEqual(len(self._files()), 2)
+
+    def test_a_refused_file_is_not_remembered(self):
+        """Nothing is written for a refused file: corrected, it is taken."""
+        body = self._sample("947_adjustment.edi")
+        self.assertEqual(
+            self._post_edi(body.replace(b"V-300", b"V-999")).status_code, 422
+        )
+        self.assertFalse(self._files())
+        self.assertEqual(self._post_edi(body).status_code, 202)
