@@ -1,8 +1,10 @@
 """A stored 3PL event applied as a real stock operation: an adjustment is
 a done inventory move between the 3PL's stock location and the product's
 inventory-loss location (the reason on the move), a hold or a release a
-done move to or from the connection's hold location. The moves' stock
-hooks mark every channel's listings like any other operation."""
+done move to or from the connection's hold location; goods received and
+shipments validate the Odoo receipt or delivery they name
+(``services/threepl_pickings.py``). The moves' stock hooks mark every
+channel's listings like any other operation."""
 
 from odoo import Command
 
@@ -22,7 +24,23 @@ class EventWaiting(Exception):
 
 def apply_event(event):
     """The done ``stock.move`` records of ``event`` (a
-    ``stock.channel.threepl.event``, as the connection's technical user)."""
+    ``stock.channel.threepl.event``, as the connection's technical user), or
+    :class:`EventError` / :class:`EventWaiting`, nothing written."""
+    # Imported here: it imports this module's exceptions.
+    from . import threepl_pickings
+
+    apply = {
+        "adjustment": apply_adjustment,
+        "goods_received": threepl_pickings.receive,
+        "shipment_dispatched": threepl_pickings.ship,
+    }.get(event.kind)
+    if apply is None:
+        raise EventError(event.env._("Unknown 3PL event type %s.", event.kind))
+    return apply(event)
+
+
+def apply_adjustment(event):
+    """An adjustment, a hold or a release: one done move."""
     connection = event.connection_id
     product = event.product_id
     if not product:

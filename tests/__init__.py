@@ -35,4 +35,5 @@ from . import test_return_payloads
 from . import test_job_kinds
 from . import test_publication_guard
 from . import test_threepl_events
+from . import test_threepl_pickings
 from . import test_x12
