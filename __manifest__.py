@@ -37,6 +37,7 @@
         "views/stock_channel_alert_views.xml",
         "views/stock_channel_dashboard_views.xml",
         "views/stock_location_views.xml",
+        "views/stock_picking_views.xml",
         "views/stock_channel_sandbox_views.xml",
         "views/stock_channel_threepl_views.xml",
         "views/stock_channel_sync_menus.xml",

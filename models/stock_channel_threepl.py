@@ -114,6 +114,19 @@ class StockChannelThreepl(models.Model):
         "comes back from when released (55). Mark it not sellable on "
         "channels. Without it, hold and release events are refused.",
     )
+    damaged_location_id = fields.Many2one(
+        "stock.location",
+        string="Damaged Location",
+        check_company=True,
+        domain="[('usage', '=', 'internal'), ('warehouse_id', '=', warehouse_id), "
+        "('channel_sellable', '=', False)]",
+        help="Where the units a 3PL receives damaged (944 W13 condition 01, "
+        "``damaged`` of a goods-received line) are put: an internal location "
+        "of the warehouse, not sellable on channels (it or a parent has "
+        "Sellable on Channels off), so damaged goods never count in any "
+        "channel's available-to-sell. Without it, a receipt with damaged "
+        "units is refused (Error).",
+    )
     user_id = fields.Many2one(
         "res.users",
         string="Technical User",
@@ -189,7 +202,7 @@ class StockChannelThreepl(models.Model):
             self, self.env._("3PL connection"), self.env._("3PL connection")
         )
 
-    @api.constrains("location_id", "hold_location_id")
+    @api.constrains("location_id", "hold_location_id", "damaged_location_id")
     def _check_locations(self):
         for connection in self:
             if connection.hold_location_id == connection.location_id:
@@ -200,6 +213,34 @@ class StockChannelThreepl(models.Model):
                         connection.display_name,
                     )
                 )
+            damaged = connection.damaged_location_id
+            if damaged and not connection._damaged_location_fit():
+                raise ValidationError(
+                    self.env._(
+                        "The damaged location of 3PL connection %(connection)s "
+                        "must be an internal location of warehouse "
+                        "%(warehouse)s, other than its stock location, that is "
+                        "not sellable on channels (Sellable "
+                        "on Channels off on it or a parent): damaged goods must "
+                        "never count in a channel's available-to-sell.",
+                        connection=connection.display_name,
+                        warehouse=connection.warehouse_id.display_name,
+                    )
+                )
+
+    def _damaged_location_fit(self):
+        """Whether the damaged location is an internal location of the
+        connection's warehouse whose stock no channel sells (the ATP
+        engine's rule: it or an ancestor has ``channel_sellable`` off)."""
+        self.ensure_one()
+        damaged = self.damaged_location_id
+        chain = self.env["stock.location"].search([("id", "parent_of", damaged.id)])
+        return (
+            damaged != self.location_id
+            and damaged.usage == "internal"
+            and damaged.warehouse_id == self.warehouse_id
+            and not all(chain.mapped("channel_sellable"))
+        )
 
     def action_view_events(self):
         self.ensure_one()

@@ -3,7 +3,8 @@ from odoo.exceptions import UserError
 
 from ..services import jobs
 from ..services.retries import retry_contention
-from ..services.threepl_apply import EventError, EventWaiting, apply_event
+from ..services.threepl_apply import apply_event
+from ..services.threepl_errors import EventError, EventWaiting
 
 
 class StockChannelThreeplEvent(models.Model):
@@ -37,7 +38,14 @@ class StockChannelThreeplEvent(models.Model):
         related="connection_id.company_id", store=True, index=True
     )
     kind = fields.Selection(
-        [("adjustment", "Adjustment")], string="Type", required=True, readonly=True
+        [
+            ("adjustment", "Adjustment"),
+            ("goods_received", "Goods Received"),
+            ("shipment_dispatched", "Shipment Dispatched"),
+        ],
+        string="Type",
+        required=True,
+        readonly=True,
     )
     business_id = fields.Char(
         string="Event ID",
@@ -53,6 +61,23 @@ class StockChannelThreeplEvent(models.Model):
     sku = fields.Char(string="SKU", readonly=True)
     quantity = fields.Float(readonly=True, digits="Product Unit of Measure")
     reason_code = fields.Char(readonly=True)
+    order_ref = fields.Char(
+        string="Order Reference",
+        readonly=True,
+        index=True,
+        help="Goods received and shipments: the Odoo receipt or delivery the "
+        "3PL names (its reference, e.g. WH/IN/00004, or its source document, "
+        "e.g. the purchase or sale order).",
+    )
+    carrier = fields.Char(
+        readonly=True, help="Shipments: the carrier the 3PL shipped with."
+    )
+    tracking_ref = fields.Char(
+        string="Tracking Reference",
+        readonly=True,
+        help="Shipments: the carrier's tracking number, sent on to the sales "
+        "channels with the shipment.",
+    )
     payload = fields.Text(readonly=True, help="The event as the 3PL sent it (JSON).")
     state = fields.Selection(
         [
@@ -79,6 +104,17 @@ class StockChannelThreeplEvent(models.Model):
     move_ids = fields.Many2many(
         "stock.move", string="Stock Moves", readonly=True, copy=False
     )
+    picking_id = fields.Many2one(
+        "stock.picking",
+        string="Transfer",
+        compute="_compute_picking_id",
+        help="Goods received and shipments: the receipt or delivery the event "
+        "validated.",
+    )
+
+    def _compute_picking_id(self):
+        for event in self:
+            event.picking_id = event.move_ids.picking_id[:1]
 
     def _enqueue_apply(self):
         jobs.enqueue("threepl_event", self)

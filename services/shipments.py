@@ -61,7 +61,8 @@ def send(order, picking):
 
 def payload(order, picking):
     """What shipped, per order line in its channel unit, with carrier and
-    tracking when the ``delivery`` module provides them."""
+    tracking when the ``delivery`` module provides them, else those a 3PL
+    reported for the delivery."""
     shipped = {}
     for move in picking.move_ids.filtered(lambda m: m.state == "done"):
         shipped[move.product_id.id] = (
@@ -82,6 +83,10 @@ def payload(order, picking):
         if "carrier_tracking_ref" in picking._fields
         else ""
     )
+    # A delivery a 3PL shipped: the carrier and tracking it reported
+    # (``services/threepl_pickings.py``), unless the delivery module has some.
+    carrier = carrier or picking.channel_carrier_name
+    tracking = tracking or picking.channel_tracking_ref
     return {
         "external_id": order.external_id,
         "carrier": carrier or "",

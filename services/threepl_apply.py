@@ -1,29 +1,35 @@
 """A stored 3PL event applied as a real stock operation: an adjustment is
 a done inventory move between the 3PL's stock location and the product's
 inventory-loss location (the reason on the move), a hold or a release a
-done move to or from the connection's hold location. The moves' stock
-hooks mark every channel's listings like any other operation."""
+done move to or from the connection's hold location; goods received and
+shipments validate the Odoo receipt or delivery they name
+(``services/threepl_pickings.py``). The moves' stock hooks mark every
+channel's listings like any other operation."""
 
 from odoo import Command
 from odoo.tools import float_compare
 
+from . import threepl_pickings
+from .threepl_errors import EventError, EventWaiting
 from .threepl_events import HOLD_CODE, RELEASE_CODE
-
-
-class EventError(Exception):
-    """A problem a retry cannot fix: the event goes to Error."""
-
-
-class EventWaiting(Exception):
-    """A precondition another event may still bring (a shipment before its
-    receipt, a receipt before its purchase is confirmed): the event waits,
-    in state Waiting, and is tried again when the connection's next event
-    is applied (and by the hourly sweep)."""
 
 
 def apply_event(event):
     """The done ``stock.move`` records of ``event`` (a
-    ``stock.channel.threepl.event``, as the connection's technical user)."""
+    ``stock.channel.threepl.event``, as the connection's technical user), or
+    :class:`EventError` / :class:`EventWaiting`, nothing written."""
+    apply = {
+        "adjustment": apply_adjustment,
+        "goods_received": threepl_pickings.receive,
+        "shipment_dispatched": threepl_pickings.ship,
+    }.get(event.kind)
+    if apply is None:
+        raise EventError(event.env._("Unknown 3PL event type %s.", event.kind))
+    return apply(event)
+
+
+def apply_adjustment(event):
+    """An adjustment, a hold or a release: one done move."""
     connection = event.connection_id
     product = event.product_id
     if not product:

@@ -1,19 +1,19 @@
 """A 3PL's X12 interchange: read by ``adapters/x12`` (delimiters from the
 ISA, envelopes checked, every problem at once), recognised when sent again
-(``threepl_files``: sender, ISA13 and date, then checksum), its 947
-adjustments turned
-into canonical events and stored like JSON ones (once per business id), and
-answered with a 997 per functional group in the partner's own delimiters.
-Sets the addon does not apply yet (944, 945, 846) are refused, not
-dropped: nothing of the file is written and the 997 rejects them."""
+(``threepl_files``: sender, ISA13 and date, then checksum), its 944
+receipts, 945 shipments and 947 adjustments turned into canonical events
+and stored like JSON ones (once per business id), and answered with a 997
+per functional group in the partner's own delimiters. Sets the addon does
+not apply yet (846) are refused, not dropped: nothing of the file is
+written and the 997 rejects them."""
 
 from ..adapters import x12
 from . import threepl_files
 from .outcomes import Outcome
 from .threepl_intake import store
 
-# The X12 event types applied today (canonical ``type``).
-APPLIED = ("adjustment",)
+# The X12 event types applied today (canonical ``type``): 947, 944, 945.
+APPLIED = ("adjustment", "goods_received", "shipment_dispatched")
 
 
 def receive_edi(connection, body):
@@ -88,15 +88,90 @@ def _every_set(interchange, message):
 
 
 def _canonical(event):
-    """An X12 adjustment as the JSON contract's event."""
+    """An X12 event (``adapters/x12/sets.py``) as the JSON contract's."""
+    return _CANONICAL[event["type"]](event)
+
+
+def _adjustment(event):
+    """947: one W19 line."""
     return {
         "id": event["business_id"],
         "type": event["type"],
-        "occurred_at": event["adjusted_at"].replace(" ", "T") + "Z",
-        "sku": event["sku"],
-        "quantity": float(event["quantity"]),
+        "occurred_at": _moment(event["adjusted_at"]),
+        "sku": _sku(event),
+        "quantity": _quantity(event["quantity"]),
         "reason_code": event["reason_code"],
     }
+
+
+def _goods_received(event):
+    """944: W17-03 the id, W17-04 the order, W17-02 (and a G62 time) the
+    moment; per W07 line, W07-01 the quantity received (the damaged units
+    included: W13 breaks it down, and W14 totals the W07-01s) and the W13
+    quantities of condition 01 its damaged part."""
+    return {
+        "id": event["business_id"],
+        "type": event["type"],
+        "occurred_at": _moment(event["received_at"]),
+        "order_ref": event["order_ref"],
+        "lines": [
+            {
+                "sku": _sku(line),
+                "quantity": _quantity(line["quantity"]),
+                "damaged": _quantity(line["damaged"]),
+            }
+            for line in event["lines"]
+        ],
+    }
+
+
+def _shipment_dispatched(event):
+    """945: W06-04 the id, W06-02 the order, W06-03 (and a G62 time) the
+    moment, W27-02 the carrier, N9 CN (else BM) the tracking; per W12 line,
+    W12-03 the units shipped (absent: W12-02, the units ordered, for a line
+    shipped complete, CC)."""
+    return {
+        "id": event["business_id"],
+        "type": event["type"],
+        "occurred_at": _moment(event["shipped_at"]),
+        "order_ref": event["order_ref"],
+        "carrier": event["carrier"],
+        "tracking_ref": event["tracking_ref"],
+        "lines": [
+            {
+                "sku": _sku(line),
+                "quantity": _quantity(
+                    line["ordered"]
+                    if line["shipped"] is None and line["status"] == "CC"
+                    else line["shipped"]
+                ),
+            }
+            for line in event["lines"]
+        ],
+    }
+
+
+_CANONICAL = {
+    "adjustment": _adjustment,
+    "goods_received": _goods_received,
+    "shipment_dispatched": _shipment_dispatched,
+}
+
+
+def _moment(value):
+    """The adapter's ``YYYY-MM-DD HH:MM:SS`` as ISO 8601 UTC (X12 gives no
+    offset: the partner's times are taken as UTC)."""
+    return value.replace(" ", "T") + "Z" if value else None
+
+
+def _sku(item):
+    """The item's SKU (SK, else VN, else BP), else its UPC."""
+    return item["sku"] or item["upc"]
+
+
+def _quantity(value):
+    """A number for the JSON contract (None stays None: refused there)."""
+    return None if value is None else float(value)
 
 
 def _refused(connection, interchange, problems):

@@ -1,6 +1,7 @@
 """A 3PL's signed inventory events: validated (every problem at once,
-nothing written on any), resolved (SKUs to products, hold codes to a hold
-location), stored once per (connection, type, id) and handed to a job.
+nothing written on any), resolved (SKUs to products, every line's of a
+receipt or a shipment, hold codes to a hold location), stored once per
+(connection, type, id) and handed to a job.
 Returns an :class:`Outcome`: ``accepted`` (something new), ``duplicate``
 (all known), ``invalid_json``, ``invalid_events``."""
 
@@ -46,10 +47,13 @@ def store(connection, data):
                 "business_id": event["id"],
                 "occurred_at": event["occurred_at"],
                 "received_at": NOW_UTC,
-                "product_id": products[index].id,
-                "sku": event["sku"],
-                "quantity": event["quantity"],
-                "reason_code": event["reason_code"],
+                "product_id": products[index].id or None,
+                "sku": _single(event, "sku"),
+                "quantity": _single(event, "quantity"),
+                "reason_code": event.get("reason_code"),
+                "order_ref": event.get("order_ref"),
+                "carrier": event.get("carrier"),
+                "tracking_ref": event.get("tracking_ref"),
                 "payload": json.dumps(event, default=str, sort_keys=True),
                 "state": "received",
             },
@@ -70,17 +74,27 @@ def store(connection, data):
 
 
 # Event type -> the connection's flag that lets it change Odoo's stock.
-DRIVEN_BY = {"adjustment": "drive_adjustments"}
+DRIVEN_BY = {
+    "adjustment": "drive_adjustments",
+    "goods_received": "drive_receipts",
+    "shipment_dispatched": "drive_deliveries",
+}
 _FIELD_LABELS = {"default_code": "internal reference", "barcode": "barcode"}
 
 
-def _resolve(connection, events):
-    """Each event's product (by the connection's SKU mapping: internal
-    reference or barcode, in the connection's company), or
-    :class:`InvalidEvents` with every unknown SKU, every event type the
-    connection does not drive, every hold or release without a hold
-    location."""
-    skus = {event["sku"] for event in events}
+def _single(event, key):
+    """An adjustment's ``sku`` or ``quantity``; a receipt's or a shipment's
+    when it has one line (several lines: only in the payload)."""
+    if "lines" not in event:
+        return event.get(key)
+    lines = event["lines"]
+    return lines[0][key] if len(lines) == 1 else None
+
+
+def products_by_sku(connection, skus):
+    """``{sku: product}`` of the storable products of the connection's
+    company whose SKU field (internal reference or barcode) is one of
+    ``skus``: the one SKU mapping of intake and apply."""
     field = connection.sku_field
     found = connection.env["product.product"].search(
         [
@@ -89,8 +103,36 @@ def _resolve(connection, events):
             ("company_id", "in", (False, connection.company_id.id)),
         ]
     )
-    by_sku = {product[field]: product for product in found}
-    problems = []
+    return {product[field]: product for product in found}
+
+
+def _resolve(connection, events):
+    """Each event's product (by the connection's SKU mapping: internal
+    reference or barcode, in the connection's company; a receipt's or a
+    shipment's when it has one line, else none: its lines' products are
+    resolved again when it is applied), or :class:`InvalidEvents` with every
+    unknown SKU (of every line), every event type the connection does not
+    drive, every hold or release without a hold location."""
+    skus = set()
+    for event in events:
+        if "lines" in event:
+            skus.update(line["sku"] for line in event["lines"])
+        else:
+            skus.add(event["sku"])
+    by_sku = products_by_sku(connection, skus)
+    label = _FIELD_LABELS[connection.sku_field]
+    none = connection.env["product.product"]
+    problems, products = [], []
+
+    def unknown(field, sku):
+        problems.append(
+            {
+                "field": field,
+                "message": f"unknown SKU {sku!r} (no storable product with this "
+                f"{label})",
+            }
+        )
+
     for index, event in enumerate(events):
         flag = DRIVEN_BY.get(event["type"])
         if flag and not connection[flag]:
@@ -101,14 +143,16 @@ def _resolve(connection, events):
                     "events (see its Operations Driven by the 3PL)",
                 }
             )
+        if "lines" in event:
+            for number, line in enumerate(event["lines"]):
+                if line["sku"] not in by_sku:
+                    unknown(f"events[{index}].lines[{number}].sku", line["sku"])
+            lines = event["lines"]
+            single = by_sku.get(lines[0]["sku"]) if len(lines) == 1 else None
+            products.append(single or none)
+            continue
         if event["sku"] not in by_sku:
-            problems.append(
-                {
-                    "field": f"events[{index}].sku",
-                    "message": f"unknown SKU {event['sku']!r} (no storable product "
-                    f"with this {_FIELD_LABELS[field]})",
-                }
-            )
+            unknown(f"events[{index}].sku", event["sku"])
         if (
             event["reason_code"] in (HOLD_CODE, RELEASE_CODE)
             and not connection.hold_location_id
@@ -120,6 +164,7 @@ def _resolve(connection, events):
                     "hold location",
                 }
             )
+        products.append(by_sku.get(event["sku"], none))
     if problems:
         raise InvalidEvents(problems)
-    return [by_sku[event["sku"]] for event in events]
+    return products

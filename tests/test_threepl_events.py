@@ -286,12 +286,14 @@ class TestThreeplEdi(EdiCase):
         self.assertEqual(self.connection.ack_control_number, 2)
 
     def test_sets_not_applied_yet_refused_with_a_rejecting_997(self):
-        response = self._post_edi(self._sample("944_receipt.edi"))
+        """An 846 (snapshots are not applied yet): 422, a rejecting 997."""
+        response = self._post_edi(self._sample("846_snapshot.edi"))
         self.assertEqual(response.status_code, 422)
         answer = response.json()
         self.assertEqual(answer["error"], "invalid_edi")
         self.assertIn("not applied yet", answer["details"][0]["message"])
-        self.assertIn("AK5*R", answer["ack"][0])
+        # The 997 in the 846's own delimiters ("~" between elements).
+        self.assertIn("AK5~R", answer["ack"][0])
         self.assertFalse(self._events())
 
     def test_broken_file_every_problem_nothing_written(self):
