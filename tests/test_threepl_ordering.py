@@ -6,6 +6,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .test_threepl_events import SECRET, EdiCase, ThreeplCase
+from .threepl_poster import LosingProxy, ThreeplPoster
 
 
 @tagged("post_install", "-at_install")
@@ -298,3 +299,29 @@ class TestThreeplUploadEdi(EdiCase):
         with self.assertRaises(AccessError):
             self._upload(self._sample("947_adjustment.edi"), user=clerk)
         self.assertFalse(self._events())
+
+
+@tagged("post_install", "-at_install")
+class TestThreeplPoster(ThreeplCase):
+    """A 3PL that posts its events again when an answer is lost: each is
+    stored and applied once, the retry answered as a duplicate."""
+
+    def test_a_lost_answer_retried_is_stored_once(self):
+        proxy = LosingProxy(self.base_url(), lose=1).start()
+        self.addCleanup(proxy.stop)
+        poster = ThreeplPoster(
+            f"{proxy.url}/stock_channel_sync/3pl/east-3pl/events", SECRET
+        )
+        events = [self._adjustment("P-1", -1, "AU"), self._adjustment("P-2", 2, "05")]
+        response = poster.post(events)
+        self.assertEqual(poster.attempts, 2)
+        self.assertEqual(proxy.forwarded, 2)
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(
+            [e["status"] for e in response.json()["events"]],
+            ["duplicate", "duplicate"],
+        )
+        self.assertEqual(len(self._events()), 2)
+        self._apply_all()
+        self.assertEqual(set(self._events().mapped("state")), {"done"})
+        self.assertEqual(self._atp(), 17)
