@@ -37,4 +37,5 @@ from . import test_publication_guard
 from . import test_threepl_events
 from . import test_threepl_ordering
 from . import test_threepl_pickings
+from . import test_threepl_race
 from . import test_x12

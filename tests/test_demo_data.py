@@ -1,6 +1,7 @@
 from odoo.tests import TransactionCase, tagged
 
 from ..services.atp import AtpEngine
+from ..services.threepl_intake import store
 
 # (demo listing xmlid, what it must publish): see the demo file's comments
 # and docs/atp.rst (Demo data).
@@ -77,3 +78,33 @@ class TestDemoData(TransactionCase):
         )
         channels.invalidate_recordset()
         self.assertEqual(set(channels.mapped("health_state")), {"ok"})
+
+    def test_demo_3pl_event_moves_the_b2b_quantity(self):
+        """The demo's 3PL runs the East warehouse: a damage it reports is
+        booked there, and the B2B Portal (selling East stock) follows."""
+        connection = self.env.ref(
+            "stock_channel_sync.demo_threepl_east", raise_if_not_found=False
+        )
+        if not connection:
+            self.skipTest("database installed without demo data")
+        listing = self.env.ref("stock_channel_sync.demo_listing_b2b_mouse")
+        outcome = store(
+            connection._as_technical_user(),
+            {
+                "id": "DEMO-DAMAGE-1",
+                "type": "adjustment",
+                "occurred_at": "2026-12-03T09:00:00Z",
+                "sku": "CS-MOUSE",
+                "quantity": -5,
+                "reason_code": "AU",
+            },
+        )
+        self.assertEqual(outcome.kind, "accepted")
+        event = connection.event_ids
+        event.with_user(connection.user_id)._apply()
+        self.assertEqual(event.state, "done")
+        self.env.flush_all()
+        self.assertEqual(
+            AtpEngine(self.env).compute(listing.ids)[listing.id].qty,
+            EXPECTED["demo_listing_b2b_mouse"] - 5,
+        )

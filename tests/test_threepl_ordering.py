@@ -1,10 +1,12 @@
+import base64
 from datetime import timedelta
 
 from odoo import fields
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .test_threepl_events import SECRET, EdiCase, ThreeplCase
+from .threepl_poster import LosingProxy, ThreeplPoster
 
 
 @tagged("post_install", "-at_install")
@@ -248,3 +250,78 @@ class TestThreeplFiles(EdiCase):
         )
         self.assertFalse(self._files())
         self.assertEqual(self._post_edi(body).status_code, 202)
+
+
+@tagged("post_install", "-at_install")
+class TestThreeplUploadEdi(EdiCase):
+    """Upload EDI File: a file received by mail or SFTP taken like a post
+    to /edi (same checks, same exactly-once storage, its 997 shown)."""
+
+    def _upload(self, body, user=None):
+        wizard = (
+            self.env["stock.channel.threepl.upload.edi"]
+            .with_user(user or self.robot)
+            .create(
+                {
+                    "connection_id": self.connection.id,
+                    "edi_file": base64.b64encode(body),
+                    "filename": "in.edi",
+                }
+            )
+        )
+        wizard.action_upload()
+        return wizard
+
+    def test_upload_takes_the_file_once_and_shows_its_997(self):
+        wizard = self._upload(self._sample("947_adjustment.edi"))
+        self.assertEqual(wizard.state, "done")
+        self.assertIn("4 new event(s)", wizard.result)
+        self.assertIn("AK9*A", wizard.ack)
+        self.assertEqual(len(self._events()), 4)
+        again = self._upload(self._sample("947_adjustment.edi"))
+        self.assertIn("the same file again", again.result)
+        self.assertEqual(len(self._events()), 4)
+
+    def test_a_bad_file_is_refused_with_its_problems_and_nothing_written(self):
+        body = self._sample("947_adjustment.edi").replace(b"SE*8*0042", b"SE*5*0042")
+        with self.assertRaisesRegex(UserError, "nothing was written"):
+            self._upload(body)
+        self.assertFalse(self._events())
+        with self.assertRaises(UserError):
+            self._upload(b"")
+
+    def test_upload_is_for_managers(self):
+        clerk = new_test_user(
+            self.env,
+            login="tpl_clerk_upload",
+            groups="stock.group_stock_user,stock_channel_sync.group_channel_user",
+        )
+        with self.assertRaises(AccessError):
+            self._upload(self._sample("947_adjustment.edi"), user=clerk)
+        self.assertFalse(self._events())
+
+
+@tagged("post_install", "-at_install")
+class TestThreeplPoster(ThreeplCase):
+    """A 3PL that posts its events again when an answer is lost: each is
+    stored and applied once, the retry answered as a duplicate."""
+
+    def test_a_lost_answer_retried_is_stored_once(self):
+        proxy = LosingProxy(self.base_url(), lose=1).start()
+        self.addCleanup(proxy.stop)
+        poster = ThreeplPoster(
+            f"{proxy.url}/stock_channel_sync/3pl/east-3pl/events", SECRET
+        )
+        events = [self._adjustment("P-1", -1, "AU"), self._adjustment("P-2", 2, "05")]
+        response = poster.post(events)
+        self.assertEqual(poster.attempts, 2)
+        self.assertEqual(proxy.forwarded, 2)
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(
+            [e["status"] for e in response.json()["events"]],
+            ["duplicate", "duplicate"],
+        )
+        self.assertEqual(len(self._events()), 2)
+        self._apply_all()
+        self.assertEqual(set(self._events().mapped("state")), {"done"})
+        self.assertEqual(self._atp(), 17)

@@ -1,3 +1,4 @@
 from . import stock_channel_simulate_order
 from . import stock_return_picking
 from . import stock_channel_simulate_return
+from . import stock_channel_threepl_upload_edi
