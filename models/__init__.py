@@ -10,6 +10,8 @@ from . import stock_channel_amazon
 from . import stock_channel_jobs
 from . import stock_channel_threepl
 from . import stock_channel_threepl_event
+from . import stock_channel_threepl_outbound
+from . import stock_channel_threepl_order
 from . import stock_channel_listing
 from . import stock_channel_location
 from . import stock_channel_listing_node
