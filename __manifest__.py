@@ -44,6 +44,7 @@
         "views/stock_channel_sync_menus.xml",
         "views/stock_channel_return_views.xml",
         "views/stock_channel_order_refusal_views.xml",
+        "views/stock_channel_threepl_order_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -13,6 +13,8 @@ from . import stock_channel_threepl
 from . import stock_channel_threepl_event
 from . import stock_channel_threepl_file
 from . import stock_channel_threepl_health
+from . import stock_channel_threepl_outbound
+from . import stock_channel_threepl_order
 from . import stock_channel_listing
 from . import stock_channel_location
 from . import stock_channel_listing_node

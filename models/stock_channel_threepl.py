@@ -141,11 +141,13 @@ class StockChannelThreepl(models.Model):
         "Secret replaces it without downtime.",
     )
     ack_control_number = fields.Integer(
-        string="Last 997 Control Number",
+        string="Last Interchange Control Number",
         readonly=True,
         copy=False,
-        help="X12: the control number of the last functional acknowledgment "
-        "(997) sent to this 3PL; each 997 takes the next one.",
+        help="X12: the control number (ISA13, GS06) of the last interchange "
+        "sent to this 3PL, a functional acknowledgment (997) or a shipping "
+        "order (940); each takes the next one. One counter for both: a 3PL "
+        "refuses an interchange number it has already seen from us.",
     )
     last_applied_snapshot_at = fields.Datetime(
         string="Last Applied Snapshot",
@@ -251,8 +253,9 @@ class StockChannelThreepl(models.Model):
         return action
 
     def _next_ack_control_number(self):
-        """The next 997 control number, taken in one UPDATE: concurrent
-        files never share one (the row lock orders them)."""
+        """The next control number of an interchange sent to this 3PL (a
+        997, a 940), taken in one UPDATE: concurrent files never share one
+        (the row lock orders them)."""
         self.ensure_one()
         self.env.cr.execute(
             "UPDATE stock_channel_threepl"

@@ -61,6 +61,9 @@ MODELS = {
     "stock.channel.threepl.event": JobModel(
         "stock.channel.threepl", "connection_id", "business_id"
     ),
+    "stock.channel.threepl.order": JobModel(
+        "stock.channel.threepl", "connection_id", "order_ref"
+    ),
 }
 # How a job's records lead to their channel (``queue.job.stock_channel_id``).
 CHANNEL_FIELD = {
@@ -174,6 +177,16 @@ KINDS = {
             "_apply",
             "threepl.{record}",
             lambda env, ref: env._("Apply 3PL event %s", ref),
+        ),
+        # A delivery sent to its 3PL as a shipping order; HTTP retries
+        # like a marketplace's, through a day of outage.
+        JobKind(
+            "threepl_order",
+            "stock.channel.threepl.order",
+            "_send",
+            "threepl_order.{record}",
+            lambda env, ref: env._("Send 3PL shipping order %s", ref),
+            MARKETPLACE_MAX_RETRIES,
         ),
         JobKind(
             "refunds",
