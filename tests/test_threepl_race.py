@@ -6,7 +6,7 @@ from psycopg2.errors import SerializationFailure
 
 from odoo import SUPERUSER_ID, api
 from odoo.tests import TransactionCase, tagged
-from odoo.tools import mute_logger
+from odoo.tools import SQL, mute_logger
 
 from .common import technical_user
 from .test_publication_lock import committed
@@ -72,9 +72,14 @@ class TestThreeplEventRace(TransactionCase):
             "DELETE FROM queue_job WHERE identity_key = %s",
             [f"stock_channel_sync.threepl.{ids['event']}"],
         )
-        env.cr.execute(
-            "DELETE FROM stock_move_line WHERE product_id = %s", [ids["product"]]
-        )
+        for table in ("stock_valuation_layer", "stock_move_line"):
+            env.cr.execute(
+                SQL(
+                    "DELETE FROM %s WHERE product_id = %s",
+                    SQL.identifier(table),
+                    ids["product"],
+                )
+            )
         env.cr.execute("DELETE FROM stock_move WHERE product_id = %s", [ids["product"]])
         env.cr.execute(
             "DELETE FROM stock_quant WHERE product_id = %s", [ids["product"]]
