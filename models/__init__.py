@@ -10,6 +10,10 @@ from . import stock_channel_amazon
 from . import stock_channel_jobs
 from . import stock_channel_threepl
 from . import stock_channel_threepl_event
+from . import stock_channel_threepl_snapshot
+from . import stock_channel_threepl_snapshot_line
+from . import stock_channel_threepl_discrepancy
+from . import stock_channel_threepl_reconciliation
 from . import stock_channel_listing
 from . import stock_channel_location
 from . import stock_channel_listing_node

@@ -36,3 +36,4 @@ from . import test_job_kinds
 from . import test_publication_guard
 from . import test_threepl_events
 from . import test_x12
+from . import test_threepl_snapshots
