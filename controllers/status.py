@@ -21,6 +21,7 @@ OUTCOME_STATUS = {
     "unknown_order": 404,  # a refund of an order never received
     "invalid_events": 422,  # 3PL events: every problem, nothing written
     "invalid_edi": 422,  # an X12 file: every problem, nothing written
+    "invalid_snapshot": 422,  # a 3PL snapshot: every problem, nothing written
 }
 
 

@@ -15,6 +15,10 @@ from . import stock_channel_threepl_file
 from . import stock_channel_threepl_health
 from . import stock_channel_threepl_outbound
 from . import stock_channel_threepl_order
+from . import stock_channel_threepl_snapshot
+from . import stock_channel_threepl_snapshot_line
+from . import stock_channel_threepl_discrepancy
+from . import stock_channel_threepl_reconciliation
 from . import stock_channel_listing
 from . import stock_channel_location
 from . import stock_channel_listing_node

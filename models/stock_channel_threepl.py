@@ -149,14 +149,6 @@ class StockChannelThreepl(models.Model):
         "order (940); each takes the next one. One counter for both: a 3PL "
         "refuses an interchange number it has already seen from us.",
     )
-    last_applied_snapshot_at = fields.Datetime(
-        string="Last Applied Snapshot",
-        readonly=True,
-        copy=False,
-        help="Business time of the last snapshot booked with the Apply "
-        "policy: adjustments that happened before it are already in its "
-        "count and are not booked again.",
-    )
     event_ids = fields.One2many(
         "stock.channel.threepl.event", "connection_id", string="Events"
     )

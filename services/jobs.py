@@ -64,6 +64,10 @@ MODELS = {
     "stock.channel.threepl.order": JobModel(
         "stock.channel.threepl", "connection_id", "order_ref"
     ),
+    "stock.channel.threepl": JobModel("stock.channel.threepl", "id", "code"),
+    "stock.channel.threepl.snapshot": JobModel(
+        "stock.channel.threepl", "connection_id", "business_id"
+    ),
 }
 # How a job's records lead to their channel (``queue.job.stock_channel_id``).
 CHANNEL_FIELD = {
@@ -186,6 +190,25 @@ KINDS = {
             "_send",
             "threepl_order.{record}",
             lambda env, ref: env._("Send 3PL shipping order %s", ref),
+            MARKETPLACE_MAX_RETRIES,
+        ),
+        # A complete 3PL snapshot compared with Odoo's on hand (applied with
+        # the apply policy); contention retries without limit.
+        JobKind(
+            "threepl_snapshot",
+            "stock.channel.threepl.snapshot",
+            "_process",
+            "threepl.snapshot.{record}",
+            lambda env, ref: env._("Compare 3PL snapshot %s", ref),
+        ),
+        # A polled 3PL's inventory read from its API (then compared): one
+        # per connection; an unreachable 3PL is retried through a day.
+        JobKind(
+            "threepl_snapshot_read",
+            "stock.channel.threepl",
+            "_read_snapshot",
+            "threepl.read.{record}",
+            lambda env, code: env._("Read the inventory snapshot of 3PL %s", code),
             MARKETPLACE_MAX_RETRIES,
         ),
         JobKind(

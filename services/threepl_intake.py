@@ -12,14 +12,19 @@ from .jobs import enqueue
 from .outcomes import Outcome
 from .payloads import InvalidJson, parse_json
 from .threepl_events import HOLD_CODE, RELEASE_CODE, InvalidEvents, validate_events
+from .threepl_snapshot import is_snapshot
+from .threepl_snapshot import receive as receive_snapshot
 
 
 def receive(connection, body):
-    """JSON events; ``connection`` runs as its technical user."""
+    """JSON events, or one snapshot (``services/threepl_snapshot.py``);
+    ``connection`` runs as its technical user."""
     try:
         data = parse_json(body)
     except InvalidJson:
         return Outcome("invalid_json", {"error": "invalid_json"})
+    if is_snapshot(data):
+        return receive_snapshot(connection, data)
     return store(connection, data)
 
 

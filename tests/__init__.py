@@ -40,3 +40,4 @@ from . import test_threepl_pickings
 from . import test_threepl_race
 from . import test_x12
 from . import test_threepl_orders
+from . import test_threepl_snapshots

@@ -254,7 +254,7 @@ class EdiCase(ThreeplCase):
 class TestThreeplEdi(EdiCase):
     """X12 interchanges on /edi: 947 adjustments stored once per business id
     and applied like JSON events; a 997 per group in the partner's
-    delimiters; sets not applied yet refused, nothing written."""
+    delimiters; sets not read refused, nothing written."""
 
     def test_947_applied_once_with_a_997(self):
         response = self._post_edi(self._sample("947_adjustment.edi"))
@@ -285,15 +285,16 @@ class TestThreeplEdi(EdiCase):
         self.assertEqual(len(self._events()), 4)
         self.assertEqual(self.connection.ack_control_number, 2)
 
-    def test_sets_not_applied_yet_refused_with_a_rejecting_997(self):
-        """An 846 (snapshots are not applied yet): 422, a rejecting 997."""
-        response = self._post_edi(self._sample("846_snapshot.edi"))
+    def test_a_set_not_read_is_refused_with_a_rejecting_997(self):
+        """A set the addon does not read (here a 940 in a 947's place):
+        422, a rejecting 997, nothing written."""
+        body = self._sample("947_adjustment.edi").replace(b"ST*947*", b"ST*940*")
+        response = self._post_edi(body)
         self.assertEqual(response.status_code, 422)
         answer = response.json()
         self.assertEqual(answer["error"], "invalid_edi")
-        self.assertIn("not applied yet", answer["details"][0]["message"])
-        # The 997 in the 846's own delimiters ("~" between elements).
-        self.assertIn("AK5~R", answer["ack"][0])
+        self.assertIn("940", answer["details"][0]["message"])
+        self.assertIn("AK5*R", answer["ack"][0])
         self.assertFalse(self._events())
 
     def test_broken_file_every_problem_nothing_written(self):

@@ -16,7 +16,7 @@ from ..services import jobs
 from ..services.retries import OUTAGE_SECONDS, retry_span
 from .common import TECHNICAL_USER_GROUPS
 from .test_threepl_events import SECRET, ThreeplCase
-from .threepl_standin import Reply, ThreeplApi, read_940
+from .threepl_order_standin import Reply, ThreeplApi, read_940
 
 TOKEN = "tpl-api-token-7f3a9c"
 USER_GROUPS = "stock.group_stock_user,stock_channel_sync.group_channel_user"
