@@ -9,6 +9,8 @@ ALERTS = {
     "error_event_count": ("alert_max_event_errors", "events in error"),
     "waiting_event_count": ("alert_max_waiting_events", "events waiting"),
     "event_lag_p95": ("alert_max_event_lag", "event lag (min)"),
+    "snapshot_age": ("alert_max_snapshot_age", "snapshot age (h)"),
+    "drift_units": ("alert_max_drift_units", "units in drift"),
 }
 
 
@@ -43,6 +45,31 @@ class StockChannelThreeplHealth(models.Model):
         help="Alert when the 95th percentile of the last 24 hours' lag, from "
         "an event's business time to its application in Odoo, is above this.",
     )
+    alert_max_snapshot_age = fields.Integer(
+        string="Max Snapshot Age (h)",
+        default=3,
+        help="Alert when the last snapshot compared (or, without any, the "
+        "connection itself) is older than this: webhooks may not fire, a "
+        "periodic snapshot is what catches what they missed.",
+    )
+    alert_max_drift_units = fields.Integer(
+        string="Max Units in Drift",
+        default=10,
+        help="Alert when the open 3PL discrepancies add up to more units "
+        "than this (either way).",
+    )
+    snapshot_age = fields.Integer(
+        string="Snapshot Age (h)",
+        compute="_compute_health",
+        help="Hours since the 3PL counted the last snapshot compared (since "
+        "the connection was created, without any).",
+    )
+    drift_units = fields.Float(
+        string="Units in Drift",
+        digits="Product Unit of Measure",
+        compute="_compute_health",
+        help="Sum of the open 3PL discrepancies' differences, either way.",
+    )
     received_event_count_24h = fields.Integer(
         string="Events Received (24 h)", compute="_compute_health"
     )
@@ -70,7 +97,11 @@ class StockChannelThreeplHealth(models.Model):
     )
 
     @api.constrains(
-        "alert_max_event_errors", "alert_max_waiting_events", "alert_max_event_lag"
+        "alert_max_event_errors",
+        "alert_max_waiting_events",
+        "alert_max_event_lag",
+        "alert_max_snapshot_age",
+        "alert_max_drift_units",
     )
     def _check_alert_thresholds(self):
         for connection in self:
@@ -81,6 +112,7 @@ class StockChannelThreeplHealth(models.Model):
 
     def _compute_health(self):
         figures = self._health_figures()
+        now = fields.Datetime.now()
         for connection in self:
             values = figures.get(connection.id, {})
             connection.received_event_count_24h = values.get("received", 0)
@@ -88,16 +120,25 @@ class StockChannelThreeplHealth(models.Model):
             connection.waiting_event_count = values.get("waiting", 0)
             connection.event_lag_p95 = values.get("lag", 0)
             connection.last_event_at = values.get("last")
+            connection.drift_units = values.get("drift", 0)
+            counted = connection.last_snapshot_at or connection.create_date
+            connection.snapshot_age = (
+                int((now - counted).total_seconds() // 3600) if counted else 0
+            )
             if connection._crossed_thresholds():
                 connection.health_state = "alert"
-            elif connection.error_event_count or connection.waiting_event_count:
+            elif (
+                connection.error_event_count
+                or connection.waiting_event_count
+                or connection.drift_units
+            ):
                 connection.health_state = "warning"
             else:
                 connection.health_state = "ok"
 
     def _health_figures(self):
-        """``{connection id: {figure: value}}`` in one query for any number
-        of connections."""
+        """``{connection id: {figure: value}}`` in two queries for any
+        number of connections."""
         ids = [connection_id for connection_id in self.ids if connection_id]
         if not ids:
             return {}
@@ -121,7 +162,7 @@ class StockChannelThreeplHealth(models.Model):
                 ids=ids,
             )
         )
-        return {
+        figures = {
             connection_id: {
                 "received": received,
                 "applied": applied,
@@ -133,6 +174,21 @@ class StockChannelThreeplHealth(models.Model):
                 self.env.cr.fetchall()
             )
         }
+        self.env["stock.channel.threepl.discrepancy"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT connection_id, SUM(ABS(difference))
+                  FROM stock_channel_threepl_discrepancy
+                 WHERE connection_id = ANY(%s) AND state = 'open'
+              GROUP BY connection_id
+                """,
+                ids,
+            )
+        )
+        for connection_id, drift in self.env.cr.fetchall():
+            figures.setdefault(connection_id, {})["drift"] = drift or 0
+        return figures
 
     def _crossed_thresholds(self):
         """``{figure: (value, threshold)}`` crossed now."""
@@ -140,7 +196,12 @@ class StockChannelThreeplHealth(models.Model):
         if not self.alerts_enabled:
             return {}
         crossed = {}
+        # A connection pushing events, that never sent a snapshot, is not
+        # late with one; a polled one, or one that sends them, is.
+        expects_snapshots = self.protocol == "poll" or self.last_snapshot_at
         for figure, (threshold, _label) in ALERTS.items():
+            if figure == "snapshot_age" and not expects_snapshots:
+                continue
             if self[figure] > self[threshold]:
                 crossed[figure] = (self[figure], self[threshold])
         return crossed

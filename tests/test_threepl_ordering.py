@@ -325,3 +325,40 @@ class TestThreeplPoster(ThreeplCase):
         self._apply_all()
         self.assertEqual(set(self._events().mapped("state")), {"done"})
         self.assertEqual(self._atp(), 17)
+
+
+@tagged("post_install", "-at_install")
+class TestThreeplHealthSnapshots(ThreeplCase):
+    """Snapshot age and units in drift on the health figures."""
+
+    def test_snapshot_age_and_drift_units(self):
+        connection = self.connection
+        connection.sudo().last_snapshot_at = fields.Datetime.now() - timedelta(hours=5)
+        self.env["stock.channel.threepl.discrepancy"].sudo().create(
+            [
+                {
+                    "connection_id": connection.id,
+                    "drift_key": f"product:{self.product.id}",
+                    "product_id": self.product.id,
+                    "sku": "TPL-LAMP",
+                    "odoo_qty": 20,
+                    "threepl_qty": 8,
+                    "difference": -12,
+                }
+            ]
+        )
+        connection.invalidate_recordset()
+        self.assertEqual((connection.snapshot_age, connection.drift_units), (5, 12))
+        crossed = connection._crossed_thresholds()
+        self.assertIn("snapshot_age", crossed)
+        self.assertIn("drift_units", crossed)
+        self.assertEqual(connection.health_state, "alert")
+
+    def test_no_snapshot_age_alert_for_a_pushing_connection_without_any(self):
+        self.env.cr.execute(
+            "UPDATE stock_channel_threepl SET create_date = %s WHERE id = %s",
+            [fields.Datetime.now() - timedelta(days=2), self.connection.id],
+        )
+        self.connection.invalidate_recordset()
+        self.assertGreaterEqual(self.connection.snapshot_age, 47)
+        self.assertNotIn("snapshot_age", self.connection._crossed_thresholds())
