@@ -2,8 +2,13 @@
 """3PL snapshot benchmark: a 50,000-SKU snapshot compared (report) and
 applied (apply, 1% differing), and the same inventory read from a polled API.
 
-    python3 bench/threepl_bench.py                  # 50,000 SKUs
+    python3 bench/threepl_bench.py                  # 50,000 SKUs, then events
     python3 bench/threepl_bench.py --products 2000  # a quick run
+    python3 bench/threepl_bench.py --part events    # events only
+
+After the snapshots, the events part (``bench/threepl_events_bench.py``):
+1,000 events posted twice by 8 clients, exactly once, and the time from an
+applied event to a real-time channel's marketplace.
 
 Takes the machine lock of ``tools/odoo_dev.py`` (one Odoo run or benchmark
 at a time). Seeds a fresh database: ``--products`` storable products (one
@@ -42,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import odoo_dev  # noqa: E402
 import server  # noqa: E402
+import threepl_events_bench  # noqa: E402
 
 DB = "scs_bench_threepl"
 TOKEN = "bench-threepl-token"
@@ -237,13 +243,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=50000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--part", choices=("all", "snapshots", "events"), default="all")
+    threepl_events_bench.add_arguments(parser)
     args = parser.parse_args()
-    with odoo_dev.machine_lock():
-        _odoo, env = server.fresh_env(DB)
-        try:
-            ok = measure(env, args)
-        finally:
-            env.cr.close()
+    ok = True
+    if args.part in ("all", "snapshots"):
+        with odoo_dev.machine_lock():
+            _odoo, env = server.fresh_env(DB)
+            try:
+                ok = measure(env, args)
+            finally:
+                env.cr.close()
+    if args.part in ("all", "events"):
+        # Its own database and an Odoo server process with the job runner.
+        with odoo_dev.machine_lock():
+            ok = threepl_events_bench.run(args) == 0 and ok
     return 0 if ok else 1
 
 

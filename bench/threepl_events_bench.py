@@ -4,6 +4,8 @@
     python3 bench/threepl_events_bench.py               # docs/benchmarks.rst
     python3 bench/threepl_events_bench.py --events 200  # a quicker run
 
+(also run by ``bench/threepl_bench.py`` after its snapshot part)
+
 1. intake: ``--events`` adjustment events (default 1,000) on 100 SKUs, each
    posted twice at the same moment (a 3PL retrying), by 8 clients, signed,
    to /stock_channel_sync/3pl/<code>/events. Reported: p50/p95 latency,
@@ -39,7 +41,7 @@ import server  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "adapters"))
 from signing import sign_request  # noqa: E402
 
-DB = "scs_bench_threepl"
+DB = "scs_bench_threepl_events"
 PORT = 8397
 SECRET = "bench-3pl-secret"
 CLIENTS = 8
@@ -156,10 +158,14 @@ def wait_applied(conn, count, timeout=1800):
     raise TimeoutError("events still waiting")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--latency-events", type=int, default=100)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
     args = parser.parse_args()
     with odoo_dev.machine_lock():
         return run(args)
