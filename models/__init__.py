@@ -10,6 +10,7 @@ from . import stock_channel_shopify
 from . import stock_channel_amazon
 from . import stock_channel_jobs
 from . import stock_channel_threepl
+from . import stock_channel_threepl_owned_mixin
 from . import stock_channel_threepl_event
 from . import stock_channel_threepl_file
 from . import stock_channel_threepl_health

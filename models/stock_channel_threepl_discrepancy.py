@@ -23,10 +23,10 @@ class StockChannelThreeplDiscrepancy(models.Model):
     Written by the snapshot job in SQL; read-only to every user."""
 
     _name = "stock.channel.threepl.discrepancy"
+    _inherit = ["stock.channel.threepl.owned.mixin"]
     _description = "3PL Discrepancy"
     _order = "state, detected_at desc, id desc"
     _rec_name = "sku"
-    _check_company_auto = True
 
     kind = fields.Selection(
         [("threepl_drift", "3PL Drift")],
@@ -35,17 +35,6 @@ class StockChannelThreeplDiscrepancy(models.Model):
         readonly=True,
         help="3PL Drift: the 3PL's count of a SKU differs from Odoo's on hand "
         "at the connection's locations.",
-    )
-    connection_id = fields.Many2one(
-        "stock.channel.threepl",
-        string="3PL Connection",
-        required=True,
-        index=True,
-        ondelete="cascade",
-        readonly=True,
-    )
-    company_id = fields.Many2one(
-        related="connection_id.company_id", store=True, index=True
     )
     snapshot_id = fields.Many2one(
         "stock.channel.threepl.snapshot",

@@ -13,11 +13,14 @@ class StockChannelThreeplEvent(models.Model):
     job as the connection's technical user."""
 
     _name = "stock.channel.threepl.event"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mail.activity.mixin",
+        "stock.channel.threepl.owned.mixin",
+    ]
     _description = "3PL Inventory Event"
     _order = "occurred_at desc, id desc"
     _rec_name = "business_id"
-    _check_company_auto = True
     _sql_constraints = [
         (
             "connection_kind_business_uniq",
@@ -26,17 +29,6 @@ class StockChannelThreeplEvent(models.Model):
         ),
     ]
 
-    connection_id = fields.Many2one(
-        "stock.channel.threepl",
-        string="3PL Connection",
-        required=True,
-        index=True,
-        ondelete="cascade",
-        readonly=True,
-    )
-    company_id = fields.Many2one(
-        related="connection_id.company_id", store=True, index=True
-    )
     kind = fields.Selection(
         [
             ("adjustment", "Adjustment"),

@@ -8,10 +8,10 @@ class StockChannelThreeplFile(models.Model):
     numbers on another day."""
 
     _name = "stock.channel.threepl.file"
+    _inherit = ["stock.channel.threepl.owned.mixin"]
     _description = "3PL EDI File"
     _order = "received_at desc, id desc"
     _rec_name = "control_number"
-    _check_company_auto = True
     _sql_constraints = [
         (
             "interchange_uniq",
@@ -20,17 +20,6 @@ class StockChannelThreeplFile(models.Model):
         ),
     ]
 
-    connection_id = fields.Many2one(
-        "stock.channel.threepl",
-        string="3PL Connection",
-        required=True,
-        index=True,
-        ondelete="cascade",
-        readonly=True,
-    )
-    company_id = fields.Many2one(
-        related="connection_id.company_id", store=True, index=True
-    )
     sender = fields.Char(
         required=True, readonly=True, help="ISA05:ISA06, the partner's id."
     )

@@ -21,11 +21,14 @@ class StockChannelThreeplOrder(models.Model):
     *Resend* record (``services/threepl_outbound.py``)."""
 
     _name = "stock.channel.threepl.order"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mail.activity.mixin",
+        "stock.channel.threepl.owned.mixin",
+    ]
     _description = "3PL Shipping Order"
     _order = "id desc"
     _rec_name = "order_ref"
-    _check_company_auto = True
     _sql_constraints = [
         (
             "connection_picking_uniq",
@@ -34,14 +37,6 @@ class StockChannelThreeplOrder(models.Model):
         ),
     ]
 
-    connection_id = fields.Many2one(
-        "stock.channel.threepl",
-        string="3PL Connection",
-        required=True,
-        index=True,
-        ondelete="cascade",
-        readonly=True,
-    )
     company_id = fields.Many2one(
         "res.company", required=True, index=True, readonly=True
     )

@@ -18,10 +18,10 @@ class StockChannelThreeplSnapshot(models.Model):
     deliveries, and compared with Odoo's on hand by a job."""
 
     _name = "stock.channel.threepl.snapshot"
+    _inherit = ["stock.channel.threepl.owned.mixin"]
     _description = "3PL Inventory Snapshot"
     _order = "as_of desc, id desc"
     _rec_name = "business_id"
-    _check_company_auto = True
     _sql_constraints = [
         (
             "connection_business_uniq",
@@ -30,17 +30,6 @@ class StockChannelThreeplSnapshot(models.Model):
         ),
     ]
 
-    connection_id = fields.Many2one(
-        "stock.channel.threepl",
-        string="3PL Connection",
-        required=True,
-        index=True,
-        ondelete="cascade",
-        readonly=True,
-    )
-    company_id = fields.Many2one(
-        related="connection_id.company_id", store=True, index=True
-    )
     business_id = fields.Char(
         string="Snapshot ID",
         required=True,
