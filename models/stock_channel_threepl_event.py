@@ -187,7 +187,9 @@ class StockChannelThreeplEvent(models.Model):
         for event in stale:
             event._schedule_todo(
                 self.env._(
-                    "Waiting since %s: %s", event.waiting_since, event.error_message
+                    "Waiting since %(since)s: %(reason)s",
+                    since=event.waiting_since,
+                    reason=event.error_message,
                 )
             )
         waiting._record({"state": "received"})
