@@ -181,7 +181,9 @@ def seed(env, count, rng):
     )
     env.flush_all()
     cr.commit()
-    cr.execute("ANALYZE stock_quant, product_product, stock_channel_listing")
+    cr.execute(
+        "ANALYZE stock_quant, product_product, product_template, stock_channel_listing"
+    )
     print(
         f"  seeded {len(rows)} quants, {count} listings in "
         f"{time.perf_counter() - started:.1f} s"

@@ -46,7 +46,7 @@ class StockChannelThreepl(models.Model):
         default="json",
         help="How the 3PL reports its inventory: JSON events posted to "
         "/stock_channel_sync/3pl/<code>/events, or X12 interchanges posted to "
-        "/stock_channel_sync/3pl/<code>/edi (947 adjustments today), both "
+        "/stock_channel_sync/3pl/<code>/edi (944, 945, 947, 846), both "
         "signed like every other endpoint (signature v2), or nothing pushed "
         "and its inventory read from its API (Polled JSON snapshot).",
     )

@@ -391,10 +391,15 @@ WITH lines AS (
            coalesce(oh.quantity, 0) AS odoo_qty, m.quantity AS threepl_qty
       FROM matched m LEFT JOIN on_hand oh ON oh.product_id = m.product_id
      UNION ALL
+    -- On hand, left out of the snapshot: neither matched nor sharing a
+    -- listed SKU. Anti-joins as outer joins, never a subquery per row: the
+    -- planner hashes them whatever it guesses of the snapshot's size.
     SELECT c.id, c.sku, FALSE, oh.quantity, 0
-      FROM on_hand oh JOIN catalogue c ON c.id = oh.product_id
-     WHERE NOT EXISTS (SELECT 1 FROM matched m WHERE m.product_id = oh.product_id)
-       AND (c.sku IS NULL OR NOT EXISTS (SELECT 1 FROM lines l WHERE l.sku = c.sku))
+      FROM on_hand oh
+      JOIN catalogue c ON c.id = oh.product_id
+      LEFT JOIN matched m ON m.product_id = oh.product_id
+      LEFT JOIN lines l ON l.sku = c.sku
+     WHERE m.product_id IS NULL AND l.sku IS NULL
 ), drift AS (
     SELECT c.*, round(c.threepl_qty - c.odoo_qty, %(digits)s) AS difference,
            CASE WHEN c.product_id IS NULL THEN 'sku:' || c.sku
@@ -460,7 +465,7 @@ WITH lines AS (
        SET state = 'resolved', resolved_at = %(now)s,
            write_uid = %(uid)s, write_date = %(now)s
      WHERE t.connection_id = %(connection)s AND t.state = 'open'
-       AND NOT EXISTS (SELECT 1 FROM found f WHERE f.drift_key = t.drift_key)
+       AND t.drift_key NOT IN (SELECT drift_key FROM found)
     RETURNING t.id
 )
 SELECT (SELECT count(*) FROM lines),
