@@ -1,8 +1,20 @@
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 
 from .stock_channel import CODE_PATTERN, MANAGER_GROUP
 from .stock_channel_technical_user import check_technical_users
+
+# What the addon's own jobs record on a connection, in SQL: never written
+# through the ORM (a manager's JSON-RPC write of a forged "last applied
+# snapshot" would silently drop every adjustment older than it).
+JOB_FIELDS = frozenset(
+    {
+        "ack_control_number",
+        "last_snapshot_at",
+        "last_applied_snapshot_at",
+        "snapshot_error",
+    }
+)
 
 
 class StockChannelThreepl(models.Model):
@@ -235,6 +247,25 @@ class StockChannelThreepl(models.Model):
             and damaged.warehouse_id == self.warehouse_id
             and not all(chain.mapped("channel_sellable"))
         )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._check_job_fields(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._check_job_fields(vals)
+        return super().write(vals)
+
+    def _check_job_fields(self, vals):
+        if JOB_FIELDS & vals.keys() and not self.env.su:
+            raise AccessError(
+                self.env._(
+                    "%s are recorded by the 3PL jobs only.",
+                    ", ".join(sorted(JOB_FIELDS & vals.keys())),
+                )
+            )
 
     def action_view_events(self):
         self.ensure_one()

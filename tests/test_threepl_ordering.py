@@ -112,6 +112,19 @@ class TestThreeplConnectionSettings(ThreeplCase):
         with self.assertRaises(UserError):
             self.connection.with_user(clerk).action_rotate_secret()
 
+    def test_job_fields_cannot_be_forged_over_json_rpc(self):
+        """A manager's write of what the jobs record (a forged last applied
+        snapshot would drop every older adjustment) is refused."""
+        for field, value in (
+            ("last_applied_snapshot_at", "2030-01-01 00:00:00"),
+            ("ack_control_number", 7),
+            ("last_snapshot_at", "2030-01-01 00:00:00"),
+        ):
+            with self.assertRaises(AccessError):
+                self.connection.with_user(self.robot).write({field: value})
+        self.assertFalse(self.connection.last_applied_snapshot_at)
+        self.assertFalse(self.connection.ack_control_number)
+
     def test_skus_matched_by_barcode(self):
         self.product.barcode = "4006381333931"
         self.connection.sku_field = "barcode"
