@@ -30,6 +30,10 @@ from pathlib import Path
 ADDON = "stock_channel_sync"
 REPO = Path(__file__).resolve().parent.parent
 BASE_MODULES = "stock,sale_stock,queue_job"
+# Soft dependencies: kits work when mrp is installed, drop-ship orders when
+# stock_dropshipping is; the suite runs with them and once without them.
+SOFT_MODULES = "mrp,stock_dropshipping"
+FULL_MODULES = f"{BASE_MODULES},{SOFT_MODULES}"
 # Odoo's closing line of a test run, e.g.
 # "0 failed, 0 error(s) of 42 tests when loading database 'x'".
 RESULT_LINE = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests")
@@ -141,7 +145,7 @@ def drop_db(name):
     shutil.rmtree(filestore(name), ignore_errors=True)
 
 
-def template_db(odoo, demo):
+def template_db(odoo, demo, modules=FULL_MODULES):
     """A database with the dependencies installed, built once and reused:
     ``createdb -T`` copies it in a second instead of 40-90 s of install."""
     from odoo import release
@@ -150,7 +154,7 @@ def template_db(odoo, demo):
         queue_job = importlib.metadata.version("odoo-addon-queue_job")
     except importlib.metadata.PackageNotFoundError:
         queue_job = "?"
-    key = _digest(f"{release.version}|{BASE_MODULES}|{queue_job}|{demo}|{odoo[0]}")
+    key = _digest(f"{release.version}|{modules}|{queue_job}|{demo}|{odoo[0]}")
     name = f"scs_tpl_{'demo' if demo else 'nodemo'}_{key}"
     building = f"{name}_building"
     if db_exists(name):
@@ -159,10 +163,10 @@ def template_db(odoo, demo):
             filestore(building).rename(filestore(name))
         return name
     drop_db(building)
-    args = ["-i", BASE_MODULES, "--stop-after-init", "--log-level=warn"]
+    args = ["-i", modules, "--stop-after-init", "--log-level=warn"]
     if not demo:
         args.append("--without-demo=all")
-    print(f"Building template database {name} ({BASE_MODULES}) ...", flush=True)
+    print(f"Building template database {name} ({modules}) ...", flush=True)
     run = subprocess.run(odoo_command(odoo, building, *args))
     if run.returncode:
         sys.exit(f"Building {name} failed")
@@ -182,21 +186,21 @@ def template_db(odoo, demo):
     return name
 
 
-def fresh_db(odoo, name, demo):
+def fresh_db(odoo, name, demo, modules=FULL_MODULES):
     """A copy of the template, its filestore (menu icons, assets) included:
     without it the web client logs a missing file for every attachment."""
     drop_db(name)
-    template = template_db(odoo, demo)
+    template = template_db(odoo, demo, modules)
     subprocess.run(["createdb", "-T", template, name], check=True)
     if filestore(template).exists():
         shutil.copytree(filestore(template), filestore(name))
     return name
 
 
-def run_odoo(odoo, db, demo, test_tags):
+def run_odoo(odoo, db, demo, test_tags, modules=FULL_MODULES):
     """Install the addon on a fresh copy of the template, running its tests
     when ``test_tags`` is given; return (tests run, failures, log, errors)."""
-    fresh_db(odoo, db, demo)
+    fresh_db(odoo, db, demo, modules)
     args = ["-i", ADDON, "--stop-after-init", "--log-level=test", "--http-port=0"]
     if test_tags:
         args += ["--test-enable", f"--test-tags={test_tags}"]
@@ -204,6 +208,8 @@ def run_odoo(odoo, db, demo, test_tags):
     proc = subprocess.run(odoo_command(odoo, db, *args), capture_output=True, text=True)
     log = proc.stdout + proc.stderr
     label = "with demo data" if demo else "without demo data"
+    if modules != FULL_MODULES:
+        label += f", only {modules}"
     print(f"-- install {label} on {db}: {time.time() - started:.0f} s", flush=True)
     errors = [
         line for line in log.splitlines() if re.search(r"\s(ERROR|CRITICAL)\s", line)
@@ -252,13 +258,18 @@ def _run_suites(odoo, args):
     runs = [
         # The whole suite, without demo data (as on a customer's database)
         # and with it (as on OCA's CI): no test may lean on demo records.
-        (f"{args.db}_nodemo", False, args.test_tags),
-        (args.db, True, args.test_tags),
+        # Both with mrp and stock_dropshipping; a third time without them
+        # (kits and drop-ship orders are optional: nothing else may change).
+        (f"{args.db}_nodemo", False, args.test_tags, FULL_MODULES),
+        (args.db, True, args.test_tags, FULL_MODULES),
+        (f"{args.db}_bare", False, args.test_tags, BASE_MODULES),
     ]
     if args.quick:
         runs = runs[:1]
-    for db, demo, tags in runs:
-        total, failures, log, errors = run_odoo(odoo, db, demo, tags)
+    elif args.bare:
+        runs = runs[2:]
+    for db, demo, tags, modules in runs:
+        total, failures, log, errors = run_odoo(odoo, db, demo, tags, modules)
         log_file = Path(tempfile.gettempdir()) / f"{db}.log"
         log_file.write_text(log)
         for line in errors[:50]:
@@ -470,7 +481,12 @@ def main():
     test.add_argument(
         "--quick",
         action="store_true",
-        help="only the database without demo data (while iterating; CI runs both)",
+        help="only the database without demo data (while iterating; CI runs all three)",
+    )
+    test.add_argument(
+        "--bare",
+        action="store_true",
+        help=f"only the database without demo data nor {SOFT_MODULES}",
     )
     wheel = sub.add_parser(
         "wheel", help="build the wheel and install the addon from it, not the repo"
