@@ -28,6 +28,7 @@
         "data/queue_job_data.xml",
         "data/product_data.xml",
         "data/stock_channel_cron.xml",
+        "data/kit_cron.xml",
         "views/stock_channel_views.xml",
         "views/stock_channel_listing_views.xml",
         "views/stock_channel_buffer_rule_views.xml",

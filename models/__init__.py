@@ -24,6 +24,7 @@ from . import stock_channel_listing
 from . import stock_channel_location
 from . import stock_channel_listing_node
 from . import stock_channel_listing_change
+from . import stock_channel_listing_kits
 from . import stock_channel_buffer_rule
 from . import stock_channel_publication
 from . import stock_channel_order

@@ -5,6 +5,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..services.atp import NO_ATP, AtpEngine, id_array
+from ..services.kits import kits_holding_sql, kits_installed, related_products_sql
 
 # Key of the (product, location) pairs touched by stock operations in the
 # current transaction, kept in the cursor's precommit data.
@@ -87,6 +88,20 @@ class StockChannelListing(models.Model):
         string="Applied Buffer Rule",
         compute="_compute_atp",
         help="The most specific active rule that matches this listing.",
+    )
+    atp_limiting_product_id = fields.Many2one(
+        "product.product",
+        string="Limiting Component",
+        compute="_compute_atp",
+        help="For a kit (a kit-type bill of materials): the component whose "
+        "sellable stock makes the fewest kits.",
+    )
+    atp_kit_explanation = fields.Text(
+        string="Kit Components",
+        compute="_compute_atp",
+        help="For a kit: each component's sellable quantity in the channel's "
+        "warehouses and how many one kit takes. A kit is built from one "
+        "warehouse's components, so the kits per warehouse are summed.",
     )
     last_published_qty = fields.Integer(readonly=True, copy=False)
     last_published_at = fields.Datetime(readonly=True, copy=False)
@@ -200,6 +215,27 @@ class StockChannelListing(models.Model):
             listing.atp_qty = result.qty
             listing.atp_sellable_qty = result.sellable_qty
             listing.atp_rule_id = result.rule_id or False
+            listing.atp_limiting_product_id = result.limiting_id or False
+            listing.atp_kit_explanation = self._kit_explanation(result)
+
+    def _kit_explanation(self, result):
+        """One line per component of a kit result, the limiting one first."""
+        if not result.kit_parts:
+            return False
+        products = self.env["product.product"].browse(
+            [part[0] for part in result.kit_parts]
+        )
+        names = dict(zip(products.ids, products.mapped("display_name"), strict=True))
+        parts = sorted(result.kit_parts, key=lambda p: p[0] != result.limiting_id)
+        return "\n".join(
+            self.env._(
+                "%(component)s: %(sellable)s sellable, %(per_kit)s per kit",
+                component=names[component_id],
+                sellable=f"{sellable:g}",
+                per_kit=f"{per_kit:g}",
+            )
+            for component_id, per_kit, sellable in parts
+        )
 
     @api.constrains("product_id", "channel_id")
     def _check_product(self):
@@ -349,7 +385,11 @@ class StockChannelListing(models.Model):
 
     @api.model
     def _mark_pending_for_products(self, product_ids):
-        return self._mark_pending(SQL("l.product_id = ANY(%s)", list(product_ids)))
+        """Mark the listings of these products, and of the kits whose
+        quantity they change (:func:`..services.kits.related_products_sql`)."""
+        return self._mark_pending(
+            SQL("l.product_id IN (%s)", related_products_sql(self.env, product_ids))
+        )
 
     @api.model
     def _mark_pending_for_stock(self, pairs):
@@ -361,17 +401,41 @@ class StockChannelListing(models.Model):
         product_ids, location_ids = zip(*pairs, strict=True)
         # An explicit join (not IN): the planner hashes the few touched pairs
         # instead of scanning a channel's listings per pair.
-        hits = SQL(
-            """(
-                SELECT DISTINCT touched.product_id, rel.channel_id
-                  FROM unnest(%s::int[], %s::int[]) AS touched(product_id, location_id)
-                  JOIN stock_location loc ON loc.id = touched.location_id
-                  JOIN stock_channel_warehouse_rel rel
-                    ON rel.warehouse_id = loc.warehouse_id
-            ) hit""",
+        touched = SQL(
+            "unnest(%s::int[], %s::int[]) AS touched(product_id, location_id)",
             list(product_ids),
             list(location_ids),
         )
+        if kits_installed(self.env):
+            # A component's stock is its kits' stock too: the same single
+            # statement marks the kits holding it (nested ones included).
+            kits = SQL(
+                "(%s) holder(origin_id, product_id)",
+                kits_holding_sql(touched),
+            )
+            hits = SQL(
+                """(
+                    SELECT DISTINCT holder.product_id, rel.channel_id
+                      FROM %s
+                      JOIN %s ON holder.origin_id = touched.product_id
+                      JOIN stock_location loc ON loc.id = touched.location_id
+                      JOIN stock_channel_warehouse_rel rel
+                        ON rel.warehouse_id = loc.warehouse_id
+                ) hit""",
+                touched,
+                kits,
+            )
+        else:
+            hits = SQL(
+                """(
+                    SELECT DISTINCT touched.product_id, rel.channel_id
+                      FROM %s
+                      JOIN stock_location loc ON loc.id = touched.location_id
+                      JOIN stock_channel_warehouse_rel rel
+                        ON rel.warehouse_id = loc.warehouse_id
+                ) hit""",
+                touched,
+            )
         return self._mark_pending(
             SQL(
                 "l.active AND l.product_id = hit.product_id"

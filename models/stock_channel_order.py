@@ -3,6 +3,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from ..services import jobs, order_intake, retention, shipments
+from ..services.kits import related_products_sql
 from ..services.outcomes import Outcome
 from ..services.retries import retry_contention
 from ..services.sale_order_builder import SaleOrderBuilder
@@ -132,16 +133,17 @@ class StockChannelOrder(models.Model):
     @api.model
     def _mark_promised(self, channel, product_ids):
         """Accepted lines lower the ATP of every channel sharing a warehouse
-        with this one: mark their listings of these products."""
+        with this one: mark their listings of these products, of the
+        components of kits among them and of every kit sharing those."""
         self.env["stock.channel.listing"]._mark_pending(
             SQL(
-                """l.active AND l.product_id = ANY(%s) AND l.channel_id IN (
+                """l.active AND l.product_id IN (%s) AND l.channel_id IN (
                     SELECT other.channel_id
                       FROM stock_channel_warehouse_rel other
                       JOIN stock_channel_warehouse_rel mine
                         ON mine.warehouse_id = other.warehouse_id
                      WHERE mine.channel_id = %s)""",
-                list(product_ids),
+                related_products_sql(self.env, product_ids),
                 channel.id,
             )
         )

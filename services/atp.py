@@ -24,6 +24,14 @@ Definition (README.rst has a worked example), per listing:
 * then the listing's safety-buffer rule, pack size and rounding
   (:func:`.buffer.apply_buffer`).
 
+A kit (a kit-type BoM, when ``mrp`` is installed: :mod:`.kits`) has no stock
+of its own: per warehouse, the definition above gives each component's
+sellable quantity and the kit offers what they make
+(:meth:`.kits.Kit.quantity`), summed over the warehouses (a kit is not built
+from two warehouses' parts), then its own rule and pack size. An accepted
+order of a kit promises its components, so it lowers the components'
+listings and every kit sharing one.
+
 A channel that publishes per location gets the same definition per
 fulfillment node (one of its warehouses): free stock and open demand of that
 warehouse, promised demand of the orders that will ship from it, then the
@@ -36,6 +44,7 @@ from odoo.tools import SQL
 
 from ..adapters.base import location_key_sql
 from .buffer import BufferRule, RuleBook, apply_buffer
+from .kits import KitBook
 
 # Channel order states whose lines are promised demand until their sale
 # order exists: an order in error is still owed to the customer.
@@ -65,6 +74,10 @@ class AtpResult(NamedTuple):
     demand_qty: float = 0.0
     rule_id: int | None = None
     qty: int = 0
+    # A kit's component with the least stock for it, and per component
+    # (id, units per kit, sellable units): what the listing form explains.
+    limiting_id: int | None = None
+    kit_parts: tuple = ()
 
     @property
     def sellable_qty(self):
@@ -127,10 +140,10 @@ class AtpEngine:
         warehouses_by_channel, location_ids = self._fetch_sellable_locations(
             channel_ids
         )
-        product_array = id_array({row.product_id for row in listings if row.live})
+        kits, product_array, promised_array = self._products(listings)
         free = self._fetch_free_stock(product_array, location_ids)
         demand = self._fetch_open_demand(product_array, location_ids)
-        promised, promised_at = self._fetch_promised(product_array)
+        promised, promised_at = self._fetch_promised(promised_array, kits)
         categ_parents = self._fetch_category_parents({row.categ_id for row in listings})
         rulebook = RuleBook(
             self._fetch_rules(channel_ids, {row.company_id for row in listings})
@@ -163,6 +176,18 @@ class AtpEngine:
                 channel_id, company_id, product_id, categ_id, categ_parents[categ_id]
             )
             rule_id = rule and rule.id
+            kit = kits.get(product_id, company_id) if kits else None
+            if kit is not None:
+                self._kit_results(
+                    results,
+                    listing_id,
+                    kit,
+                    _Stock(free_get, demand_get, promised, promised_at),
+                    (channel_id, located, warehouses),
+                    (rule, pack_size),
+                    per_node,
+                )
+                continue
             if located:
                 nodes = [
                     self._node(
@@ -204,6 +229,57 @@ class AtpEngine:
                 apply_buffer(free_qty - demand_qty, rule, pack_size),
             )
         return results
+
+    def _products(self, listings):
+        """``(kits, products whose stock counts, products whose orders
+        count)``: the listed products, with the components of the kits among
+        them, and every kit whose orders promise some of that stock."""
+        product_ids = {row.product_id for row in listings if row.live}
+        kits = KitBook.fetch(self.env, product_ids)
+        promised_ids = product_ids
+        if kits:
+            company_ids = {row.company_id for row in listings}
+            product_ids = product_ids | kits.components_of(product_ids, company_ids)
+            promised_ids = product_ids | set(kits.kit_ids())
+        return kits, id_array(product_ids), id_array(promised_ids)
+
+    @staticmethod
+    def _kit_results(results, listing_id, kit, stock, where, offer, per_node):
+        """A kit listing's result(s) into ``results``: per warehouse, what
+        the components make; ``where``: (channel, per location, warehouses),
+        ``offer``: (rule, pack size)."""
+        channel_id, located, warehouses = where
+        rule, pack_size = offer
+        rule_id = rule and rule.id
+        nodes = [
+            stock.kit_node(kit, warehouse_id, channel_id, located, warehouses)
+            for warehouse_id in warehouses
+        ]
+        if per_node:
+            for warehouse_id, (free_qty, sellable, limiting) in zip(
+                warehouses, nodes, strict=True
+            ):
+                results[listing_id, warehouse_id] = AtpResult(
+                    free_qty,
+                    free_qty - sellable,
+                    rule_id,
+                    apply_buffer(sellable, rule, pack_size),
+                    limiting,
+                )
+            return
+        free_qty = sum(node[0] for node in nodes)
+        sellable = sum(node[1] for node in nodes)
+        if located:  # what the channel offers in all: the sum of its nodes
+            qty = sum(apply_buffer(node[1], rule, pack_size) for node in nodes)
+        else:
+            qty = apply_buffer(sellable, rule, pack_size)
+        results[listing_id] = AtpResult(
+            free_qty,
+            free_qty - sellable,
+            rule_id,
+            qty,
+            *stock.kit_parts(kit, channel_id, located, warehouses),
+        )
 
     @staticmethod
     def _node(free_qty, demand_qty, rule, pack_size):
@@ -327,17 +403,18 @@ class AtpEngine:
         )
         return {(p, w): qty for p, w, qty in self.cr.fetchall()}
 
-    def _fetch_promised(self, product_array):
+    def _fetch_promised(self, product_array, kits):
         """Lines of accepted channel orders whose sale order does not exist
         yet, twice: ``{product: [(channels sharing a warehouse with the
         order's channel, quantity)]}`` for summed channels, and
         ``{(product, warehouse): quantity}`` by the warehouse the order's sale
         order will ship from (the one mapped to its ``location``, else its
-        channel's first), for nodes."""
+        channel's first), for nodes. A kit's line promises its components
+        (``kits``: a :class:`.kits.KitBook`)."""
         self.cr.execute(
             SQL(
                 """
-                SELECT ol.product_id, o.channel_id, SUM(ol.product_qty)::float8,
+                SELECT ol.product_id, o.company_id, SUM(ol.product_qty)::float8,
                        ARRAY(SELECT DISTINCT other.channel_id
                                FROM stock_channel_warehouse_rel mine
                                JOIN stock_channel_warehouse_rel other
@@ -355,13 +432,13 @@ class AtpEngine:
                           ORDER BY wh.sequence, wh.id
                              LIMIT 1))
                   FROM stock_channel_order_line ol
-                  JOIN (SELECT id, channel_id,
+                  JOIN (SELECT id, channel_id, company_id,
                                canonical_order->>'location' AS location
                           FROM stock_channel_order
                          WHERE state IN %s AND sale_order_id IS NULL) o
                     ON o.id = ol.order_id
                  WHERE ol.product_id = ANY(%s::int[])
-              GROUP BY ol.product_id, o.channel_id, o.location
+              GROUP BY ol.product_id, o.channel_id, o.company_id, o.location
                 """,
                 SQL(
                     f"{location_key_sql('m.location_ref')}"
@@ -372,9 +449,18 @@ class AtpEngine:
             )
         )
         promised, promised_at = {}, {}
-        for product_id, _channel_id, qty, sharing, home in self.cr.fetchall():
-            promised.setdefault(product_id, []).append((set(sharing), qty))
-            promised_at[product_id, home] = promised_at.get((product_id, home), 0) + qty
+        for product_id, company_id, qty, sharing, home in self.cr.fetchall():
+            sharing = set(sharing)
+            kit = kits.get(product_id, company_id) if kits else None
+            parts = (
+                [(c, qty * kit.per_kit(c)) for c in kit.components]
+                if kit is not None
+                else [(product_id, qty)]
+            )
+            for part_id, part_qty in parts:
+                promised.setdefault(part_id, []).append((sharing, part_qty))
+                key = (part_id, home)
+                promised_at[key] = promised_at.get(key, 0) + part_qty
         return promised, promised_at
 
     def _fetch_category_parents(self, categ_ids):
@@ -425,3 +511,57 @@ class AtpEngine:
             )
             for row in self.cr.fetchall()
         ]
+
+
+class _Stock:
+    """A component's sellable quantity per warehouse, from the grouped
+    rows, for kits."""
+
+    __slots__ = ("free_get", "demand_get", "promised", "promised_at")
+
+    def __init__(self, free_get, demand_get, promised, promised_at):
+        self.free_get = free_get
+        self.demand_get = demand_get
+        self.promised = promised
+        self.promised_at = promised_at
+
+    def sellable(self, product_id, warehouse_id, channel_id, located, warehouses):
+        """Free minus open and promised demand at one warehouse. A summed
+        channel of one warehouse counts every promised order of a channel
+        sharing it, as for its plain listings; otherwise the orders that
+        ship from that warehouse."""
+        key = (product_id, warehouse_id)
+        qty = self.free_get(key, 0.0) - self.demand_get(key, 0.0)
+        if located or len(warehouses) > 1:
+            return qty - self.promised_at.get(key, 0.0)
+        return qty - sum(
+            promised_qty
+            for sharing, promised_qty in self.promised.get(product_id, ())
+            if channel_id in sharing
+        )
+
+    def kit_node(self, kit, warehouse_id, channel_id, located, warehouses):
+        """``(kits from free stock, kits sellable, limiting component)`` at
+        one warehouse."""
+
+        def sellable(c):
+            return self.sellable(c, warehouse_id, channel_id, located, warehouses)
+
+        return (
+            kit.quantity(lambda c: self.free_get((c, warehouse_id), 0.0)),
+            kit.quantity(sellable),
+            kit.limiting(sellable),
+        )
+
+    def kit_parts(self, kit, channel_id, located, warehouses):
+        """``(limiting component, ((component, units per kit, sellable
+        units), ...))`` over all the warehouses."""
+        sellable = {
+            c: sum(
+                self.sellable(c, w, channel_id, located, warehouses) for w in warehouses
+            )
+            for c in kit.components
+        }
+        return kit.limiting(sellable.__getitem__), tuple(
+            (c, kit.per_kit(c), qty) for c, qty in sellable.items()
+        )

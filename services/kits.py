@@ -1,0 +1,297 @@
+"""Kits: products sold from their components' stock (a kit-type bill of
+materials of Odoo's ``mrp``, ``type = 'phantom'``).
+
+``mrp`` is a soft dependency: without it :func:`kits_installed` is False, the
+book is empty and no query names its tables.
+
+The definition is Odoo's own (``mrp`` ``product.product``
+``_compute_quantities_dict``): the BoM is exploded once (nested kits
+flattened, a line's quantity converted to the component's unit), lines are
+grouped per component (the same component on two lines summed), consumable
+and zero-quantity lines are skipped, and a kit offers
+``floor(min(component quantity / quantity per BoM) x BoM quantity)``; a BoM
+with no storable line offers 0. Which BoM applies to a variant is
+``_bom_find``'s choice: the active kit BoMs of the variant or of its
+template, of no company or the listing's, by sequence, variant-specific
+first, then id. Lines restricted to some variants ("Apply on Variants")
+count for those variants only; a line restricted to a value of an attribute
+that creates no variant never counts, as in Odoo's kit quantities.
+"""
+
+from typing import NamedTuple
+
+from odoo.tools import SQL
+
+from .buffer import floor_qty
+
+# Quantities below this are a zero-quantity ("optional") BoM line.
+_ZERO = 1e-9
+
+
+def kits_installed(env):
+    """True when ``mrp`` is installed: only then do kits exist."""
+    return "mrp.bom" in env.registry
+
+
+class BomRow(NamedTuple):
+    """One line of a kit BoM, as read for one kit variant."""
+
+    kit_id: int
+    bom_id: int
+    sequence: int
+    variant_specific: bool
+    company_id: int | None
+    bom_qty: float
+    bom_uom_factor: float
+    line_product_id: int
+    line_qty: float
+    line_uom_factor: float
+    component_uom_factor: float
+    storable: bool
+
+
+class Kit(NamedTuple):
+    """A kit flattened: ``components`` maps each storable component to its
+    quantity per BoM (in the component's unit), for ``bom_qty`` kits."""
+
+    bom_qty: float
+    components: dict
+
+    def quantity(self, available):
+        """Kits buildable from ``available(component) -> quantity``: Odoo's
+        ``floor(min(quantity / per BoM) x BoM quantity)``; 0 without
+        storable components, never negative."""
+        ratios = [available(c) / per_bom for c, per_bom in self.components.items()]
+        if not ratios:
+            return 0
+        return max(floor_qty(min(ratios) * self.bom_qty), 0)
+
+    def limiting(self, available):
+        """The component whose stock limits the kit the most."""
+        return min(
+            self.components,
+            key=lambda c: (available(c) / self.components[c], c),
+            default=None,
+        )
+
+    def per_kit(self, component_id):
+        """Component units one kit takes (what a kit order promises)."""
+        return self.components[component_id] / self.bom_qty
+
+
+def _down_sql(products):
+    """Recursive step from kit variants (``products``: a relation with an
+    ``id`` column) to their kit BoMs' line products."""
+    return SQL(
+        """SELECT bl.product_id
+             FROM %s cur
+             JOIN product_product pp ON pp.id = cur.id
+             JOIN mrp_bom b ON b.product_tmpl_id = pp.product_tmpl_id
+                           AND (b.product_id IS NULL OR b.product_id = pp.id)
+                           AND b.active AND b.type = 'phantom'
+             JOIN mrp_bom_line bl ON bl.bom_id = b.id""",
+        products,
+    )
+
+
+def _up_sql(products):
+    """Recursive step from products to the kit variants whose kit BoMs have
+    them on a line."""
+    return SQL(
+        """SELECT kit.id
+             FROM %s cur
+             JOIN product_product comp ON comp.id = cur.id
+             JOIN mrp_bom_line bl ON bl.product_tmpl_id = comp.product_tmpl_id
+                                 AND bl.product_id = comp.id
+             JOIN mrp_bom b ON b.id = bl.bom_id AND b.active AND b.type = 'phantom'
+             JOIN product_product kit
+               ON kit.product_tmpl_id = b.product_tmpl_id
+              AND (b.product_id IS NULL OR kit.id = b.product_id)""",
+        products,
+    )
+
+
+def related_products_sql(env, product_ids):
+    """SQL of the product ids whose channel quantity a change of
+    ``product_ids`` can alter: themselves, their components when they are
+    kits, and every kit holding any of these (nested kits included). Without
+    ``mrp``: the ids themselves. Any kit BoM counts, chosen or not: marking
+    one listing too many costs one comparison, one too few an oversell."""
+    ids = SQL("%s::int[]", "{" + ",".join(str(int(i)) for i in product_ids) + "}")
+    if not kits_installed(env):
+        return SQL("SELECT unnest(%s)", ids)
+    return SQL(
+        """WITH RECURSIVE
+             down(id) AS (SELECT unnest(%(ids)s) UNION %(down)s),
+             up(id) AS (SELECT id FROM down UNION %(up)s)
+           SELECT id FROM up""",
+        ids=ids,
+        down=_down_sql(SQL("down")),
+        up=_up_sql(SQL("up")),
+    )
+
+
+def kits_holding_sql(products):
+    """SQL of ``(origin, product)`` pairs: each product of ``products`` (a
+    relation with a ``product_id`` column) with itself and with every kit
+    holding it, nested kits included; the caller checks
+    :func:`kits_installed` first."""
+    return SQL(
+        """WITH RECURSIVE holding(origin_id, id) AS (
+               SELECT DISTINCT product_id, product_id FROM %(products)s
+                UNION
+               SELECT cur.origin_id, kit.id
+                 FROM holding cur
+                 JOIN product_product comp ON comp.id = cur.id
+                 JOIN mrp_bom_line bl ON bl.product_tmpl_id = comp.product_tmpl_id
+                                     AND bl.product_id = comp.id
+                 JOIN mrp_bom b ON b.id = bl.bom_id AND b.active
+                               AND b.type = 'phantom'
+                 JOIN product_product kit
+                   ON kit.product_tmpl_id = b.product_tmpl_id
+                  AND (b.product_id IS NULL OR kit.id = b.product_id))
+           SELECT origin_id, id FROM holding""",
+        products=products,
+    )
+
+
+class KitBook:
+    """The kits reachable from a set of products, read in one query.
+
+    ``fetch(product_ids)`` reads every kit BoM of the products, of their
+    components (nested), of every kit holding any of those (the kits whose
+    orders promise their stock) and of those kits' components."""
+
+    def __init__(self, rows=()):
+        self._rows = {}
+        for row in rows:
+            self._rows.setdefault(row.kit_id, []).append(row)
+        self._flat = {}
+
+    @classmethod
+    def fetch(cls, env, product_ids):
+        if not kits_installed(env) or not product_ids:
+            return cls()
+        for model in ("mrp.bom", "mrp.bom.line"):
+            env[model].flush_model()
+        ids = "{" + ",".join(str(int(i)) for i in product_ids) + "}"
+        env.cr.execute(
+            SQL(
+                """
+                WITH RECURSIVE
+                  down0(id) AS (SELECT unnest(%(ids)s::int[]) UNION %(down0)s),
+                  up(id) AS (SELECT id FROM down0 UNION %(up)s),
+                  down1(id) AS (SELECT id FROM up UNION %(down1)s)
+                SELECT pp.id, b.id, b.sequence, b.product_id IS NOT NULL,
+                       b.company_id, b.product_qty::float8, bu.factor::float8,
+                       bl.product_id, bl.product_qty::float8, lu.factor::float8,
+                       cu.factor::float8, COALESCE(ct.is_storable, FALSE)
+                  FROM down1
+                  JOIN product_product pp ON pp.id = down1.id
+                  JOIN mrp_bom b ON b.product_tmpl_id = pp.product_tmpl_id
+                                AND (b.product_id IS NULL OR b.product_id = pp.id)
+                                AND b.active AND b.type = 'phantom'
+                  JOIN uom_uom bu ON bu.id = b.product_uom_id
+                  JOIN mrp_bom_line bl ON bl.bom_id = b.id
+                  JOIN uom_uom lu ON lu.id = bl.product_uom_id
+                  JOIN product_product cp ON cp.id = bl.product_id
+                  JOIN product_template ct ON ct.id = cp.product_tmpl_id
+                  JOIN uom_uom cu ON cu.id = ct.uom_id
+                 WHERE NOT EXISTS (
+                       -- "Apply on Variants": every attribute the line names
+                       -- must have one of its values on the variant, and no
+                       -- value may be of an attribute creating no variant.
+                       SELECT 1
+                         FROM %(line_values)s r
+                         JOIN product_template_attribute_value v
+                           ON v.id = r.product_template_attribute_value_id
+                         JOIN product_attribute a ON a.id = v.attribute_id
+                        WHERE r.mrp_bom_line_id = bl.id
+                          AND (a.create_variant = 'no_variant' OR NOT EXISTS (
+                               SELECT 1
+                                 FROM %(line_values)s r2
+                                 JOIN product_template_attribute_value v2
+                                   ON v2.id = r2.product_template_attribute_value_id
+                                 JOIN product_variant_combination pvc
+                                   ON pvc.product_template_attribute_value_id = v2.id
+                                WHERE r2.mrp_bom_line_id = bl.id
+                                  AND v2.attribute_id = v.attribute_id
+                                  AND pvc.product_product_id = pp.id)))
+                """,
+                ids=ids,
+                down0=_down_sql(SQL("down0")),
+                up=_up_sql(SQL("up")),
+                down1=_down_sql(SQL("down1")),
+                line_values=SQL.identifier(
+                    "mrp_bom_line_product_template_attribute_value_rel"
+                ),
+            )
+        )
+        return cls(BomRow._make(row) for row in env.cr.fetchall())
+
+    def __bool__(self):
+        return bool(self._rows)
+
+    def kit_ids(self):
+        """Every kit variant the book knows."""
+        return self._rows.keys()
+
+    def get(self, product_id, company_id):
+        """The flattened :class:`Kit` of a product for a company, or None
+        when it is not a kit there."""
+        key = (product_id, company_id)
+        if key not in self._flat:
+            self._flat[key] = self._flatten(product_id, company_id, frozenset())
+        return self._flat[key]
+
+    def components_of(self, product_ids, company_ids):
+        """Every component of the kits among ``product_ids``."""
+        return {
+            component
+            for product_id in product_ids
+            for company_id in company_ids
+            if (kit := self.get(product_id, company_id))
+            for component in kit.components
+        }
+
+    def _bom_lines(self, product_id, company_id):
+        """The lines of the BoM ``_bom_find`` chooses, or None."""
+        rows = [
+            r
+            for r in self._rows.get(product_id, ())
+            if r.company_id is None or r.company_id == company_id
+        ]
+        if not rows:
+            return None
+        best = min(rows, key=lambda r: (r.sequence, not r.variant_specific, r.bom_id))
+        return [r for r in rows if r.bom_id == best.bom_id]
+
+    def _flatten(self, product_id, company_id, seen):
+        """``Kit`` of a product, nested kits exploded (Odoo's ``explode``);
+        a BoM cycle (Odoo refuses one) offers nothing."""
+        lines = self._bom_lines(product_id, company_id)
+        if lines is None or product_id in seen:
+            return None if lines is None else Kit(1.0, {})
+        seen = seen | {product_id}
+        components = {}
+        for line in lines:
+            if line.line_qty <= _ZERO:
+                continue
+            sub = self._bom_lines(line.line_product_id, company_id)
+            if sub is not None:
+                inner = self._flatten(line.line_product_id, company_id, seen)
+                # Times the sub-BoM runs for one run of this BoM.
+                runs = (
+                    line.line_qty
+                    / inner.bom_qty
+                    / line.line_uom_factor
+                    * sub[0].bom_uom_factor
+                )
+                for component, qty in inner.components.items():
+                    components[component] = components.get(component, 0.0) + qty * runs
+            elif line.storable:
+                qty = line.line_qty / line.line_uom_factor * line.component_uom_factor
+                components[line.line_product_id] = (
+                    components.get(line.line_product_id, 0.0) + qty
+                )
+        return Kit(lines[0].bom_qty, {c: q for c, q in components.items() if q > _ZERO})
