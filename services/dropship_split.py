@@ -4,12 +4,18 @@ warehouse is sold on the dropship route.
 On a channel that sells drop-ship stock (``sell_dropship``), a sale order
 line whose product ships drop-ship (the dropship route on the product or its
 category, and a vendor) and whose quantity exceeds the warehouse's free
-stock is split in two: the own-stock part on the normal route, the rest
-with ``route_id`` the dropship route. Confirming the sale order then makes
-Odoo (``purchase_stock``) create the purchase order to the vendor, as for a
-drop-ship line entered by hand. Everything else is left as it is: a line
-covered by own stock, or of a product that cannot be drop-shipped, backorders
-as before.
+stock is split in two: the own-stock part on the warehouse's delivery
+route, the rest with ``route_id`` the dropship route. Confirming the sale
+order then makes Odoo (``purchase_stock``) create the purchase order to the
+vendor, as for a drop-ship line entered by hand.
+
+The own-stock part names the delivery route because Odoo prefers a
+product's (or category's) routes to the warehouse's: without it, a product
+carrying the dropship route would be drop-shipped whole, own stock or not.
+So a drop-ship product's line covered by own stock gets the delivery route
+too, and nothing else. A product that cannot be drop-shipped is left as it
+is (it backorders as before), and so is every line on a channel without the
+option (Odoo then routes it as it always does).
 
 Odoo's ``stock_dropshipping`` is a soft dependency: without it (or without a
 dropship rule for the company) the lines are returned unchanged, and no query
@@ -86,13 +92,15 @@ def free_stock(env, warehouse, product_ids):
     return dict(env.cr.fetchall())
 
 
-def allocate(lines, free, route_id, rounding):
+def allocate(lines, free, own_route_id, dropship_route_id, rounding):
     """Pure split of sale order line values: ``lines`` (dicts with
     ``product_id`` and ``product_uom_qty``), ``free`` ``{product id: free
     quantity}`` for the products that ship drop-ship (others are absent),
     ``rounding`` ``{product id: unit rounding}``. Returns new line values:
-    each drop-ship product's line takes what is left of its free stock, the
-    rest goes on a copy with ``route_id``."""
+    each drop-ship product's line takes what is left of its free stock on
+    ``own_route_id`` (none: no route), the rest goes on a copy on
+    ``dropship_route_id``."""
+    own_vals = {"route_id": own_route_id} if own_route_id else {}
     left = {product_id: max(qty, 0.0) for product_id, qty in free.items()}
     result = []
     for line in lines:
@@ -106,11 +114,11 @@ def allocate(lines, free, route_id, rounding):
         rest = qty - own
         left[product_id] -= own
         if float_compare(rest, 0, precision_rounding=precision) <= 0:
-            result.append(line)
+            result.append(dict(line, **own_vals))
             continue
         if not float_is_zero(own, precision_rounding=precision):
-            result.append(dict(line, product_uom_qty=own))
-        result.append(dict(line, product_uom_qty=rest, route_id=route_id))
+            result.append(dict(line, product_uom_qty=own, **own_vals))
+        result.append(dict(line, product_uom_qty=rest, route_id=dropship_route_id))
     return result
 
 
@@ -131,4 +139,5 @@ def split_lines(env, channel, warehouse, lines):
     stock = free_stock(env, warehouse, products.ids)
     free = {product.id: stock.get(product.id, 0.0) for product in products}
     rounding = {product.id: product.uom_id.rounding for product in products}
-    return allocate(lines, free, route.id, rounding)
+    own_route = warehouse.delivery_route_id
+    return allocate(lines, free, own_route.id, route.id, rounding)

@@ -41,3 +41,4 @@ from . import test_threepl_race
 from . import test_x12
 from . import test_threepl_orders
 from . import test_threepl_snapshots
+from . import test_dropship_orders
