@@ -6,6 +6,7 @@ from . import stock_channel_credentials
 from . import stock_channel_technical_user
 from . import stock_channel_order_booking
 from . import stock_channel_per_location
+from . import stock_channel_dropship
 from . import stock_channel_shopify
 from . import stock_channel_amazon
 from . import stock_channel_jobs

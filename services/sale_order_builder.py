@@ -4,7 +4,9 @@ Reads only the canonical order stored at intake (``canonical_order``), never
 the marketplace's raw payload, so that a Shopify, WooCommerce or generic
 order carries the same data onto the sale order: customer and invoice
 partner, delivery contact, currency and pricelist, unit prices, shipping
-line, the channel's warehouse, customer reference and note.
+line, the channel's warehouse, customer reference and note. On a channel
+that sells drop-ship stock, what a line asks beyond the warehouse's own
+stock goes on the dropship route (:mod:`.dropship_split`).
 
 An e-mail address in an order is not proof of identity: a marketplace buyer
 can type a B2B customer's. On a channel that does not trust it
@@ -24,6 +26,7 @@ from odoo.tools import email_normalize, escape_psql, plaintext2html
 
 from ..adapters import ADAPTERS
 from ..adapters.base import location_key
+from .dropship_split import split_lines
 from .payloads import validate_order
 
 # Delivery contact fields compared to reuse an identical address.
@@ -82,6 +85,8 @@ class SaleOrderBuilder:
             }
             for line in self.order.line_ids
         ]
+        warehouse = self._warehouse(channel, data.get("location"))
+        lines = split_lines(self.env, channel, warehouse, lines)
         shipping_line = self.shipping_line(data.get("shipping_amount") or 0)
         if shipping_line:
             lines.append(shipping_line)
@@ -98,7 +103,6 @@ class SaleOrderBuilder:
             **self.terms(partner, shipping, currency),
             "order_line": [Command.create(line) for line in lines],
         }
-        warehouse = self._warehouse(channel, data.get("location"))
         if warehouse:
             vals["warehouse_id"] = warehouse.id
         if channel.team_id:

@@ -42,3 +42,4 @@ from . import test_x12
 from . import test_threepl_orders
 from . import test_threepl_snapshots
 from . import test_kits
+from . import test_dropship_orders
