@@ -126,6 +126,9 @@ class Item:
     # When the quantity was computed (naive UTC, the database's clock): the
     # runs of a channel are one at a time, so a later run's is later.
     generated_at: datetime | None = None
+    # The handling time to publish with it (a channel selling drop-ship
+    # stock), None: the channel's own, unchanged.
+    lead_time_days: int | None = None
 
     @property
     def key(self):

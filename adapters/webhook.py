@@ -105,4 +105,6 @@ def item_entry(item):
     entry = {"sku": item.sku, "quantity": item.quantity}
     if item.location:
         entry["location"] = item.location
+    if item.lead_time_days is not None:  # a channel selling drop-ship stock
+        entry["lead_time_days"] = item.lead_time_days
     return entry

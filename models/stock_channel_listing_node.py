@@ -67,8 +67,12 @@ class StockChannelListingNode(models.Model):
     def _compute_atp(self):
         results = AtpEngine(self.env).compute_nodes(self.listing_id.ids)
         for node in self:
-            result = results.get(
-                (node.listing_id.id, node.location_id.warehouse_id.id), NO_ATP
-            )
+            mapping = node.location_id
+            # The drop-ship location has no warehouse (the engine's None).
+            result = (
+                results.get((node.listing_id.id, mapping.warehouse_id.id or None))
+                if mapping
+                else None
+            ) or NO_ATP
             node.atp_qty = result.qty
             node.atp_sellable_qty = result.sellable_qty

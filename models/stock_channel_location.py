@@ -18,6 +18,11 @@ class StockChannelLocation(models.Model):
             "Each warehouse is mapped once per channel.",
         ),
         (
+            "warehouse_or_dropship",
+            "CHECK ((warehouse_id IS NULL) = COALESCE(dropship, FALSE))",
+            "A channel location is either a warehouse's or the drop-ship stock's.",
+        ),
+        (
             "channel_location_ref_uniq",
             "UNIQUE (channel_id, location_ref)",
             "Each marketplace location is mapped once per channel.",
@@ -31,11 +36,16 @@ class StockChannelLocation(models.Model):
     sequence = fields.Integer(default=10)
     warehouse_id = fields.Many2one(
         "stock.warehouse",
-        required=True,
         ondelete="cascade",
         check_company=True,
         help="The fulfillment node: its sellable stock is published to the "
-        "marketplace location next to it.",
+        "marketplace location next to it. Empty on the drop-ship location.",
+    )
+    dropship = fields.Boolean(
+        string="Drop-ship Stock",
+        help="This marketplace location shows the vendors' drop-ship stock "
+        "(on a channel that sells it), with their handling time, instead of "
+        "a warehouse's. At most one per channel.",
     )
     location_ref = fields.Char(
         string="Marketplace Location",
@@ -52,7 +62,8 @@ class StockChannelLocation(models.Model):
                 raise ValidationError(
                     self.env._(
                         "Warehouse %s needs a marketplace location.",
-                        mapping.warehouse_id.display_name,
+                        mapping.warehouse_id.display_name
+                        or self.env._("Drop-ship stock"),
                     )
                 )
         # A row edited on its own is checked against its siblings.
@@ -109,7 +120,7 @@ class StockChannelLocation(models.Model):
         res = super().write(vals)
         if "location_ref" in vals:
             self.channel_id._sync_listing_nodes()
-        if {"warehouse_id", "location_ref"} & vals.keys():
+        if {"warehouse_id", "location_ref", "dropship"} & vals.keys():
             # The marketplace location changed: every quantity is sent again.
             self.env["stock.channel.listing"]._mark_pending(
                 SQL("l.channel_id = ANY(%s)", self.channel_id.ids), force=True

@@ -54,7 +54,13 @@ class StockChannelPerLocation(models.Model):
         "fulfillment warehouse, every warehouse exactly once.",
     )
 
-    @api.constrains("publish_per_location", "adapter", "warehouse_ids", "location_ids")
+    @api.constrains(
+        "publish_per_location",
+        "adapter",
+        "warehouse_ids",
+        "location_ids",
+        "sell_dropship",
+    )
     def _check_location_mapping(self):
         for channel in self.filtered("publish_per_location"):
             if not ADAPTERS[channel.adapter].publishes_per_location:
@@ -68,10 +74,22 @@ class StockChannelPerLocation(models.Model):
                     )
                 )
             channel._check_location_refs()
-            mapped = channel.location_ids.warehouse_id
+            warehouse_mappings = channel.location_ids.filtered(lambda m: not m.dropship)
+            dropship_mappings = channel.location_ids - warehouse_mappings
+            if len(dropship_mappings) > 1 or (
+                dropship_mappings and not channel.sell_dropship
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "Channel %s may map one marketplace location to drop-ship "
+                        "stock, and only when it sells drop-ship stock.",
+                        channel.display_name,
+                    )
+                )
+            mapped = warehouse_mappings.warehouse_id
             missing = channel.warehouse_ids - mapped
             extra = mapped - channel.warehouse_ids
-            if missing or extra or len(mapped) != len(channel.location_ids):
+            if missing or extra or len(mapped) != len(warehouse_mappings):
                 raise ValidationError(
                     self.env._(
                         "Channel %(channel)s publishes per location: map every "

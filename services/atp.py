@@ -24,6 +24,12 @@ Definition (README.rst has a worked example), per listing:
 * then the listing's safety-buffer rule, pack size and rounding
   (:func:`.buffer.apply_buffer`).
 
+A channel that sells drop-ship stock adds, for products shipping
+drop-ship, their vendors' fresh feed quantities after their vendors'
+buffers (:mod:`.dropship_stock`) to the sellable quantity before the
+listing's rule; per location, they are one more node (``None``: the
+marketplace location mapped to drop-ship stock).
+
 A kit (a kit-type BoM, when ``mrp`` is installed: :mod:`.kits`) has no stock
 of its own: per warehouse, the definition above gives each component's
 sellable quantity and the kit offers what they make
@@ -44,6 +50,7 @@ from odoo.tools import SQL
 
 from ..adapters.base import location_key_sql
 from .buffer import BufferRule, RuleBook, apply_buffer
+from .dropship_stock import fetch_vendor_stock
 from .kits import KitBook
 
 # Channel order states whose lines are promised demand until their sale
@@ -78,14 +85,21 @@ class AtpResult(NamedTuple):
     # (id, units per kit, sellable units): what the listing form explains.
     limiting_id: int | None = None
     kit_parts: tuple = ()
+    # Drop-ship: the vendors' quantity counted in, and the handling time
+    # published with the quantity (None: the channel does not say one).
+    dropship_qty: float = 0.0
+    lead_time_days: int | None = None
 
     @property
     def sellable_qty(self):
-        return self.free_qty - self.demand_qty
+        return self.free_qty - self.demand_qty + self.dropship_qty
 
 
 # What a listing that offers nothing (or is not saved yet) shows.
 NO_ATP = AtpResult()
+
+# The node key of the drop-ship stock of a channel publishing per location.
+DROPSHIP_NODE = None
 
 
 def id_array(ids):
@@ -104,6 +118,9 @@ class ListingRow(NamedTuple):
     live: bool
     categ_id: int | None
     per_location: bool
+    # Sells drop-ship stock (and, per location, has a location for it):
+    # the handling time of own stock, else None.
+    own_lead_time: int | None
 
 
 class AtpEngine:
@@ -141,6 +158,7 @@ class AtpEngine:
             channel_ids
         )
         kits, product_array, promised_array = self._products(listings)
+        vendors = self._fetch_vendor_stock(listings)
         free = self._fetch_free_stock(product_array, location_ids)
         demand = self._fetch_open_demand(product_array, location_ids)
         promised, promised_at = self._fetch_promised(promised_array, kits)
@@ -152,20 +170,12 @@ class AtpEngine:
         results = {}
         nothing = AtpResult()
         free_get, demand_get, promised_get = free.get, demand.get, promised_at.get
-        for (
-            listing_id,
-            channel_id,
-            product_id,
-            pack_size,
-            company_id,
-            live,
-            categ_id,
-            located,
-        ) in listings:
-            if per_node and not located:
+        for row in listings:
+            listing_id, channel_id, product_id = row[:3]
+            if per_node and not row.per_location:
                 continue  # a summed channel has no nodes
             warehouses = warehouses_by_channel[channel_id]
-            if not live:
+            if not row.live:
                 if per_node:
                     for warehouse_id in warehouses:
                         results[listing_id, warehouse_id] = nothing
@@ -173,42 +183,34 @@ class AtpEngine:
                     results[listing_id] = nothing
                 continue
             rule = rulebook.rule_for(
-                channel_id, company_id, product_id, categ_id, categ_parents[categ_id]
+                channel_id,
+                row.company_id,
+                product_id,
+                row.categ_id,
+                categ_parents[row.categ_id],
             )
-            rule_id = rule and rule.id
-            kit = kits.get(product_id, company_id) if kits else None
+            kit = kits.get(product_id, row.company_id) if kits else None
             if kit is not None:
                 self._kit_results(
                     results,
                     listing_id,
                     kit,
                     _Stock(free_get, demand_get, promised, promised_at),
-                    (channel_id, located, warehouses),
-                    (rule, pack_size),
+                    (channel_id, row.per_location, warehouses),
+                    (rule, row.pack_size),
                     per_node,
                 )
                 continue
-            if located:
-                nodes = [
-                    self._node(
-                        free_get((product_id, warehouse_id), 0.0),
-                        demand_get((product_id, warehouse_id), 0.0)
-                        + promised_get((product_id, warehouse_id), 0.0),
-                        rule,
-                        pack_size,
-                    )
-                    for warehouse_id in warehouses
-                ]
-                if per_node:
-                    for warehouse_id, result in zip(warehouses, nodes, strict=True):
-                        results[listing_id, warehouse_id] = result
-                else:  # what the channel offers in all: the sum of its nodes
-                    results[listing_id] = AtpResult(
-                        sum(r.free_qty for r in nodes),
-                        sum(r.demand_qty for r in nodes),
-                        rule_id,
-                        sum(r.qty for r in nodes),
-                    )
+            vendor = vendors.get((product_id, row.company_id))
+            if row.per_location:
+                self._located_results(
+                    results,
+                    row,
+                    warehouses,
+                    (rule, vendor),
+                    (free_get, demand_get, promised_get),
+                    per_node,
+                )
                 continue
             if len(warehouses) == 1:  # the common case, without a loop
                 key = (product_id, warehouses[0])
@@ -222,11 +224,8 @@ class AtpEngine:
             for order_channel_ids, qty in promised.get(product_id, ()):
                 if channel_id in order_channel_ids:
                     demand_qty += qty
-            results[listing_id] = AtpResult(
-                free_qty,
-                demand_qty,
-                rule_id,
-                apply_buffer(free_qty - demand_qty, rule, pack_size),
+            results[listing_id] = self._summed(
+                free_qty, demand_qty, vendor, rule, row.pack_size, row.own_lead_time
             )
         return results
 
@@ -281,13 +280,107 @@ class AtpEngine:
             *stock.kit_parts(kit, channel_id, located, warehouses),
         )
 
+    def _located_results(self, results, row, warehouses, offer, getters, per_node):
+        """A listing of a channel publishing per location: one result per
+        warehouse (and for the drop-ship location), or their sum;
+        ``offer``: (rule, vendors' stock), ``getters``: free, open and
+        promised demand by (product, warehouse)."""
+        rule, vendor = offer
+        free_get, demand_get, promised_get = getters
+        listing_id, product_id = row.listing_id, row.product_id
+        nodes = [
+            self._node(
+                free_get((product_id, warehouse_id), 0.0),
+                demand_get((product_id, warehouse_id), 0.0)
+                + promised_get((product_id, warehouse_id), 0.0),
+                rule,
+                row.pack_size,
+                row.own_lead_time,
+            )
+            for warehouse_id in warehouses
+        ]
+        node_keys = list(warehouses)
+        if row.own_lead_time is not None:  # the drop-ship location
+            nodes.append(
+                self._dropship_node(
+                    vendor,
+                    promised_get((product_id, DROPSHIP_NODE), 0.0),
+                    rule,
+                    row.pack_size,
+                )
+            )
+            node_keys.append(DROPSHIP_NODE)
+        if per_node:
+            for key, result in zip(node_keys, nodes, strict=True):
+                results[listing_id, key] = result
+        else:  # what the channel offers in all: the sum of its nodes
+            results[listing_id] = AtpResult(
+                sum(r.free_qty for r in nodes),
+                sum(r.demand_qty for r in nodes),
+                rule and rule.id,
+                sum(r.qty for r in nodes),
+                dropship_qty=sum(r.dropship_qty for r in nodes),
+            )
+
     @staticmethod
-    def _node(free_qty, demand_qty, rule, pack_size):
+    def _node(free_qty, demand_qty, rule, pack_size, lead_time=None):
         return AtpResult(
             free_qty,
             demand_qty,
             rule and rule.id,
             apply_buffer(free_qty - demand_qty, rule, pack_size),
+            lead_time_days=lead_time,
+        )
+
+    @staticmethod
+    def _dropship_node(vendor, promised_qty, rule, pack_size):
+        """The drop-ship location of a channel publishing per location: the
+        vendors' quantity, less the orders placed at that location, under
+        the listing's rule; the vendors' handling time."""
+        if vendor is None:
+            return AtpResult(demand_qty=promised_qty, rule_id=rule and rule.id)
+        return AtpResult(
+            0.0,
+            promised_qty,
+            rule and rule.id,
+            apply_buffer(vendor.qty - promised_qty, rule, pack_size),
+            dropship_qty=vendor.qty,
+            lead_time_days=vendor.lead_time_days,
+        )
+
+    @staticmethod
+    def _summed(free_qty, demand_qty, vendor, rule, pack_size, own_lead_time):
+        """One quantity for the channel: own sellable stock plus, on a
+        channel selling drop-ship stock, the vendors', the rule applied to
+        the total; the vendors' handling time when the published quantity
+        needs some of theirs, else own stock's."""
+        own = free_qty - demand_qty
+        qty = apply_buffer(own, rule, pack_size)
+        if vendor is None or own_lead_time is None:
+            rule_id = rule and rule.id
+            return AtpResult(
+                free_qty, demand_qty, rule_id, qty, lead_time_days=own_lead_time
+            )
+        total = apply_buffer(own + vendor.qty, rule, pack_size)
+        return AtpResult(
+            free_qty,
+            demand_qty,
+            rule and rule.id,
+            total,
+            dropship_qty=vendor.qty,
+            lead_time_days=vendor.lead_time_days if total > qty else own_lead_time,
+        )
+
+    def _fetch_vendor_stock(self, listings):
+        """The vendors' stock of the live listings of channels selling
+        drop-ship stock (no query when there are none)."""
+        rows = [row for row in listings if row.live and row.own_lead_time is not None]
+        if not rows:
+            return {}
+        return fetch_vendor_stock(
+            self.env,
+            id_array({row.product_id for row in rows}),
+            {row.company_id for row in rows},
         )
 
     # -- grouped reads -----------------------------------------------------
@@ -301,7 +394,12 @@ class AtpEngine:
                 """
                 SELECT l.id, l.channel_id, l.product_id, l.pack_size::float8,
                        c.company_id, (l.active AND c.active AND pp.active),
-                       pt.categ_id, COALESCE(c.publish_per_location, FALSE)
+                       pt.categ_id, COALESCE(c.publish_per_location, FALSE),
+                       CASE WHEN c.sell_dropship AND (
+                                 NOT COALESCE(c.publish_per_location, FALSE)
+                                 OR EXISTS (SELECT 1 FROM stock_channel_location m
+                                             WHERE m.channel_id = c.id AND m.dropship))
+                            THEN COALESCE(c.own_lead_time_days, 0) END
                   FROM stock_channel_listing l
                   JOIN stock_channel c ON c.id = l.channel_id
                   JOIN product_product pp ON pp.id = l.product_id

@@ -15,6 +15,8 @@ class Node(NamedTuple):
     location_ref: str
     qty: int
     published: int | None
+    # The handling time published with it (drop-ship), None: none said.
+    lead_time_days: int | None = None
 
 
 class ChannelRun:
@@ -57,11 +59,14 @@ class ChannelRun:
             last_qty,
             last_at,
         ) in self.cr.fetchall():
+            # A drop-ship location has no warehouse: its node is None's.
+            result = atp.get((listing_id, warehouse_id), NO_ATP)
             nodes.setdefault(listing_id, []).append(
                 Node(
                     location_ref,
-                    atp.get((listing_id, warehouse_id), NO_ATP).qty,
+                    result.qty,
                     last_qty if last_at else None,
+                    result.lead_time_days,
                 )
             )
         return nodes

@@ -166,12 +166,20 @@ class Publisher(ChannelRun):
         atp = AtpEngine(self.env).compute(row.listing_id for row in snapshot)
         to_send, unchanged = [], []
         for row in snapshot:
-            qty = atp[row.listing_id].qty
+            result = atp[row.listing_id]
+            qty = result.qty
             last_qty, last_at = row.last_published_qty, row.last_published_at
             if force or row.forced or last_at is None or qty != last_qty:
                 previous = last_qty if last_at else None
                 to_send.append(
-                    Item(row.listing_id, row.sku, row.ref or "", qty, previous)
+                    Item(
+                        row.listing_id,
+                        row.sku,
+                        row.ref or "",
+                        qty,
+                        previous,
+                        lead_time_days=result.lead_time_days,
+                    )
                 )
             else:
                 unchanged.append((row.listing_id, row.last_change))
@@ -192,6 +200,7 @@ class Publisher(ChannelRun):
                     node.qty,
                     node.published,
                     location=node.location_ref,
+                    lead_time_days=node.lead_time_days,
                 )
                 for node in nodes.get(row.listing_id, ())
                 if force or row.forced or node.qty != node.published

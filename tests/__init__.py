@@ -43,3 +43,4 @@ from . import test_threepl_orders
 from . import test_threepl_snapshots
 from . import test_kits
 from . import test_dropship_orders
+from . import test_dropship_stock

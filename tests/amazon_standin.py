@@ -457,6 +457,9 @@ class AmazonStandIn:
                 quantity = value.get("quantity")
                 if not isinstance(quantity, int) or quantity < 0:
                     return [{"code": "4000005", "message": "invalid quantity"}]
+                lead_time = value.get("lead_time_to_ship_max_days", 0)
+                if not isinstance(lead_time, int) or not 0 <= lead_time <= 30:
+                    return [{"code": "4000008", "message": "invalid handling time"}]
                 if data["fba"] and value["fulfillment_channel_code"] == "DEFAULT":
                     return [
                         {
@@ -470,6 +473,10 @@ class AmazonStandIn:
         for patch in patches:
             for value in patch["value"]:
                 self.listings[sku]["quantity"] = value["quantity"]
+                if "lead_time_to_ship_max_days" in value:
+                    self.listings[sku]["lead_time"] = value[
+                        "lead_time_to_ship_max_days"
+                    ]
 
     def _patchListingsItem(self, path, query, body):
         seller, sku = path[len(LISTINGS) :].split("/", 1)

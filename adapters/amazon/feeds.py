@@ -81,7 +81,7 @@ class AmazonFeeds(AmazonClient):
                     "sku": item.sku,
                     "operationType": "PATCH",
                     "productType": item.product_type,
-                    "patches": availability_patch(item.quantity),
+                    "patches": availability_patch(item.quantity, item.lead_time_days),
                 }
                 for item in items
             ],

@@ -25,12 +25,17 @@ class ListingDetails:
     quantity: int | None
 
 
-def availability_patch(quantity):
+def availability_patch(quantity, lead_time_days=None):
+    """The merchant-fulfilled quantity; with a handling time when the
+    channel sells drop-ship stock (``merge`` leaves it alone otherwise)."""
+    value = {"fulfillment_channel_code": "DEFAULT", "quantity": quantity}
+    if lead_time_days is not None:
+        value["lead_time_to_ship_max_days"] = lead_time_days
     return [
         {
             "op": "merge",
             "path": "/attributes/fulfillment_availability",
-            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}],
+            "value": [value],
         }
     ]
 
@@ -120,7 +125,9 @@ class AmazonListings(AmazonClient):
                         params={"marketplaceIds": marketplace, "issueLocale": "en_US"},
                         json={
                             "productType": item.product_type,
-                            "patches": availability_patch(item.quantity),
+                            "patches": availability_patch(
+                                item.quantity, item.lead_time_days
+                            ),
                         },
                     )
                 except PermanentError as exc:
