@@ -41,3 +41,5 @@ from . import test_threepl_race
 from . import test_x12
 from . import test_threepl_orders
 from . import test_threepl_snapshots
+from . import test_supplier_feeds
+from . import test_supplier_feed_endpoint
