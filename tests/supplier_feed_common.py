@@ -45,7 +45,7 @@ class SupplierFeedFixtures:
         cls.viewer = new_test_user(cls.env, login="feedt_viewer", groups=VIEWER_GROUPS)
         cls.vendor = cls.env["res.partner"].create({"name": "Feed Test Vendor"})
         cls.other_vendor = cls.env["res.partner"].create({"name": "Feed Other Vendor"})
-        Product = cls.env["product.product"]
+        Product = cls.env["product.product"].with_context(default_is_storable=True)
         cls.p_code = Product.create({"name": "Feed Lamp", "default_code": "FEEDT-A1"})
         cls.p_plain = Product.create({"name": "Feed Desk", "default_code": "FEEDT-A2"})
         cls.p_vendor = Product.create(
