@@ -42,6 +42,8 @@
         "views/stock_channel_sandbox_views.xml",
         "views/stock_channel_threepl_upload_edi_views.xml",
         "views/stock_channel_threepl_views.xml",
+        "views/stock_channel_supplier_feed_upload_views.xml",
+        "views/stock_channel_supplier_feed_views.xml",
         "views/stock_channel_threepl_snapshot_views.xml",
         "views/stock_channel_sync_menus.xml",
         "views/stock_channel_return_views.xml",

@@ -1,2 +1,3 @@
 from . import main
 from . import threepl
+from . import supplier_feed

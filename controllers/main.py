@@ -23,8 +23,9 @@ _logger = logging.getLogger(__name__)
 DELIVERY_ID = re.compile(r"[!-~]{1,128}")
 
 
-def channel_route(path, method):
-    """A public, session-less JSON endpoint: the signature is the auth."""
+def channel_route(path, method, max_bytes=MAX_BODY):
+    """A public, session-less JSON endpoint: the signature is the auth.
+    ``max_bytes``: the largest body taken (a supplier feed's is larger)."""
     return http.route(
         path,
         type="http",
@@ -36,7 +37,7 @@ def channel_route(path, method):
         # limit: a chunked body announces no length and werkzeug stops
         # reading it at this limit without a word, so a body that reaches
         # it is known to be too large (and is never verified truncated).
-        max_content_length=MAX_BODY + 1,
+        max_content_length=max_bytes + 1,
     )
 
 
@@ -44,12 +45,12 @@ def json_error(status, error):
     return request.make_json_response({"error": error}, status=status)
 
 
-def read_body():
-    """``(raw body, None)``, or ``(None, the error answer)``: 413 over the
-    limit, announced or not (a chunked body is read up to one byte past it,
-    see :func:`channel_route`); 408 when the client went away before sending
-    the whole body, which is transient (the sender sends it again), never a
-    bad signature or a bad request."""
+def read_body(limit=MAX_BODY):
+    """``(raw body, None)``, or ``(None, the error answer)``: 413 over
+    ``limit`` (the route's ``max_bytes``), announced or not (a chunked body
+    is read up to one byte past it, see :func:`channel_route`); 408 when
+    the client went away before sending the whole body, which is transient
+    (the sender sends it again), never a bad signature or a bad request."""
     try:
         # Cached: Odoo replays the request after a serialization failure.
         body = request.httprequest.get_data()
@@ -62,7 +63,7 @@ def read_body():
             request.httprequest.path,
         )
         return None, json_error(408, "incomplete_body")
-    if body is None or len(body) > MAX_BODY:
+    if body is None or len(body) > limit:
         return None, json_error(413, "payload_too_large")
     return body, None
 

@@ -21,6 +21,10 @@ from . import stock_channel_threepl_snapshot
 from . import stock_channel_threepl_snapshot_line
 from . import stock_channel_threepl_discrepancy
 from . import stock_channel_threepl_reconciliation
+from . import stock_channel_supplier_feed
+from . import stock_channel_supplier_feed_poll
+from . import stock_channel_supplier_feed_stale
+from . import stock_channel_supplier_stock
 from . import stock_channel_listing
 from . import stock_channel_location
 from . import stock_channel_listing_node

@@ -68,6 +68,10 @@ MODELS = {
     "stock.channel.threepl.snapshot": JobModel(
         "stock.channel.threepl", "connection_id", "business_id"
     ),
+    # A supplier feed runs its own jobs, as its technical user.
+    "stock.channel.supplier.feed": JobModel(
+        "stock.channel.supplier.feed", "id", "code"
+    ),
 }
 # How a job's records lead to their channel (``queue.job.stock_channel_id``).
 CHANNEL_FIELD = {
@@ -209,6 +213,16 @@ KINDS = {
             "_read_snapshot",
             "threepl.read.{record}",
             lambda env, code: env._("Read the inventory snapshot of 3PL %s", code),
+            MARKETPLACE_MAX_RETRIES,
+        ),
+        # A polled supplier feed's file fetched and imported: one per feed;
+        # an unreachable vendor is retried through a day.
+        JobKind(
+            "supplier_feed_poll",
+            "stock.channel.supplier.feed",
+            "_poll_feed",
+            "supplier_feed.poll.{record}",
+            lambda env, code: env._("Poll supplier feed %s", code),
             MARKETPLACE_MAX_RETRIES,
         ),
         JobKind(

@@ -44,3 +44,5 @@ from . import test_threepl_snapshots
 from . import test_kits
 from . import test_dropship_orders
 from . import test_dropship_stock
+from . import test_supplier_feeds
+from . import test_supplier_feed_endpoint
