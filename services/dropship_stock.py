@@ -61,7 +61,14 @@ DROPSHIP_ROUTE_SQL = SQL(
 def fetch_vendor_stock(env, product_array, company_ids):
     """``{(product, company): VendorStock}`` for the drop-ship products among
     ``product_array`` (a ``%s::int[]`` literal), in one query."""
-    for model in ("stock.channel.supplier.feed", "stock.channel.supplier.stock"):
+    for model in (
+        "stock.channel.supplier.feed",
+        "stock.channel.supplier.stock",
+        "product.template",
+        "product.category",
+        "stock.route",
+        "stock.rule",
+    ):
         env[model].flush_model()
     env.cr.execute(
         SQL(
