@@ -119,7 +119,7 @@ class TestDropshipAtp(DropshipCase):
             buffer_type="percent",
             buffer_value=20,
         )
-        self._feed(
+        feed_two = self._feed(
             self.vendor_two,
             {self.drop: 6},
             "dss-seven",
@@ -130,6 +130,11 @@ class TestDropshipAtp(DropshipCase):
         result = self._atp_result(self.drop_listing)
         self.assertEqual(result.qty, 15)
         self.assertEqual(result.lead_time_days, 9)
+        # docs/atp.rst, *Drop-ship stock*: the listing's rule on the total.
+        self._create_rule(channel_id=self.channel.id, buffer_value=5)
+        self.assertEqual(self._atp(self.drop_listing), 10)
+        feed_two.last_update = fields.Datetime.now() - timedelta(hours=30)
+        self.assertEqual(self._atp(self.drop_listing), 6)
 
     def test_lead_time_own_when_own_stock_covers(self):
         """The vendors' handling time only when the published quantity needs
