@@ -426,8 +426,13 @@ class AtpEngine:
         for channel_id, warehouse_id in self.cr.fetchall():
             warehouses_by_channel[channel_id].append(warehouse_id)
         warehouse_ids = {wh for whs in warehouses_by_channel.values() for wh in whs}
+        return warehouses_by_channel, self._sellable_location_ids(warehouse_ids)
+
+    def _sellable_location_ids(self, warehouse_ids):
+        """The internal locations of these warehouses where no ancestor
+        (itself included) is flagged not sellable."""
         if not warehouse_ids:
-            return warehouses_by_channel, []
+            return []
         self.cr.execute(
             SQL(
                 """
@@ -445,7 +450,17 @@ class AtpEngine:
                 list(warehouse_ids),
             )
         )
-        return warehouses_by_channel, [row[0] for row in self.cr.fetchall()]
+        return [row[0] for row in self.cr.fetchall()]
+
+    def free_stock(self, warehouse_ids, product_ids):
+        """``{(product, warehouse): on hand - reserved}`` over the sellable
+        locations of these warehouses: the definition's free stock alone
+        (what the drop-ship split leaves on own stock)."""
+        for model in ("stock.quant", "stock.location", "stock.warehouse"):
+            self.env[model].flush_model()
+        return self._fetch_free_stock(
+            id_array(product_ids), self._sellable_location_ids(set(warehouse_ids))
+        )
 
     def _fetch_free_stock(self, product_array, location_ids):
         """``{(product, warehouse): on hand - reserved}`` over sellable

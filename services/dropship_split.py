@@ -27,7 +27,9 @@ every product of the order in one query. Lines of the same product share it
 in order.
 """
 
-from odoo.tools import SQL, float_compare, float_is_zero
+from odoo.tools import float_compare, float_is_zero
+
+from .atp import AtpEngine
 
 DROPSHIP_ROUTE = "stock_dropshipping.route_drop_shipping"
 
@@ -56,40 +58,6 @@ def ships_dropship(product, route, company):
             and (not s.product_id or s.product_id == product)
         )
     )
-
-
-def free_stock(env, warehouse, product_ids):
-    """``{product id: on hand - reserved}`` in the internal locations of
-    ``warehouse`` that are sellable (no ancestor flagged not sellable), in
-    one grouped query."""
-    env["stock.quant"].flush_model(["quantity", "reserved_quantity"])
-    env["stock.location"].flush_model(
-        ["channel_sellable", "parent_path", "usage", "warehouse_id"]
-    )
-    env.cr.execute(
-        SQL(
-            """
-            SELECT q.product_id,
-                   SUM(COALESCE(q.quantity, 0)
-                       - COALESCE(q.reserved_quantity, 0))::float8
-              FROM stock_quant q
-              JOIN stock_location loc ON loc.id = q.location_id
-             WHERE loc.warehouse_id = %s
-               AND loc.usage = 'internal'
-               AND q.product_id = ANY(%s)
-               AND NOT EXISTS (
-                    SELECT 1
-                      FROM stock_location hold
-                     WHERE hold.channel_sellable = FALSE
-                       AND starts_with(loc.parent_path, hold.parent_path)
-               )
-          GROUP BY q.product_id
-            """,
-            warehouse.id,
-            list(product_ids),
-        )
-    )
-    return dict(env.cr.fetchall())
 
 
 def allocate(lines, free, own_route_id, dropship_route_id, rounding):
@@ -136,8 +104,10 @@ def split_lines(env, channel, warehouse, lines):
     products = products.filtered(lambda p: ships_dropship(p, route, company))
     if not products:
         return lines
-    stock = free_stock(env, warehouse, products.ids)
-    free = {product.id: stock.get(product.id, 0.0) for product in products}
+    stock = AtpEngine(env).free_stock([warehouse.id], products.ids)
+    free = {
+        product.id: stock.get((product.id, warehouse.id), 0.0) for product in products
+    }
     rounding = {product.id: product.uom_id.rounding for product in products}
     own_route = warehouse.delivery_route_id
     return allocate(lines, free, own_route.id, route.id, rounding)
