@@ -154,6 +154,10 @@ class TestSupplierFeedImport(SupplierFeedFixtures, TransactionCase):
                 json_bytes([("FEEDT-A1", 1)], generated_at="yesterday"),
                 "ISO 8601",
             ),
+            "future time": (
+                json_bytes([("FEEDT-A1", 1)], generated_at="2999-01-01T00:00:00Z"),
+                "in the future",
+            ),
             "not utf-8": (b"sku,quantity\n\xff\xfe,1\n", "UTF-8"),
             "blank": (b" \n", "empty"),
         }
