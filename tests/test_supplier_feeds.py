@@ -216,11 +216,17 @@ class TestSupplierFeedImport(SupplierFeedFixtures, TransactionCase):
         self.assertNotIn(self.feed.id, Feed._cron_mark_stale())
         self.assertFalse(self._marked())
         self.assertEqual(self.feed.zeroed_count, 1)
-        # Fresh again: every product with a quantity changes back.
+        todo = self.feed.activity_ids
+        self.assertEqual(len(todo), 1)
+        self.assertIn("stale", todo.summary)
+        # Fresh again: every product with a quantity changes back, the
+        # to-do is done at the next run.
         result = self._import(csv_bytes([("FEEDT-A1", 5), ("FEEDT-A2", 0)]))
         self.assertEqual(result.changed, 1)
         self.assertTrue(self.feed.is_fresh)
         self.assertFalse(self.feed.stale_notified)
+        Feed._cron_mark_stale()
+        self.assertFalse(self.feed.activity_ids)
 
     def test_stale_replay_refused(self):
         """A file generated before the last one applied is refused; the
