@@ -40,6 +40,9 @@ from .supplier_feed_parse import FeedFileError, parse_feed
 NAMESPACE = -1046373597
 #: SKUs kept as the feed's sample of unknown codes.
 UNKNOWN_SAMPLE = 20
+#: How far ahead of Odoo's clock a file's ``generated_at`` may be: a vendor
+#: clock set in the future would otherwise refuse every later file as old.
+MAX_FUTURE_SKEW = timedelta(hours=1)
 ROWS_TABLE = "scs_supplier_feed_rows"
 MATCH_TABLE = "scs_supplier_feed_match"
 
@@ -107,6 +110,14 @@ def import_feed(feed, data):
     :class:`FeedBusy` or :class:`StaleFeed`."""
     feed.ensure_one()
     parsed = parse_feed(data)
+    if parsed.generated_at and parsed.generated_at > (
+        fields.Datetime.now() + MAX_FUTURE_SKEW
+    ):
+        raise FeedFileError(
+            "The feed file was refused, nothing was changed: generated_at "
+            f"{parsed.generated_at:%Y-%m-%d %H:%M:%S} UTC is in the future "
+            "(check the vendor's clock)."
+        )
     env = feed.env
     cr = env.cr
     feed.flush_recordset()
@@ -352,7 +363,9 @@ def _changed_products(cr, state, was_fresh):
 
 
 def _write_stock(env, state, now):
-    """Upsert the changed rows, zero the absent ones; the count zeroed."""
+    """Upsert the new and changed rows (unchanged ones are left out before
+    the upsert: a daily file changes a fraction of its rows), zero the
+    absent ones; the count zeroed."""
     cr = env.cr
     env["stock.channel.supplier.stock"].flush_model()
     cr.execute(
@@ -364,6 +377,11 @@ def _write_stock(env, state, now):
             SELECT %(feed)s, m.product_id, %(company)s, m.sku, m.quantity,
                    %(now)s, %(uid)s, %(now)s, %(uid)s, %(now)s
               FROM %(match)s m
+         LEFT JOIN stock_channel_supplier_stock old
+                ON old.feed_id = %(feed)s AND old.product_id = m.product_id
+             WHERE old.id IS NULL
+                OR old.quantity IS DISTINCT FROM m.quantity
+                OR old.vendor_code IS DISTINCT FROM m.sku
                 ON CONFLICT (feed_id, product_id) DO UPDATE
                SET quantity = EXCLUDED.quantity,
                    vendor_code = EXCLUDED.vendor_code,

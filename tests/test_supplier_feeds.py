@@ -1,10 +1,15 @@
+import uuid
 from datetime import timedelta
 from unittest import mock
 
-from odoo import fields
+from psycopg2.errors import SerializationFailure
+
+from odoo import SUPERUSER_ID, api, fields
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.modules.registry import Registry
 from odoo.sql_db import db_connect
 from odoo.tests import TransactionCase, get_db_name, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
@@ -154,6 +159,10 @@ class TestSupplierFeedImport(SupplierFeedFixtures, TransactionCase):
                 json_bytes([("FEEDT-A1", 1)], generated_at="yesterday"),
                 "ISO 8601",
             ),
+            "future time": (
+                json_bytes([("FEEDT-A1", 1)], generated_at="2999-01-01T00:00:00Z"),
+                "in the future",
+            ),
             "not utf-8": (b"sku,quantity\n\xff\xfe,1\n", "UTF-8"),
             "blank": (b" \n", "empty"),
         }
@@ -207,11 +216,17 @@ class TestSupplierFeedImport(SupplierFeedFixtures, TransactionCase):
         self.assertNotIn(self.feed.id, Feed._cron_mark_stale())
         self.assertFalse(self._marked())
         self.assertEqual(self.feed.zeroed_count, 1)
-        # Fresh again: every product with a quantity changes back.
+        todo = self.feed.activity_ids
+        self.assertEqual(len(todo), 1)
+        self.assertIn("stale", todo.summary)
+        # Fresh again: every product with a quantity changes back, the
+        # to-do is done at the next run.
         result = self._import(csv_bytes([("FEEDT-A1", 5), ("FEEDT-A2", 0)]))
         self.assertEqual(result.changed, 1)
         self.assertTrue(self.feed.is_fresh)
         self.assertFalse(self.feed.stale_notified)
+        Feed._cron_mark_stale()
+        self.assertFalse(self.feed.activity_ids)
 
     def test_stale_replay_refused(self):
         """A file generated before the last one applied is refused; the
@@ -410,3 +425,61 @@ class TestSupplierFeedPoll(SupplierFeedFixtures, TransactionCase):
         self.assertTrue(self._poll().startswith("refused"))
         self.assertIn("https", self.polled.last_error)
         self.assertEqual(len(self.server.requests), sent)
+
+
+@tagged("post_install", "-at_install")
+class TestSupplierFeedRace(TransactionCase):
+    """Two connections importing one committed feed: an older file
+    committed second never wins."""
+
+    def setUp(self):
+        super().setUp()
+        with Registry(get_db_name()).cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {"tracking_disable": True})
+            vendor = env["res.partner"].create({"name": "Feed Race Vendor"})
+            code = f"feedt-race-{uuid.uuid4().hex[:8]}"
+            self.feed_id = (
+                env["stock.channel.supplier.feed"]
+                .create({"name": code, "code": code, "partner_id": vendor.id})
+                .id
+            )
+            self.vendor_id = vendor.id
+        self.addCleanup(self._drop)
+
+    def _drop(self):
+        with Registry(get_db_name()).cursor() as cr:
+            cr.execute(
+                "DELETE FROM stock_channel_supplier_feed WHERE id = %s", [self.feed_id]
+            )
+            cr.execute("DELETE FROM res_partner WHERE id = %s", [self.vendor_id])
+
+    def _cursor(self):
+        cr = Registry(get_db_name()).cursor()
+        self.addCleanup(cr.close)
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        return env, env["stock.channel.supplier.feed"].browse(self.feed_id)
+
+    @mute_logger("odoo.sql_db")
+    def test_older_file_committed_second_is_refused(self):
+        """A began before B applied a newer file and committed: A's import
+        of an older file fails to serialize (Odoo retries it), and the retry
+        refuses it as stale."""
+        env_a, feed_a = self._cursor()
+        env_a.cr.execute("SELECT 1 FROM stock_channel_supplier_feed LIMIT 1")
+        env_b, feed_b = self._cursor()
+        supplier_feed_import.import_feed(
+            feed_b, json_bytes([("RACE-1", 5)], "2026-12-04T10:00:00Z")
+        )
+        env_b.cr.commit()
+        older = json_bytes([("RACE-1", 50)], "2026-12-04T09:00:00Z")
+        with self.assertRaises(SerializationFailure):
+            supplier_feed_import.import_feed(feed_a, older)
+        env_a.cr.rollback()
+        env_retry, feed_retry = self._cursor()
+        with self.assertRaises(StaleFeed):
+            supplier_feed_import.import_feed(feed_retry, older)
+        env_retry.cr.rollback()
+        self.assertEqual(
+            feed_retry.last_generated_at,
+            fields.Datetime.to_datetime("2026-12-04 10:00:00"),
+        )
