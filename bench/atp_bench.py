@@ -210,19 +210,21 @@ def seed_kits(env, count, rng, warehouse):
             for i in range(count)
         ]
     )
-    env["mrp.bom"].create(
-        [
-            {
-                "product_tmpl_id": template.id,
-                "type": "phantom",
-                "bom_line_ids": [
-                    (0, 0, {"product_id": component, "product_qty": rng.randint(1, 3)})
-                    for component in rng.sample(components, 3)
-                ],
-            }
-            for template in templates
-        ]
-    )
+    # In chunks: mrp's cycle check builds one OR per BoM created at once.
+    for start in range(0, count, 250):
+        env["mrp.bom"].create(
+            [
+                {
+                    "product_tmpl_id": template.id,
+                    "type": "phantom",
+                    "bom_line_ids": [
+                        (0, 0, {"product_id": c, "product_qty": rng.randint(1, 3)})
+                        for c in rng.sample(components, 3)
+                    ],
+                }
+                for template in templates[start : start + 250]
+            ]
+        )
     channel = env["stock.channel"].create(
         {
             "name": "Bench Kits",
