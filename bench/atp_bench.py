@@ -191,7 +191,7 @@ def seed(env, count, rng):
     return channels, warehouses
 
 
-def seed_kits(env, count, rng, warehouse):
+def seed_kits(env, count, rng, warehouse, user_id):
     """``count`` kits of 3 random seeded products each (one per BoM line,
     1 to 3 per kit), listed on a channel of ``warehouse``; returns it."""
     started = time.perf_counter()
@@ -230,7 +230,7 @@ def seed_kits(env, count, rng, warehouse):
             "name": "Bench Kits",
             "code": "bench-kits",
             "warehouse_ids": [(6, 0, warehouse.ids)],
-            "user_id": server.technical_user(env).id,
+            "user_id": user_id,
         }
     )
     env.flush_all()
@@ -366,7 +366,9 @@ def main():
         rng = random.Random(args.seed)
         channels, warehouses = seed(env, args.products, rng)
         if "mrp.bom" in env.registry and args.kits:
-            kit_channel = seed_kits(env, args.kits, rng, warehouses[:1])
+            kit_channel = seed_kits(
+                env, args.kits, rng, warehouses[:1], channels[0].user_id.id
+            )
             kit_figures = measure_kits(env, kit_channel, channels[0], args.repeat)
         figures, listings, result = measure(env, channels, warehouses, args.repeat)
     finally:
