@@ -51,3 +51,59 @@ class StockChannelListingKits(models.Model):
         if kit_ids:
             self._mark_pending_for_products(kit_ids)
         params.set_param(BOM_WATERMARK, fields.Datetime.to_string(now))
+
+    @api.model
+    def _demo_create_kit(self):
+        """Demo data, when ``mrp`` is installed: a *Desk Starter Set* kit (a
+        keyboard, a mouse, 2 cables) listed on the Web Store, offered from
+        its components' stock. The demo file cannot name ``mrp`` records
+        (the addon does not depend on it), hence a function."""
+        if not kits_installed(self.env) or self.env.ref(
+            "stock_channel_sync.demo_listing_web_starter", raise_if_not_found=False
+        ):
+            return
+        ref = self.env.ref
+        kit = self.env["product.product"].create(
+            {
+                "name": "Desk Starter Set",
+                "default_code": "CS-STARTER",
+                "is_storable": True,
+                "list_price": 59.0,
+            }
+        )
+        self.env["mrp.bom"].create(
+            {
+                "product_tmpl_id": kit.product_tmpl_id.id,
+                "type": "phantom",
+                "bom_line_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "product_id": ref(f"stock_channel_sync.{xmlid}").id,
+                            "product_qty": qty,
+                        },
+                    )
+                    for xmlid, qty in (
+                        ("demo_product_keyboard", 1),
+                        ("demo_product_mouse", 1),
+                        ("demo_product_cable", 2),
+                    )
+                ],
+            }
+        )
+        listing = self.create(
+            {
+                "channel_id": ref("stock_channel_sync.demo_channel_webstore").id,
+                "product_id": kit.id,
+            }
+        )
+        self.env["ir.model.data"].create(
+            {
+                "module": "stock_channel_sync",
+                "name": "demo_listing_web_starter",
+                "model": self._name,
+                "res_id": listing.id,
+                "noupdate": True,
+            }
+        )

@@ -33,6 +33,22 @@ class TestDemoData(TransactionCase):
             {xmlid: results[rec.id].qty for xmlid, rec in listings.items()}, EXPECTED
         )
 
+    def test_demo_kit_from_its_components(self):
+        """With mrp: the Desk Starter Set (keyboard, mouse, 2 cables) offers
+        min(30, 35, 120 / 2) = 30 kits, minus the Web Store's 2: 28, limited
+        by the keyboards."""
+        listing = self.env.ref(
+            "stock_channel_sync.demo_listing_web_starter", raise_if_not_found=False
+        )
+        if not listing:
+            self.skipTest("database installed without demo data or without mrp")
+        result = AtpEngine(self.env).compute(listing.ids)[listing.id]
+        self.assertEqual(result.qty, 28)
+        self.assertEqual(
+            result.limiting_id,
+            self.env.ref("stock_channel_sync.demo_product_keyboard").id,
+        )
+
     def _demo_channels(self):
         webstore = self.env.ref(
             "stock_channel_sync.demo_channel_webstore", raise_if_not_found=False
