@@ -25,6 +25,9 @@ of the same listings on the same warehouses (target: within 2x).
 Kits (when ``mrp`` is installed): ``--kits`` kit products of 3 components
 each (kit BoMs over the seeded products), listed on a one-warehouse channel,
 against as many plain listings of the first channel (target: within 2x).
+
+Drop-ship: a supplier feed of ``--feed-rows`` rows imported
+(``bench/supplier_feed_bench.py``; target under 20 s).
 """
 
 import argparse
@@ -35,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 import server  # noqa: E402
+import supplier_feed_bench  # noqa: E402
 
 BENCH_DB = "scs_bench_atp"
 
@@ -359,6 +363,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--kits", type=int, default=5000)
+    parser.add_argument("--feed-rows", type=int, default=100_000)
     args = parser.parse_args()
     _odoo, env = server.fresh_env(BENCH_DB)
     kit_figures = None
@@ -371,6 +376,11 @@ def main():
             )
             kit_figures = measure_kits(env, kit_channel, channels[0], args.repeat)
         figures, listings, result = measure(env, channels, warehouses, args.repeat)
+        feed_seconds = (
+            supplier_feed_bench.bench_feed_import(env, args.feed_rows, rng)
+            if args.feed_rows
+            else None
+        )
     finally:
         env.cr.close()
     ours, free_qty, floor = figures["ours"], figures["free_qty"], figures["floor"]
@@ -401,6 +411,8 @@ def main():
         ok = ok and kits / plain <= 2
     else:
         print("\nKits: mrp is not installed, not measured")
+    if feed_seconds is not None:
+        ok = ok and feed_seconds < supplier_feed_bench.TARGET_SECONDS
     print("targets met" if ok else "TARGETS MISSED")
     return 0
 

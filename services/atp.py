@@ -53,10 +53,6 @@ from .buffer import BufferRule, RuleBook, apply_buffer
 from .dropship_stock import fetch_vendor_stock
 from .kits import KitBook
 
-# Channel order states whose lines are promised demand until their sale
-# order exists: an order in error is still owed to the customer.
-PROMISED_STATES = ("received", "error")
-
 # Models whose pending ORM writes the queries below must see.
 _READ_MODELS = (
     "stock.quant",
@@ -97,6 +93,10 @@ class AtpResult(NamedTuple):
 
 # What a listing that offers nothing (or is not saved yet) shows.
 NO_ATP = AtpResult()
+
+# Channel order states whose lines are promised demand until their sale
+# order exists: an order in error is still owed to the customer.
+PROMISED_STATES = ("received", "error")
 
 # The node key of the drop-ship stock of a channel publishing per location.
 DROPSHIP_NODE = None

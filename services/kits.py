@@ -47,7 +47,6 @@ class BomRow(NamedTuple):
     line_qty: float
     line_uom_factor: float
     component_uom_factor: float
-    storable: bool
 
 
 class Kit(NamedTuple):
@@ -155,49 +154,69 @@ def kits_holding_sql(products):
     )
 
 
-class KitBook:
-    """The kits reachable from a set of products, read in one query.
+# Every kit BoM of a database, flattened on demand, by (database, what the
+# BoMs look like: see ``_SIGNATURE``): kits change seldom and are read by
+# every ATP computation, so one process reads them once per change.
+_GRAPHS = {}
+_GRAPHS_KEPT = 8
 
-    ``fetch(product_ids)`` reads every kit BoM of the products, of their
-    components (nested), of every kit holding any of those (the kits whose
-    orders promise their stock) and of those kits' components."""
+# One query per computation: has any kit BoM, line, unit, variant or
+# "Apply on Variants" value changed, and which BoM line products do not
+# track inventory (skipped, as in Odoo)? A change is seen in the row count
+# and the newest row version (``xmin``: every insert or update, even in this
+# very transaction or a savepoint, writes a newer one; write dates would not
+# tell two edits of one transaction apart).
+_SIGNATURE = SQL(
+    """
+    SELECT concat_ws('|',
+               (SELECT count(*) || ',' || COALESCE(max(xmin::text::bigint), 0)
+                  FROM mrp_bom),
+               (SELECT count(*) || ',' || COALESCE(max(xmin::text::bigint), 0)
+                  FROM mrp_bom_line),
+               (SELECT max(xmin::text::bigint) FROM uom_uom),
+               (SELECT max(id) FROM product_product),
+               (SELECT count(*) || ',' || COALESCE(max(xmin::text::bigint), 0)
+                  FROM product_template_attribute_value)),
+           ARRAY(SELECT DISTINCT bl.product_id
+                   FROM mrp_bom_line bl
+                   JOIN product_product cp ON cp.id = bl.product_id
+                   JOIN product_template ct ON ct.id = cp.product_tmpl_id
+                  WHERE NOT COALESCE(ct.is_storable, FALSE))
+    """
+)
+
+
+class KitGraph:
+    """Every kit BoM line per kit variant, and the kits flattened so far
+    (whatever the components' storability, applied by :class:`KitBook`)."""
 
     def __init__(self, rows=()):
-        self._rows = {}
+        self.rows = {}
         for row in rows:
-            self._rows.setdefault(row.kit_id, []).append(row)
-        self._flat = {}
+            self.rows.setdefault(row.kit_id, []).append(row)
+        self.flat = {}
 
     @classmethod
-    def fetch(cls, env, product_ids):
-        if not kits_installed(env) or not product_ids:
-            return cls()
-        for model in ("mrp.bom", "mrp.bom.line"):
-            env[model].flush_model()
-        ids = "{" + ",".join(str(int(i)) for i in product_ids) + "}"
+    def read(cls, env):
         env.cr.execute(
             SQL(
                 """
-                WITH RECURSIVE
-                  down0(id) AS (SELECT unnest(%(ids)s::int[]) UNION %(down0)s),
-                  up(id) AS (SELECT id FROM down0 UNION %(up)s),
-                  down1(id) AS (SELECT id FROM up UNION %(down1)s)
                 SELECT pp.id, b.id, b.sequence, b.product_id IS NOT NULL,
                        b.company_id, b.product_qty::float8, bu.factor::float8,
                        bl.product_id, bl.product_qty::float8, lu.factor::float8,
-                       cu.factor::float8, COALESCE(ct.is_storable, FALSE)
-                  FROM down1
-                  JOIN product_product pp ON pp.id = down1.id
-                  JOIN mrp_bom b ON b.product_tmpl_id = pp.product_tmpl_id
-                                AND (b.product_id IS NULL OR b.product_id = pp.id)
-                                AND b.active AND b.type = 'phantom'
+                       cu.factor::float8
+                  FROM mrp_bom b
+                  JOIN product_product pp
+                    ON pp.product_tmpl_id = b.product_tmpl_id
+                   AND (b.product_id IS NULL OR b.product_id = pp.id)
                   JOIN uom_uom bu ON bu.id = b.product_uom_id
                   JOIN mrp_bom_line bl ON bl.bom_id = b.id
                   JOIN uom_uom lu ON lu.id = bl.product_uom_id
                   JOIN product_product cp ON cp.id = bl.product_id
                   JOIN product_template ct ON ct.id = cp.product_tmpl_id
                   JOIN uom_uom cu ON cu.id = ct.uom_id
-                 WHERE NOT EXISTS (
+                 WHERE b.active AND b.type = 'phantom'
+                   AND NOT EXISTS (
                        -- "Apply on Variants": every attribute the line names
                        -- must have one of its values on the variant, and no
                        -- value may be of an attribute creating no variant.
@@ -218,10 +237,6 @@ class KitBook:
                                   AND v2.attribute_id = v.attribute_id
                                   AND pvc.product_product_id = pp.id)))
                 """,
-                ids=ids,
-                down0=_down_sql(SQL("down0")),
-                up=_up_sql(SQL("up")),
-                down1=_down_sql(SQL("down1")),
                 line_values=SQL.identifier(
                     "mrp_bom_line_product_template_attribute_value_rel"
                 ),
@@ -229,36 +244,11 @@ class KitBook:
         )
         return cls(BomRow._make(row) for row in env.cr.fetchall())
 
-    def __bool__(self):
-        return bool(self._rows)
-
-    def kit_ids(self):
-        """Every kit variant the book knows."""
-        return self._rows.keys()
-
-    def get(self, product_id, company_id):
-        """The flattened :class:`Kit` of a product for a company, or None
-        when it is not a kit there."""
-        key = (product_id, company_id)
-        if key not in self._flat:
-            self._flat[key] = self._flatten(product_id, company_id, frozenset())
-        return self._flat[key]
-
-    def components_of(self, product_ids, company_ids):
-        """Every component of the kits among ``product_ids``."""
-        return {
-            component
-            for product_id in product_ids
-            for company_id in company_ids
-            if (kit := self.get(product_id, company_id))
-            for component in kit.components
-        }
-
-    def _bom_lines(self, product_id, company_id):
+    def bom_lines(self, product_id, company_id):
         """The lines of the BoM ``_bom_find`` chooses, or None."""
         rows = [
             r
-            for r in self._rows.get(product_id, ())
+            for r in self.rows.get(product_id, ())
             if r.company_id is None or r.company_id == company_id
         ]
         if not rows:
@@ -266,10 +256,17 @@ class KitBook:
         best = min(rows, key=lambda r: (r.sequence, not r.variant_specific, r.bom_id))
         return [r for r in rows if r.bom_id == best.bom_id]
 
+    def flattened(self, product_id, company_id):
+        """``Kit`` of a product (every leaf component), or None."""
+        key = (product_id, company_id)
+        if key not in self.flat:
+            self.flat[key] = self._flatten(product_id, company_id, frozenset())
+        return self.flat[key]
+
     def _flatten(self, product_id, company_id, seen):
-        """``Kit`` of a product, nested kits exploded (Odoo's ``explode``);
-        a BoM cycle (Odoo refuses one) offers nothing."""
-        lines = self._bom_lines(product_id, company_id)
+        """Nested kits exploded (Odoo's ``explode``); a BoM cycle (Odoo
+        refuses one) offers nothing."""
+        lines = self.bom_lines(product_id, company_id)
         if lines is None or product_id in seen:
             return None if lines is None else Kit(1.0, {})
         seen = seen | {product_id}
@@ -277,7 +274,7 @@ class KitBook:
         for line in lines:
             if line.line_qty <= _ZERO:
                 continue
-            sub = self._bom_lines(line.line_product_id, company_id)
+            sub = self.bom_lines(line.line_product_id, company_id)
             if sub is not None:
                 inner = self._flatten(line.line_product_id, company_id, seen)
                 # Times the sub-BoM runs for one run of this BoM.
@@ -289,9 +286,74 @@ class KitBook:
                 )
                 for component, qty in inner.components.items():
                     components[component] = components.get(component, 0.0) + qty * runs
-            elif line.storable:
+            else:
                 qty = line.line_qty / line.line_uom_factor * line.component_uom_factor
                 components[line.line_product_id] = (
                     components.get(line.line_product_id, 0.0) + qty
                 )
         return Kit(lines[0].bom_qty, {c: q for c, q in components.items() if q > _ZERO})
+
+
+class KitBook:
+    """The kits of a database as one computation sees them: the (cached)
+    graph, less the components that do not track inventory."""
+
+    def __init__(self, graph=None, consumables=frozenset()):
+        self._graph = graph or KitGraph()
+        self._consumables = consumables
+        self._kits = {}
+
+    @classmethod
+    def fetch(cls, env, product_ids=None):
+        """The book, for one computation: one query, and one more when the
+        kit BoMs changed since this process last read them. Without
+        ``mrp``: an empty book, no query."""
+        if not kits_installed(env):
+            return cls()
+        for model in ("mrp.bom", "mrp.bom.line", "product.template", "uom.uom"):
+            env[model].flush_model()
+        env.cr.execute(_SIGNATURE)
+        signature, consumables = env.cr.fetchone()
+        key = (env.cr.dbname, signature)
+        graph = _GRAPHS.get(key)
+        if graph is None:
+            graph = KitGraph.read(env)
+            if len(_GRAPHS) >= _GRAPHS_KEPT:
+                _GRAPHS.pop(next(iter(_GRAPHS)))
+            _GRAPHS[key] = graph
+        return cls(graph, frozenset(consumables or ()))
+
+    def __bool__(self):
+        return bool(self._graph.rows)
+
+    def kit_ids(self):
+        """Every kit variant of the database."""
+        return self._graph.rows.keys()
+
+    def get(self, product_id, company_id):
+        """The flattened :class:`Kit` of a product for a company (storable
+        components only), or None when it is not a kit there."""
+        key = (product_id, company_id)
+        if key not in self._kits:
+            kit = self._graph.flattened(product_id, company_id)
+            if kit is not None and self._consumables:
+                kit = Kit(
+                    kit.bom_qty,
+                    {
+                        c: q
+                        for c, q in kit.components.items()
+                        if c not in self._consumables
+                    },
+                )
+            self._kits[key] = kit
+        return self._kits[key]
+
+    def components_of(self, product_ids, company_ids):
+        """Every component of the kits among ``product_ids``."""
+        return {
+            component
+            for product_id in product_ids
+            for company_id in company_ids
+            if (kit := self.get(product_id, company_id))
+            for component in kit.components
+        }
