@@ -254,6 +254,9 @@ class TestAtpStockStates(ChannelCase):
         for product in products:
             self._set_stock(product, self.stock_main, 3)
         self.env.flush_all()
+        # With mrp, the first computation after a kit BoM change also reads
+        # the kit BoMs (once per process and change, whatever the listings).
+        AtpEngine(self.env).compute(listings[:1].ids)
         engine_counts = []
         for subset in (listings[:1], listings):
             count0 = self.cr.sql_log_count
