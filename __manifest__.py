@@ -4,7 +4,7 @@
     "name": "Channel Stock Sync",
     "summary": "Per-channel available-to-sell stock with safety buffers, "
     "kept in sync with marketplaces",
-    "version": "18.0.1.5.0",
+    "version": "18.0.1.6.0",
     "category": "Inventory/Inventory",
     "website": "https://github.com/channel-stock-sync/stock_channel_sync",
     "author": "Channel Stock Sync contributors",
