@@ -19,6 +19,9 @@
         "sale_stock",
         # OCA/queue
         "queue_job",
+        # Not here on purpose: mrp (kits) and stock_dropshipping (drop-ship
+        # orders) are used when installed and never required
+        # (services/kits.py, services/dropship_split.py).
     ],
     "external_dependencies": {"python": ["requests"]},
     "data": [
