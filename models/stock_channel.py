@@ -14,6 +14,9 @@ from ..services.sandbox import SandboxShelf
 from .stock_channel_secret_mixin import MANAGER_GROUP
 
 CODE_PATTERN = re.compile(r"^[a-z0-9_-]+$")
+# First path segments of the addon's other endpoints (3PL connections,
+# supplier feeds): a channel named so would share their URLs.
+RESERVED_CODES = frozenset({"3pl", "supplier_feed"})
 
 
 class StockChannel(models.Model):
@@ -186,6 +189,14 @@ class StockChannel(models.Model):
                     self.env._(
                         "Channel code '%s' may only contain lowercase letters, "
                         "digits, '-' and '_'.",
+                        channel.code,
+                    )
+                )
+            if channel.code in RESERVED_CODES:
+                raise ValidationError(
+                    self.env._(
+                        "Channel code '%s' is reserved: the addon's other "
+                        "endpoints use it in their URLs.",
                         channel.code,
                     )
                 )

@@ -200,6 +200,13 @@ class TestConstraints(ChannelCase):
                 "stock.channel", "may only contain", {"name": "Bad", "code": code}
             )
 
+    def test_reserved_codes(self):
+        """The first path segments of the 3PL and supplier feed endpoints."""
+        for code in ("3pl", "supplier_feed"):
+            self._assert_refused(
+                "stock.channel", "is reserved", {"name": "Reserved", "code": code}
+            )
+
     def test_new_shopify_channel_defaults_to_a_served_version(self):
         """The default is a version the (stand-in) Shopify serves today."""
         channel = self.env["stock.channel"].create(
