@@ -5,7 +5,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..services.atp import NO_ATP, AtpEngine, id_array
-from ..services.kits import kits_holding_sql, kits_installed, related_products_sql
+from ..services.kits import kit_holders, related_product_ids
 
 # Key of the (product, location) pairs touched by stock operations in the
 # current transaction, kept in the cursor's precommit data.
@@ -386,9 +386,12 @@ class StockChannelListing(models.Model):
     @api.model
     def _mark_pending_for_products(self, product_ids):
         """Mark the listings of these products, and of the kits whose
-        quantity they change (:func:`..services.kits.related_products_sql`)."""
+        quantity they change (:func:`..services.kits.related_product_ids`)."""
         return self._mark_pending(
-            SQL("l.product_id IN (%s)", related_products_sql(self.env, product_ids))
+            SQL(
+                "l.product_id = ANY(%s)",
+                list(related_product_ids(self.env, product_ids)),
+            )
         )
 
     @api.model
@@ -399,43 +402,30 @@ class StockChannelListing(models.Model):
             return set()
         self.env["stock.location"].flush_model(["warehouse_id"])
         product_ids, location_ids = zip(*pairs, strict=True)
+        # A component's stock is its kits' stock too: the kits holding it
+        # (nested ones included) are marked by the same single statement.
+        holders = kit_holders(self.env, product_ids)
+        if holders:
+            extra = [
+                (kit_id, location_id)
+                for product_id, location_id in pairs
+                for kit_id in holders.get(product_id, ())
+            ]
+            product_ids = (*product_ids, *(p for p, _loc in extra))
+            location_ids = (*location_ids, *(loc for _p, loc in extra))
         # An explicit join (not IN): the planner hashes the few touched pairs
         # instead of scanning a channel's listings per pair.
-        touched = SQL(
-            "unnest(%s::int[], %s::int[]) AS touched(product_id, location_id)",
-            list(product_ids),
-            list(location_ids),
+        hits = SQL(
+            """(
+                SELECT DISTINCT touched.product_id, rel.channel_id
+                  FROM unnest(%s::int[], %s::int[]) AS touched(product_id, location_id)
+                  JOIN stock_location loc ON loc.id = touched.location_id
+                  JOIN stock_channel_warehouse_rel rel
+                    ON rel.warehouse_id = loc.warehouse_id
+            ) hit""",
+            id_array(product_ids),
+            id_array(location_ids),
         )
-        if kits_installed(self.env):
-            # A component's stock is its kits' stock too: the same single
-            # statement marks the kits holding it (nested ones included).
-            kits = SQL(
-                "(%s) holder(origin_id, product_id)",
-                kits_holding_sql(touched),
-            )
-            hits = SQL(
-                """(
-                    SELECT DISTINCT holder.product_id, rel.channel_id
-                      FROM %s
-                      JOIN %s ON holder.origin_id = touched.product_id
-                      JOIN stock_location loc ON loc.id = touched.location_id
-                      JOIN stock_channel_warehouse_rel rel
-                        ON rel.warehouse_id = loc.warehouse_id
-                ) hit""",
-                touched,
-                kits,
-            )
-        else:
-            hits = SQL(
-                """(
-                    SELECT DISTINCT touched.product_id, rel.channel_id
-                      FROM %s
-                      JOIN stock_location loc ON loc.id = touched.location_id
-                      JOIN stock_channel_warehouse_rel rel
-                        ON rel.warehouse_id = loc.warehouse_id
-                ) hit""",
-                touched,
-            )
         return self._mark_pending(
             SQL(
                 "l.active AND l.product_id = hit.product_id"

@@ -3,7 +3,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
 from ..services import jobs, order_intake, retention, shipments
-from ..services.kits import related_products_sql
+from ..services.kits import related_product_ids
 from ..services.outcomes import Outcome
 from ..services.retries import retry_contention
 from ..services.sale_order_builder import SaleOrderBuilder
@@ -137,13 +137,13 @@ class StockChannelOrder(models.Model):
         components of kits among them and of every kit sharing those."""
         self.env["stock.channel.listing"]._mark_pending(
             SQL(
-                """l.active AND l.product_id IN (%s) AND l.channel_id IN (
+                """l.active AND l.product_id = ANY(%s) AND l.channel_id IN (
                     SELECT other.channel_id
                       FROM stock_channel_warehouse_rel other
                       JOIN stock_channel_warehouse_rel mine
                         ON mine.warehouse_id = other.warehouse_id
                      WHERE mine.channel_id = %s)""",
-                related_products_sql(self.env, product_ids),
+                list(related_product_ids(self.env, product_ids)),
                 channel.id,
             )
         )

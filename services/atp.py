@@ -238,7 +238,9 @@ class AtpEngine:
         promised_ids = product_ids
         if kits:
             company_ids = {row.company_id for row in listings}
-            product_ids = product_ids | kits.components_of(product_ids, company_ids)
+            components = kits.components_of(product_ids, company_ids)
+            kits.load_consumables(self.env, components)
+            product_ids = product_ids | components
             promised_ids = product_ids | set(kits.kit_ids())
         return kits, id_array(product_ids), id_array(promised_ids)
 
@@ -564,7 +566,7 @@ class AtpEngine:
         promised, promised_at = {}, {}
         for product_id, company_id, qty, sharing, home in self.cr.fetchall():
             sharing = set(sharing)
-            kit = kits.get(product_id, company_id) if kits else None
+            kit = kits.exploded(product_id, company_id) if kits else None
             parts = (
                 [(c, qty * kit.per_kit(c)) for c in kit.components]
                 if kit is not None

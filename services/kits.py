@@ -78,80 +78,26 @@ class Kit(NamedTuple):
         return self.components[component_id] / self.bom_qty
 
 
-def _down_sql(products):
-    """Recursive step from kit variants (``products``: a relation with an
-    ``id`` column) to their kit BoMs' line products."""
-    return SQL(
-        """SELECT bl.product_id
-             FROM %s cur
-             JOIN product_product pp ON pp.id = cur.id
-             JOIN mrp_bom b ON b.product_tmpl_id = pp.product_tmpl_id
-                           AND (b.product_id IS NULL OR b.product_id = pp.id)
-                           AND b.active AND b.type = 'phantom'
-             JOIN mrp_bom_line bl ON bl.bom_id = b.id""",
-        products,
-    )
-
-
-def _up_sql(products):
-    """Recursive step from products to the kit variants whose kit BoMs have
-    them on a line."""
-    return SQL(
-        """SELECT kit.id
-             FROM %s cur
-             JOIN product_product comp ON comp.id = cur.id
-             JOIN mrp_bom_line bl ON bl.product_tmpl_id = comp.product_tmpl_id
-                                 AND bl.product_id = comp.id
-             JOIN mrp_bom b ON b.id = bl.bom_id AND b.active AND b.type = 'phantom'
-             JOIN product_product kit
-               ON kit.product_tmpl_id = b.product_tmpl_id
-              AND (b.product_id IS NULL OR kit.id = b.product_id)""",
-        products,
-    )
-
-
-def related_products_sql(env, product_ids):
-    """SQL of the product ids whose channel quantity a change of
-    ``product_ids`` can alter: themselves, their components when they are
-    kits, and every kit holding any of these (nested kits included). Without
-    ``mrp``: the ids themselves. Any kit BoM counts, chosen or not: marking
-    one listing too many costs one comparison, one too few an oversell."""
-    ids = SQL("%s::int[]", "{" + ",".join(str(int(i)) for i in product_ids) + "}")
+def related_product_ids(env, product_ids):
+    """The product ids whose channel quantity a change of ``product_ids``
+    can alter: themselves, their components when they are kits, and every
+    kit holding any of these (nested kits included). Without ``mrp``: the
+    ids themselves. Any kit BoM counts, chosen or not: marking one listing
+    too many costs one comparison, one too few an oversell."""
+    product_ids = set(product_ids)
     if not kits_installed(env):
-        return SQL("SELECT unnest(%s)", ids)
-    return SQL(
-        """WITH RECURSIVE
-             down(id) AS (SELECT unnest(%(ids)s) UNION %(down)s),
-             up(id) AS (SELECT id FROM down UNION %(up)s)
-           SELECT id FROM up""",
-        ids=ids,
-        down=_down_sql(SQL("down")),
-        up=_up_sql(SQL("up")),
-    )
+        return product_ids
+    return KitGraph.current(env).related(product_ids)
 
 
-def kits_holding_sql(products):
-    """SQL of ``(origin, product)`` pairs: each product of ``products`` (a
-    relation with a ``product_id`` column) with itself and with every kit
-    holding it, nested kits included; the caller checks
-    :func:`kits_installed` first."""
-    return SQL(
-        """WITH RECURSIVE holding(origin_id, id) AS (
-               SELECT DISTINCT product_id, product_id FROM %(products)s
-                UNION
-               SELECT cur.origin_id, kit.id
-                 FROM holding cur
-                 JOIN product_product comp ON comp.id = cur.id
-                 JOIN mrp_bom_line bl ON bl.product_tmpl_id = comp.product_tmpl_id
-                                     AND bl.product_id = comp.id
-                 JOIN mrp_bom b ON b.id = bl.bom_id AND b.active
-                               AND b.type = 'phantom'
-                 JOIN product_product kit
-                   ON kit.product_tmpl_id = b.product_tmpl_id
-                  AND (b.product_id IS NULL OR kit.id = b.product_id))
-           SELECT origin_id, id FROM holding""",
-        products=products,
-    )
+def kit_holders(env, product_ids):
+    """``{product: kits holding it}`` (nested kits included) for the
+    products of ``product_ids`` that are on a kit BoM; empty without
+    ``mrp``."""
+    if not kits_installed(env):
+        return {}
+    graph = KitGraph.current(env)
+    return {p: holders for p in set(product_ids) if (holders := graph.holders(p))}
 
 
 # Every kit BoM of a database, flattened on demand, by (database, what the
@@ -160,12 +106,11 @@ def kits_holding_sql(products):
 _GRAPHS = {}
 _GRAPHS_KEPT = 8
 
-# One query per computation: has any kit BoM, line, unit, variant or
-# "Apply on Variants" value changed, and which BoM line products do not
-# track inventory (skipped, as in Odoo)? A change is seen in the row count
-# and the newest row version (``xmin``: every insert or update, even in this
-# very transaction or a savepoint, writes a newer one; write dates would not
-# tell two edits of one transaction apart).
+# Has any kit BoM, line, unit, variant or "Apply on Variants" value
+# changed? Row counts and the newest row version (``xmin``: every insert or
+# update, even in this very transaction or a savepoint, writes a newer one;
+# write dates would not tell two edits of one transaction apart). A few
+# milliseconds: stock operations ask it when they mark kits.
 _SIGNATURE = SQL(
     """
     SELECT concat_ws('|',
@@ -176,12 +121,7 @@ _SIGNATURE = SQL(
                (SELECT max(xmin::text::bigint) FROM uom_uom),
                (SELECT max(id) FROM product_product),
                (SELECT count(*) || ',' || COALESCE(max(xmin::text::bigint), 0)
-                  FROM product_template_attribute_value)),
-           ARRAY(SELECT DISTINCT bl.product_id
-                   FROM mrp_bom_line bl
-                   JOIN product_product cp ON cp.id = bl.product_id
-                   JOIN product_template ct ON ct.id = cp.product_tmpl_id
-                  WHERE NOT COALESCE(ct.is_storable, FALSE))
+                  FROM product_template_attribute_value))
     """
 )
 
@@ -192,9 +132,61 @@ class KitGraph:
 
     def __init__(self, rows=()):
         self.rows = {}
+        self.parents = {}  # component -> kit variants with it on a line
         for row in rows:
             self.rows.setdefault(row.kit_id, []).append(row)
+            self.parents.setdefault(row.line_product_id, set()).add(row.kit_id)
         self.flat = {}
+        self._holders = {}
+
+    @classmethod
+    def current(cls, env):
+        """The graph as this transaction sees it: one small query, and one
+        more when the kit BoMs changed since this process last read them."""
+        for model in ("mrp.bom", "mrp.bom.line", "uom.uom"):
+            env[model].flush_model()
+        env.cr.execute(_SIGNATURE)
+        key = (env.cr.dbname, env.cr.fetchone()[0])
+        graph = _GRAPHS.get(key)
+        if graph is None:
+            graph = cls.read(env)
+            if len(_GRAPHS) >= _GRAPHS_KEPT:
+                _GRAPHS.pop(next(iter(_GRAPHS)))
+            _GRAPHS[key] = graph
+        return graph
+
+    def holders(self, product_id):
+        """Every kit holding ``product_id``, nested kits included."""
+        if product_id not in self._holders:
+            found, todo = set(), [product_id]
+            while todo:
+                for kit in self.parents.get(todo.pop(), ()):
+                    if kit not in found:
+                        found.add(kit)
+                        todo.append(kit)
+            self._holders[product_id] = frozenset(found)
+        return self._holders[product_id]
+
+    def components(self, product_id):
+        """Every product on the kit BoMs of ``product_id``, nested."""
+        found, todo = set(), [product_id]
+        while todo:
+            for row in self.rows.get(todo.pop(), ()):
+                if row.line_product_id not in found:
+                    found.add(row.line_product_id)
+                    todo.append(row.line_product_id)
+        return found
+
+    def related(self, product_ids):
+        """The products, their components, and every kit holding any."""
+        down = set(product_ids)
+        for product_id in product_ids:
+            if product_id in self.rows:
+                down |= self.components(product_id)
+        related = set(down)
+        for product_id in down:
+            related |= self.holders(product_id)
+        return related
 
     @classmethod
     def read(cls, env):
@@ -296,32 +288,41 @@ class KitGraph:
 
 class KitBook:
     """The kits of a database as one computation sees them: the (cached)
-    graph, less the components that do not track inventory."""
+    graph, less the components that do not track inventory
+    (:meth:`load_consumables`, once the computation knows its kits)."""
 
-    def __init__(self, graph=None, consumables=frozenset()):
+    def __init__(self, graph=None):
         self._graph = graph or KitGraph()
-        self._consumables = consumables
+        self._consumables = frozenset()
         self._kits = {}
 
     @classmethod
     def fetch(cls, env, product_ids=None):
-        """The book, for one computation: one query, and one more when the
-        kit BoMs changed since this process last read them. Without
-        ``mrp``: an empty book, no query."""
+        """The book, for one computation: one small query, and one more
+        when the kit BoMs changed since this process last read them.
+        Without ``mrp``: an empty book, no query."""
         if not kits_installed(env):
             return cls()
-        for model in ("mrp.bom", "mrp.bom.line", "product.template", "uom.uom"):
-            env[model].flush_model()
-        env.cr.execute(_SIGNATURE)
-        signature, consumables = env.cr.fetchone()
-        key = (env.cr.dbname, signature)
-        graph = _GRAPHS.get(key)
-        if graph is None:
-            graph = KitGraph.read(env)
-            if len(_GRAPHS) >= _GRAPHS_KEPT:
-                _GRAPHS.pop(next(iter(_GRAPHS)))
-            _GRAPHS[key] = graph
-        return cls(graph, frozenset(consumables or ()))
+        return cls(KitGraph.current(env))
+
+    def load_consumables(self, env, component_ids):
+        """Which of these components do not track inventory (Odoo skips
+        them in a kit's quantity): one query, none without components."""
+        if not component_ids:
+            return
+        env["product.template"].flush_model(["is_storable"])
+        env.cr.execute(
+            SQL(
+                """SELECT pp.id
+                     FROM product_product pp
+                     JOIN product_template pt ON pt.id = pp.product_tmpl_id
+                    WHERE pp.id = ANY(%s::int[])
+                      AND NOT COALESCE(pt.is_storable, FALSE)""",
+                "{" + ",".join(str(int(i)) for i in component_ids) + "}",
+            )
+        )
+        self._consumables = frozenset(row[0] for row in env.cr.fetchall())
+        self._kits.clear()
 
     def __bool__(self):
         return bool(self._graph.rows)
@@ -329,6 +330,11 @@ class KitBook:
     def kit_ids(self):
         """Every kit variant of the database."""
         return self._graph.rows.keys()
+
+    def exploded(self, product_id, company_id):
+        """The flattened :class:`Kit` with every leaf component, consumable
+        or not (what a kit order promises), or None."""
+        return self._graph.flattened(product_id, company_id)
 
     def get(self, product_id, company_id):
         """The flattened :class:`Kit` of a product for a company (storable
@@ -349,11 +355,11 @@ class KitBook:
         return self._kits[key]
 
     def components_of(self, product_ids, company_ids):
-        """Every component of the kits among ``product_ids``."""
+        """Every leaf component of the kits among ``product_ids``."""
         return {
             component
             for product_id in product_ids
             for company_id in company_ids
-            if (kit := self.get(product_id, company_id))
+            if (kit := self.exploded(product_id, company_id))
             for component in kit.components
         }

@@ -1,5 +1,6 @@
 from odoo.tests import tagged
 
+from ..services.kits import related_product_ids
 from .common import ChannelCase
 
 
@@ -222,6 +223,9 @@ class TestMarking(ChannelCase):
         listings = self.env["stock.channel.listing"].create(
             [{"channel_id": self.channel.id, "product_id": p.id} for p in products]
         )
+        # With mrp, the first marking after a product or kit BoM change also
+        # reads the kit BoMs (once per process and change).
+        related_product_ids(self.env, products.ids)
         counts = []
         for subset in (listings[:1], listings[1:]):
             self._clear_pending(listings)
