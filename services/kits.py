@@ -149,7 +149,7 @@ class KitGraph:
         key = (env.cr.dbname, env.cr.fetchone()[0])
         graph = _GRAPHS.get(key)
         if graph is None:
-            graph = cls.read(env)
+            graph = cls.load(env)
             if len(_GRAPHS) >= _GRAPHS_KEPT:
                 _GRAPHS.pop(next(iter(_GRAPHS)))
             _GRAPHS[key] = graph
@@ -189,7 +189,7 @@ class KitGraph:
         return related
 
     @classmethod
-    def read(cls, env):
+    def load(cls, env):
         env.cr.execute(
             SQL(
                 """
