@@ -65,8 +65,10 @@ def _read(env, ids, read_at, found):
             SELECT d.id, d.kind, d.channel_qty, d.published_qty, d.atp_qty,
                    d.channel_id, c.adapter, COALESCE(l.external_ref, ''),
                    COALESCE(l.feed_ref, ''),
+                   -- Forced changes are republications (auto-heal, the
+                   -- Republish button): they do not explain the drift.
                    EXISTS (SELECT FROM stock_channel_listing_change ch
-                            WHERE ch.listing_id = d.listing_id),
+                            WHERE ch.listing_id = d.listing_id AND NOT ch.force),
                    p.id, p.state = 'failed'
               FROM stock_channel_discrepancy d
               JOIN stock_channel_listing l ON l.id = d.listing_id

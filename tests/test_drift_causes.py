@@ -340,6 +340,18 @@ class TestDriftCauseOrder(DriftCauseCase):
         self.assertEqual(self._drift(), drift)
         self.assertEqual(drift.cause, "in_flight")
 
+    def test_healed_edit_stays_an_edit(self):
+        """Auto-heal's forced republication is not a change in flight: the
+        run before it goes out still calls the drift an edit."""
+        self.channel.auto_heal = True
+        self.shown[self.sku] = 25
+        self._reconcile()
+        drift = self._drift()
+        self.assertTrue(drift.healed)
+        self.assertTrue(self.listing.pending)
+        self._reconcile(channel=self.channel.with_context(job_uuid="recon-job-2"))
+        self.assertEqual(drift.cause, "edited_on_marketplace")
+
 
 @tagged("post_install", "-at_install")
 class TestDriftCauseActions(DriftCauseCase):
