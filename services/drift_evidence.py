@@ -244,6 +244,8 @@ def _competitors(env, ids):
                AND o.last_published_at IS NOT NULL
               JOIN stock_channel oc
                 ON oc.id = o.channel_id AND oc.id != c.id AND oc.active
+               -- Of the same company: another's channel is not named here.
+               AND oc.company_id = c.company_id
                AND oc.adapter = c.adapter
                AND rtrim(COALESCE(oc.base_url, ''), '/')
                    = rtrim(COALESCE(c.base_url, ''), '/')

@@ -106,6 +106,46 @@ class TestDriftCauses(DriftCauseCase):
         self.assertEqual(drift.cause, "in_flight")
         self.assertIn("FEED-CAUSES-1", drift.cause_detail)
 
+    def _publication_job(self, state, retry=0):
+        """The channel's publication job, as queue_job keeps it, moved to
+        ``state`` (the runner's work)."""
+        self.channel._enqueue_publication(delay=0)
+        job = self.env["queue.job"].search(
+            [
+                ("stock_channel_id", "=", self.channel.id),
+                ("method_name", "=", "_publish_pending"),
+            ]
+        )
+        self.assertEqual(len(job), 1)
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE queue_job SET state = %s, retry = %s WHERE id = %s",
+            [state, retry, job.id],
+        )
+        return job
+
+    def test_in_flight_while_the_publication_job_runs(self):
+        """The channel's publication job is running (its batch on its way)
+        when the channel is read back."""
+        self._publication_job("started")
+        self.shown[self.sku] = 18
+        self._reconcile()
+        drift = self._drift()
+        self.assertEqual(drift.cause, "in_flight")
+        self.assertIn("publication job running", drift.cause_detail)
+
+    def test_failed_publication_while_its_job_waits_for_a_retry(self):
+        """A transient failure leaves no failed row: the job waits for its
+        retry and the listing stays pending."""
+        self._set_stock(self.product, self.stock_main, 5)
+        self._flush_marks()
+        self._publication_job("pending", retry=2)
+        self.shown[self.sku] = 18
+        self._reconcile()
+        drift = self._drift()
+        self.assertEqual(drift.cause, "failed_publication")
+        self.assertIn("waiting to be retried", drift.cause_detail)
+
     def test_failed_publication_after_a_failing_batch(self):
         """The marketplace refuses the batch (400): the listing stays pending
         but its last publication failed; the cause links that row and
