@@ -129,6 +129,10 @@ def in_flight(ev, _):
 
 
 def failed_publication(ev, _):
+    # A SKU the channel does not know fails every publication: republishing
+    # will not help, fixing the listing will (the unknown rule).
+    if ev.kind == "unknown_on_channel":
+        return None
     if ev.last_publication_failed:
         return Verdict(
             "failed_publication",

@@ -533,6 +533,19 @@ class TestDriftCauseRules(BaseCase):
             (verdict.cause, verdict.action), ("failed_publication", "republish")
         )
 
+    def test_unknown_sku_failing_its_publications_is_a_mapping_issue(self):
+        verdict = drift_causes.explain(
+            self._evidence(
+                kind="unknown_on_channel",
+                channel_qty=None,
+                last_publication_id=4,
+                last_publication_failed=True,
+            )
+        )
+        self.assertEqual(
+            (verdict.cause, verdict.action), ("unknown_on_channel", "open_listing")
+        )
+
     def test_resolved_row_keeps_its_cause_without_orders(self):
         self.assertIsNone(drift_causes.explain(self._evidence(found=False)))
 
