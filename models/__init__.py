@@ -38,6 +38,7 @@ from . import stock_channel_return
 from . import stock_channel_return_line
 from . import stock_channel_order_returns
 from . import stock_channel_discrepancy
+from . import stock_channel_discrepancy_cause
 from . import stock_channel_alert
 from . import stock_channel_move_trace
 from . import stock_channel_reconciliation

@@ -16,6 +16,7 @@ from odoo.tools import SQL
 from ..adapters.base import ListingRef
 from .atp import AtpEngine, id_array
 from .channel_run import ChannelRun
+from .drift_evidence import explain_discrepancies
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Reconciler(ChannelRun):
         rows = self._listings()
         compared = self._compared(rows)
         adapter = self.channel._get_adapter(session)
+        read_at = fields.Datetime.now()
         shown = adapter.fetch_levels([c[0] for c in compared], self.job_uuid)
         findings = []
         for ref, last_qty, published, atp_qty, pending in compared:
@@ -82,6 +84,7 @@ class Reconciler(ChannelRun):
                 )
         findings = self._without_published_meanwhile(findings, rows)
         self._record(findings)
+        self._explain([row.listing_id for row in rows], findings, read_at)
         resolved = self._resolve([row.listing_id for row in rows], findings)
         self.healed = self._heal(findings) if self.channel.auto_heal else 0
         self.channel.last_reconciled_at = fields.Datetime.now()
@@ -217,6 +220,30 @@ class Reconciler(ChannelRun):
             )
         )
         self.env["stock.channel.discrepancy"].invalidate_model()
+
+    def _explain(self, compared_ids, findings, read_at):
+        """Choose the cause of every open discrepancy of the compared
+        listings: those found again by this run from the whole evidence,
+        those about to be resolved only from orders received since (one
+        read of the open rows, then a fixed number of statements)."""
+        if not compared_ids:
+            return
+        self.cr.execute(
+            SQL(
+                """SELECT id, listing_id, kind, COALESCE(location_ref, '')
+                     FROM stock_channel_discrepancy
+                    WHERE state = 'open' AND listing_id = ANY(%s::int[])""",
+                id_array(compared_ids),
+            )
+        )
+        open_rows = self.cr.fetchall()
+        keys = {(f.listing_id, f.kind, f.location) for f in findings}
+        explain_discrepancies(
+            self.env,
+            [row[0] for row in open_rows],
+            read_at,
+            found_ids=[row[0] for row in open_rows if tuple(row[1:]) in keys],
+        )
 
     def _resolve(self, compared_ids, findings):
         """Resolve the open discrepancies of the compared listings that this

@@ -194,7 +194,8 @@ class TestReconciliation(ReconciliationCase):
         )
 
     def test_queries_do_not_grow_with_listings(self):
-        """Set-based: 20 more listings cost no more queries."""
+        """Set-based: 20 more listings (and discrepancies) cost no more
+        queries."""
 
         def queries_for_run():
             self.env.flush_all()
@@ -203,6 +204,9 @@ class TestReconciliation(ReconciliationCase):
             self._reconcile()
             return self.env.cr.sql_log_count - before
 
+        # One drift already: the causes of a run's discrepancies are read
+        # set-based, so one costs what twenty-one cost.
+        self.shown[self.sku] = 25
         few = queries_for_run()
         for index in range(20):
             product = self._create_product(f"Recon Many {index}")
