@@ -66,12 +66,14 @@ class TestDigest(ChannelCase):
             }
         )
 
-    def _discrepancy(self, detected_ago, resolved=False, healed=False):
+    def _discrepancy(
+        self, detected_ago, resolved=False, healed=False, kind="channel_drift"
+    ):
         return self.env["stock.channel.discrepancy"].create(
             {
                 "listing_id": self.listing.id,
                 "channel_id": self.channel.id,
-                "kind": "channel_drift",
+                "kind": kind,
                 "state": "resolved" if resolved else "open",
                 "detected_at": self.now - detected_ago,
                 "resolved_at": self.now if resolved else False,
@@ -92,6 +94,7 @@ class TestDigest(ChannelCase):
                             "sku": self.listing.external_sku,
                             "channel_qty": 1,
                             "product_qty": 1,
+                            "restock_type": "return",
                         }
                     )
                 ],
@@ -107,15 +110,14 @@ class TestDigest(ChannelCase):
 
     def _make_day(self):
         """The day's rows, and some outside it that must not count."""
-        failed_then_sent = self._publication("failed")
-        for latency in (100, 200, 300):
-            self._publication(latency=latency)
-        self._publication("failed")
         old = self._publication(latency=9000) | self._publication("failed")
         self._age(
             "stock_channel_publication", old.ids, "create_date", timedelta(days=2)
         )
-        self.assertTrue(failed_then_sent)
+        self._publication("failed")  # delivered by the next ones
+        for latency in (100, 200, 300):
+            self._publication(latency=latency)
+        self._publication("failed")  # not delivered yet
 
         job = self.channel.with_delay(identity_key="digest-test")._reconcile()
         self.env["queue.job"].search([("uuid", "=", job.uuid)]).state = "failed"
@@ -123,7 +125,8 @@ class TestDigest(ChannelCase):
         self._discrepancy(timedelta(hours=1))
         self._discrepancy(timedelta(hours=2), resolved=True, healed=True)
         self._discrepancy(timedelta(days=3), resolved=True)
-        self._discrepancy(timedelta(days=3))  # neither found nor resolved today
+        # Neither found nor resolved today.
+        self._discrepancy(timedelta(days=3), kind="unknown_on_channel")
 
         done = self._order("DIGEST-1")
         self._order("DIGEST-2", state="error")
