@@ -4,6 +4,7 @@ from odoo import Command, fields
 from odoo.tests import new_test_user, tagged
 from odoo.tools import SQL
 
+from ..services.anomalies import AnomalyDetector
 from .common import ChannelCase
 
 
@@ -297,3 +298,33 @@ class TestAnomalyAlerts(ChannelCase):
         self._check()
         self.env["stock.channel"]._cron_check_alerts()
         self.assertTrue(self._open("atp_drop"))
+
+    def test_query_count_does_not_grow_with_listings(self):
+        """Set-based: the stock-fall check issues as many queries for
+        seven falling listings as for one."""
+        self._stock_checked(100)
+
+        def count_queries():
+            self._set_stock(self.product, self.stock_main, -80)
+            self.env.flush_all()
+            self.env.invalidate_all()
+            detector = AnomalyDetector(self.env, self.channel, fields.Datetime.now())
+            before = self.env.cr.sql_log_count
+            drops, _baselines = detector.atp_drops()
+            self.assertEqual(len(drops), 1)
+            return self.env.cr.sql_log_count - before
+
+        one = count_queries()
+        for number in range(6):
+            product = self._create_product(f"Anomaly Count {number}", lst_price=3.0)
+            listing = self._create_listing(self.channel, product)
+            self._set_stock(product, self.stock_main, 100)
+            self.env.flush_all()
+            self.env.cr.execute(
+                "UPDATE stock_channel_listing SET anomaly_atp_qty = 100 WHERE id = %s",
+                [listing.id],
+            )
+            self._set_stock(product, self.stock_main, -80)
+        self._set_stock(self.product, self.stock_main, 80)
+        seven = count_queries()
+        self.assertEqual(seven, one)
