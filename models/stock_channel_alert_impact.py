@@ -110,11 +110,15 @@ class StockChannelAlert(models.Model):
         return alert
 
     def _refresh_anomaly(self, finding, note):
+        """The last check's figures; a further stock fall adds to the
+        earlier ones (each check sees the fall since the one before)."""
         values = self._anomaly_values(finding, note)
-        if finding.watch:
+        if finding.kind == "atp_drop":
+            values["units_at_risk"] += self.units_at_risk
+            values["revenue_at_risk"] += self.revenue_at_risk
             values["watch"] = {
-                **(self.watch or {}),
                 **{str(k): v for k, v in finding.watch.items()},
+                **(self.watch or {}),
             }
         self.write(values)
 

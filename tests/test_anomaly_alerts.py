@@ -120,7 +120,8 @@ class TestAnomalyAlerts(ChannelCase):
 
     def test_unexplained_fall_alerts_with_revenue_and_recovers(self):
         """80 of 100 units vanish (no move, no order): one alert and one
-        to-do stating 80 units and 1,000.00 at risk; restocking closes both."""
+        to-do stating 80 units and 1,000.00 at risk; a further fall adds to
+        it; restocking closes both."""
         self._stock_checked(100)
         self._set_stock(self.product, self.stock_main, -80)
         for _again in range(2):
@@ -136,7 +137,15 @@ class TestAnomalyAlerts(ChannelCase):
         self.assertIn(self.listing.external_sku, str(activity.note))
         self.assertFalse(self._mails(), "no e-mail unless E-mail Alerts")
 
-        self._set_stock(self.product, self.stock_main, 80)
+        # 10 of the 20 left vanish too: the same alert, the fall added.
+        self._set_stock(self.product, self.stock_main, -10)
+        self._check()
+        self.assertEqual(self._open("atp_drop"), alert)
+        self.assertEqual(alert.units_at_risk, 90)
+        self.assertAlmostEqual(alert.revenue_at_risk, 1125.0)
+        self.assertEqual(len(self.channel.activity_ids), 1)
+
+        self._set_stock(self.product, self.stock_main, 90)
         self._check()
         self.assertEqual(alert.state, "closed")
         self.assertFalse(activity.exists())
