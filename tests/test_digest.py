@@ -233,7 +233,7 @@ class TestDigest(ChannelCase):
 
     def test_cron_covers_yesterday_utc(self):
         """The cron's window is yesterday's whole UTC day: rows of today are
-        not in it."""
+        not in it; without E-mail Digest nothing is e-mailed."""
         self._order("DIGEST-TODAY")
         messages = self.env["mail.message"].search([]).ids
         self.env["stock.channel"]._cron_send_digest()
@@ -252,3 +252,7 @@ class TestDigest(ChannelCase):
         self.assertEqual(len(own), 1)
         self.assertIn(yesterday, own.body)
         self.assertIn("Orders: 0 received", own.body)
+        mails = self.env["mail.mail"].search(
+            [("model", "=", "stock.channel"), ("res_id", "=", self.channel.id)]
+        )
+        self.assertFalse(mails, "no e-mail unless E-mail Digest")
