@@ -32,6 +32,7 @@
         "data/product_data.xml",
         "data/stock_channel_cron.xml",
         "data/kit_cron.xml",
+        "data/digest_cron.xml",
         "views/stock_channel_views.xml",
         "views/stock_channel_listing_views.xml",
         "views/stock_channel_buffer_rule_views.xml",
@@ -52,6 +53,7 @@
         "views/stock_channel_return_views.xml",
         "views/stock_channel_order_refusal_views.xml",
         "views/stock_channel_threepl_order_views.xml",
+        "views/stock_channel_digest_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -40,12 +40,16 @@ from . import stock_channel_order_returns
 from . import stock_channel_discrepancy
 from . import stock_channel_discrepancy_cause
 from . import stock_channel_alert
+from . import stock_channel_alert_impact
 from . import stock_channel_move_trace
 from . import stock_channel_reconciliation
 from . import stock_channel_order_pull
 from . import stock_channel_order_refusal
 from . import stock_channel_health
 from . import stock_channel_return_health
+from . import stock_channel_anomaly
+from . import stock_channel_listing_anomaly
+from . import stock_channel_digest
 from . import stock_channel_sandbox_shelf
 from . import stock_channel_delivery
 from . import stock_channel_sandbox_shipment

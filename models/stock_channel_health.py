@@ -5,6 +5,7 @@ from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
 from ..adapters import ADAPTERS
+from .stock_channel_alert import ALERT_KINDS
 
 
 class StockChannel(models.Model):
@@ -261,7 +262,14 @@ class StockChannel(models.Model):
         Alert = self.env["stock.channel.alert"]
         open_alerts = {
             (alert.channel_id.id, alert.kind): alert
-            for alert in Alert.search([("state", "=", "open")])
+            # Only the threshold kinds: anomalies have their own check
+            # (stock_channel_anomaly.py).
+            for alert in Alert.search(
+                [
+                    ("state", "=", "open"),
+                    ("kind", "in", [kind for kind, _label in ALERT_KINDS]),
+                ]
+            )
         }
         for channel in channels:
             crossed = {

@@ -47,3 +47,5 @@ from . import test_dropship_stock
 from . import test_supplier_feeds
 from . import test_supplier_feed_endpoint
 from . import test_drift_causes
+from . import test_anomaly_alerts
+from . import test_digest
