@@ -47,3 +47,4 @@ from . import test_dropship_stock
 from . import test_supplier_feeds
 from . import test_supplier_feed_endpoint
 from . import test_circuit_breaker
+from . import test_operator_controls
