@@ -24,7 +24,12 @@ class StockChannelBreakerState(models.Model):
     ]
 
     state = fields.Selection(
-        BREAKER_STATES, required=True, default="closed", readonly=True
+        BREAKER_STATES,
+        required=True,
+        default="closed",
+        readonly=True,
+        help="Closed: calls go out. Open: publication does not call the "
+        "marketplace. Half-open: one probe call is on its way.",
     )
     since = fields.Datetime(readonly=True, help="When it entered this state.")
     probe_job_uuid = fields.Char(

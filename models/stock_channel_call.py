@@ -31,7 +31,9 @@ class StockChannelCall(models.Model):
     _order = "id desc"
     _log_access = False
 
-    called_at = fields.Datetime(required=True, readonly=True, index=True)
+    called_at = fields.Datetime(
+        required=True, readonly=True, index=True, help="When the call was made."
+    )
     ok = fields.Boolean(
         string="Answered",
         readonly=True,
@@ -40,7 +42,13 @@ class StockChannelCall(models.Model):
         "answer too large or too slow, which the circuit breaker counts as "
         "failures.",
     )
-    kind = fields.Selection(CALL_KINDS, required=True, readonly=True)
+    kind = fields.Selection(
+        CALL_KINDS,
+        string="Outcome",
+        required=True,
+        readonly=True,
+        help="Answered, or how the call failed.",
+    )
     http_status = fields.Integer(
         string="HTTP Status", readonly=True, help="0: no answer at all."
     )
@@ -48,7 +56,11 @@ class StockChannelCall(models.Model):
         string="Request", readonly=True, help="Method and path, never the query."
     )
     message = fields.Char(readonly=True, help="Why it failed, secrets removed.")
-    duration_ms = fields.Integer(string="Duration (ms)", readonly=True)
+    duration_ms = fields.Integer(
+        string="Duration (ms)",
+        readonly=True,
+        help="From sending the request to the end of the answer, or the failure.",
+    )
 
     def init(self):
         # The breaker's window: the channel's latest calls, newest first.

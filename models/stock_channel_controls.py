@@ -20,10 +20,17 @@ class StockChannel(models.Model):
         "Publication sends them all.",
     )
     publication_paused_at = fields.Datetime(
-        string="Paused Since", readonly=True, copy=False
+        string="Paused Since",
+        readonly=True,
+        copy=False,
+        help="When publication was paused.",
     )
     publication_paused_by = fields.Many2one(
-        "res.users", string="Paused By", readonly=True, copy=False
+        "res.users",
+        string="Paused By",
+        readonly=True,
+        copy=False,
+        help="Who paused publication.",
     )
 
     def action_pause_publication(self):

@@ -399,3 +399,69 @@ class TestRacingProbes(CommittedChannelCase):
             thread.join(30)
         self.assertIsInstance(outcome["B"][0], breaker.Hold)
         self.assertEqual(self._probe(), ("half_open", "A"))
+
+
+@tagged("post_install", "-at_install")
+class TestBreakerCommitted(CommittedChannelCase):
+    """Publication jobs on their own connections, committed or rolled back
+    like the job runner's, against a marketplace that fails and recovers."""
+
+    def _committed_breaker(self):
+        """(the channel's call outcomes in order, its breaker state)."""
+
+        def read(env):
+            env.cr.execute(
+                "SELECT ok FROM stock_channel_call WHERE channel_id = %s ORDER BY id",
+                [self.ids["channel"]],
+            )
+            calls = [row[0] for row in env.cr.fetchall()]
+            env.cr.execute(
+                "SELECT state FROM stock_channel_breaker_state WHERE channel_id = %s",
+                [self.ids["channel"]],
+            )
+            row = env.cr.fetchone()
+            return calls, row and row[0]
+
+        return committed(read)
+
+    def _run(self, name):
+        job = self._job(name)
+        job.join(30)
+        return job.outcome
+
+    def test_failures_survive_the_rollback_and_recovery_delivers(self):
+        """The failing jobs roll back, their calls and the opening stay;
+        the next job is held without calling; after the wait the probe
+        closes the breaker and the latest quantity lands."""
+
+        def configure(env):
+            env["stock.channel"].browse(self.ids["channel"]).write(
+                {"breaker_min_calls": 2, "breaker_window": 4}
+            )
+
+        committed(configure)
+        self.market.script.extend([Reply(status=503), Reply(status=503)])
+        for name in ("fail-1", "fail-2"):
+            self._change_stock(1)
+            outcome = self._run(name)
+            self.assertIsInstance(outcome.get("error"), RetryableJobError, outcome)
+        self.assertTrue(outcome["error"].ignore_retry, "opened: no try burnt")
+        self.assertEqual(self._committed_breaker(), ([False, False], "open"))
+        self._change_stock(5)
+        outcome = self._run("held")
+        self.assertIn("Circuit breaker open", outcome.get("result", ""), outcome)
+        self.assertEqual(len(self.market.received), 2, "the marketplace is spared")
+
+        def wait_over(env):
+            env.cr.execute(
+                "UPDATE stock_channel_breaker_state"
+                "   SET since = since - interval '61 seconds' WHERE channel_id = %s",
+                [self.ids["channel"]],
+            )
+
+        committed(wait_over)
+        self.assertEqual(self._run("probe"), {"result": "1 sent, 0 unchanged"})
+        self.assertEqual(self._committed_breaker(), ([False, False, True], "closed"))
+        atp, published, pending = self._state()
+        self.assertEqual((published, pending), (atp, False))
+        self.assertEqual(self.market.levels, {(self.ids["sku"], ""): atp})
