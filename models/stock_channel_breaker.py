@@ -5,6 +5,9 @@ from odoo.tools import SQL
 from ..services import breaker
 from .stock_channel_breaker_state import BREAKER_STATES
 
+# Failing calls shown on the channel's Monitoring tab.
+RECENT_FAILED_CALLS = 10
+
 
 class StockChannel(models.Model):
     """A channel's circuit breaker: its parameters, where it stands and the
@@ -63,12 +66,12 @@ class StockChannel(models.Model):
         help="Marketplace calls the failure share is computed over now (since "
         "the breaker last closed, at most the window).",
     )
-    failed_call_ids = fields.One2many(
+    failed_call_ids = fields.Many2many(
         "stock.channel.call",
-        "channel_id",
         string="Recent Failing Calls",
-        domain=[("ok", "=", False)],
-        help="The channel's latest marketplace calls that failed.",
+        compute="_compute_failed_call_ids",
+        help="The channel's latest marketplace calls that failed (at most "
+        "ten; All Calls lists every one).",
     )
 
     @api.constrains(
@@ -104,6 +107,19 @@ class StockChannel(models.Model):
             total, failed = shares.get(channel.id, (0, 0))
             channel.breaker_window_calls = total
             channel.breaker_failure_share = 100 * failed // total if total else 0
+
+    def _compute_failed_call_ids(self):
+        """The latest few only: an outage leaves thousands."""
+        Call = self.env["stock.channel.call"]
+        for channel in self:
+            channel.failed_call_ids = (
+                Call.search(
+                    [("channel_id", "=", channel.id), ("ok", "=", False)],
+                    limit=RECENT_FAILED_CALLS,
+                )
+                if channel.id
+                else Call
+            )
 
     def _breaker_window_counts(self, found):
         """``{channel id: (calls, failed)}`` of each breaker's window, in one

@@ -243,6 +243,32 @@ class TestBreakerStates(BreakerCase):
                     channel.write(values)
                     channel.flush_recordset()
 
+    def test_form_and_dashboard_show_it(self):
+        """The channel form and the health card load the breaker's state,
+        since when and the failing calls, for a manager."""
+        self._open()
+        Channel = self.env["stock.channel"].with_user(self.manager)
+        kanban = self.env.ref("stock_channel_sync.stock_channel_view_kanban_health")
+        views = Channel.get_views([(kanban.id, "kanban"), (False, "form")])
+        for view_type in ("kanban", "form"):
+            self.assertIn("breaker_state", views["views"][view_type]["arch"])
+        form_fields = views["models"]["stock.channel"]["fields"]
+        self.assertIn("failed_call_ids", form_fields)
+        (values,) = Channel.browse(self.channel.id).web_read(
+            {
+                "breaker_state": {},
+                "breaker_since": {},
+                "breaker_failure_share": {},
+                "publication_paused": {},
+                "failed_call_ids": {"fields": {"kind": {}, "http_status": {}}},
+            }
+        )
+        self.assertEqual(values["breaker_state"], "open")
+        self.assertTrue(values["breaker_since"])
+        self.assertEqual(
+            [call["http_status"] for call in values["failed_call_ids"]], [503, 503]
+        )
+
     def test_retention_trims_calls(self):
         """Calls older than the retention go with the daily vacuum."""
         self._open()
