@@ -129,8 +129,9 @@ class StockChannelJobs(models.Model):
             )
         hold, probing = breaker.gate(self, job_uuid)
         if hold:
-            # The probe goes out once the wait is over, whoever asks first.
-            self._enqueue_publication(delay=_seconds_until(hold.retry_at))
+            # The probe goes out once the wait is over, whoever asks first
+            # (a forced run stays forced: Full Resync, Replay).
+            self._enqueue_publication(delay=_seconds_until(hold.retry_at), force=force)
             return hold.message
         try:
             result = Publisher(self, job_uuid).run(force=force)
@@ -151,7 +152,8 @@ class StockChannelJobs(models.Model):
                 self._keep_audit(exc.audit)
             raise UserError(str(exc)) from exc
         if probing:
-            # Nothing called the marketplace: the next job may probe.
+            # Still this job's probe if no call decided it (nothing was
+            # sent): the next job may probe at once.
             breaker.release_probe(self, job_uuid)
         return result
 

@@ -116,12 +116,13 @@ class TestBreakerStates(BreakerCase):
         sent = len(self.market.received)
         with trap_jobs() as trap:
             started = time.monotonic()
-            result = self._publish()
+            result = self._publish(force=True)
             self.assertLess(time.monotonic() - started, 1)
             (job,) = [
                 j for j in trap.enqueued_jobs if j.method_name == "_publish_pending"
             ]
             self.assertGreater(job.eta, fields.Datetime.now() + timedelta(seconds=50))
+            self.assertEqual(job.kwargs, {"force": True}, "a forced run stays forced")
         self.assertIn("Circuit breaker open since", result)
         self.assertEqual(len(self.market.received), sent, "the marketplace is spared")
         (self.listing | self.listing_b).invalidate_recordset()
