@@ -41,6 +41,7 @@
         "views/stock_channel_discrepancy_views.xml",
         "views/stock_channel_alert_views.xml",
         "views/stock_channel_dashboard_views.xml",
+        "views/stock_channel_breaker_views.xml",
         "views/stock_location_views.xml",
         "views/stock_picking_views.xml",
         "views/stock_channel_sandbox_views.xml",

@@ -6,7 +6,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -109,6 +109,38 @@ class ChannelConfig:
             forms.add(base64.b64encode(pair).decode())
         # Longest first: a secret inside another form is replaced with it.
         return sorted(forms, key=len, reverse=True)
+
+
+@dataclass(frozen=True)
+class Call:
+    """The outcome of one HTTP call to a marketplace, as
+    :meth:`Adapter.request` tells its observer: ``ok`` when the marketplace
+    answered (a 4xx about one item included), else a failure of ``kind``
+    (``timeout``, ``connection``, ``server`` for a 5xx, ``rate_limit`` for
+    a 429, ``answer`` for an answer too large or too slow). ``summary`` is
+    the method and path, never the query (credentials travel there)."""
+
+    ok: bool
+    status: int
+    kind: str
+    summary: str
+    message: str = ""
+    duration_ms: int = 0
+
+
+def call_kind(ok, status, message):
+    """The :attr:`Call.kind` of an outcome."""
+    if ok:
+        return "ok"
+    if status == 429:
+        return "rate_limit"
+    if status and status >= 500:
+        return "server"
+    if message.endswith("timeout"):
+        return "timeout"
+    if message.endswith("connection failed"):
+        return "connection"
+    return "answer"
 
 
 @dataclass
@@ -337,6 +369,10 @@ class Adapter:
     def __init__(self, config, session):
         self.config = config
         self.session = session
+        # Told the outcome of every call this adapter makes (a channel's
+        # circuit breaker, ``services/breaker.py``): ``observer(Call)``.
+        # None: nobody listens (3PL connections, benchmarks).
+        self.observer = None
 
     @classmethod
     def summed_location(cls, location_ref):
@@ -428,11 +464,49 @@ class Adapter:
         """An HTTP call to an allowed destination (see ``outbound.py``), with
         clamped timeouts, no redirects and a capped answer read within a total
         deadline; failures sorted into transient and permanent. Returns the
-        response when it is a 2xx."""
+        response when it is a 2xx.
+
+        The one path of every adapter's HTTP calls, so the one place where
+        their outcome is told to :attr:`observer`: a transient failure
+        (timeout, refused connection, 5xx, 429, an answer cut) as a failed
+        call; any answer, a 4xx about one item included, as a call the
+        marketplace answered. A destination refused before anything is
+        sent, or a malformed URL, is no call."""
         try:
             check_destination(url, self.config.allowed_hosts)
         except Refused as exc:
             raise PermanentError(f"{self.code}: {exc}") from exc
+        started = time.monotonic()
+        try:
+            response = self._exchange(method, url, **kwargs)
+        except TransientError as exc:
+            self._observe(method, url, started, False, exc.status, str(exc))
+            raise
+        except PermanentError as exc:
+            if exc.status:
+                self._observe(method, url, started, True, exc.status, "")
+            raise
+        self._observe(method, url, started, True, response.status_code, "")
+        return response
+
+    def _observe(self, method, url, started, ok, status, message):
+        """Tell :attr:`observer` of one call; never fails the call."""
+        if self.observer is None:
+            return
+        path = urlsplit(url).path
+        self.observer(
+            Call(
+                ok=ok,
+                status=status or 0,
+                kind=call_kind(ok, status, message),
+                summary=self.redact(f"{method} {path}")[:200],
+                message=self.redact(message)[:200],
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
+        )
+
+    def _exchange(self, method, url, **kwargs):
+        """The call itself, to a checked destination (:meth:`request`)."""
         timeout = clamp_timeout(self.config.timeout)
         deadline = time.monotonic() + CONNECT_TIMEOUT + 2 * timeout
         try:

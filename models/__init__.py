@@ -10,6 +10,8 @@ from . import stock_channel_dropship
 from . import stock_channel_shopify
 from . import stock_channel_amazon
 from . import stock_channel_jobs
+from . import stock_channel_breaker
+from . import stock_channel_controls
 from . import stock_channel_threepl
 from . import stock_channel_threepl_owned_mixin
 from . import stock_channel_threepl_event
@@ -46,6 +48,8 @@ from . import stock_channel_reconciliation
 from . import stock_channel_order_pull
 from . import stock_channel_order_refusal
 from . import stock_channel_health
+from . import stock_channel_call
+from . import stock_channel_breaker_state
 from . import stock_channel_return_health
 from . import stock_channel_anomaly
 from . import stock_channel_listing_anomaly

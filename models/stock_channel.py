@@ -10,6 +10,7 @@ from ..adapters.base import (
     ChannelConfig,
     get_adapter,
 )
+from ..services import breaker
 from ..services.sandbox import SandboxShelf
 from .stock_channel_secret_mixin import MANAGER_GROUP
 
@@ -401,4 +402,8 @@ class StockChannel(models.Model):
         self.ensure_one()
         if self.adapter == "sandbox":
             session = SandboxShelf(self)
-        return get_adapter(self._adapter_config(), session)
+        adapter = get_adapter(self._adapter_config(), session)
+        if self._origin.id:
+            # Every call's outcome counts for the channel's circuit breaker.
+            adapter.observer = breaker.Recorder(self)
+        return adapter

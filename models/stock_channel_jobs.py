@@ -1,4 +1,5 @@
 import logging
+import uuid
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -11,7 +12,7 @@ from ..adapters.base import (
     PermanentError,
     TransientError,
 )
-from ..services import jobs, publication_guard
+from ..services import breaker, jobs, publication_guard
 from ..services.publisher import FEED_POLL_SECONDS, PublicationFailed, Publisher
 
 _logger = logging.getLogger(__name__)
@@ -54,6 +55,17 @@ class StockChannelJobs(models.Model):
         # Sync managers only read them). Narrow: exactly the failed jobs of
         # the channels this manager just read through the record rules.
         failed.sudo().requeue()
+        for channel in self:
+            count = len(
+                failed.filtered(lambda job, c=channel: job.stock_channel_id == c)
+            )
+            channel._post_control(
+                self.env._(
+                    "Retry Failed by %(user)s: %(count)s failed job(s) requeued.",
+                    user=self.env.user.name,
+                    count=count,
+                )
+            )
         return self._notify(self.env._("%s failed job(s) requeued.", len(failed)))
 
     def _job_identity_keys(self):
@@ -73,8 +85,9 @@ class StockChannelJobs(models.Model):
     @api.model
     def _schedule_publication(self, channel_ids):
         """After marking: real-time channels publish after their debounce;
-        batch channels wait for the batch cron. Reads the channels in SQL:
-        the stock user who triggered the change needs no channel rights."""
+        batch channels wait for the batch cron, paused ones for Resume.
+        Reads the channels in SQL: the stock user who triggered the change
+        needs no channel rights."""
         if not channel_ids:
             return
         self.env.cr.execute(
@@ -82,6 +95,7 @@ class StockChannelJobs(models.Model):
                 """
                 SELECT id FROM stock_channel
                  WHERE id = ANY(%s) AND active AND sync_mode = 'realtime'
+                   AND publication_paused IS NOT TRUE
                 """,
                 list(channel_ids),
             )
@@ -103,18 +117,45 @@ class StockChannelJobs(models.Model):
         )
 
     def _publish_pending(self, force=False):
-        """Job: send the pending listings' quantities to the channel."""
+        """Job: send the pending listings' quantities to the channel. Paused,
+        or with its circuit breaker open, it ends at once without calling
+        the marketplace: the listings stay pending (``services/breaker.py``)."""
         self.ensure_one()
-        job_uuid = self.env.context.get("job_uuid")
+        job_uuid = self.env.context.get("job_uuid") or str(uuid.uuid4())
+        if self.publication_paused:
+            return self.env._(
+                "Publication paused: nothing sent, %s listing(s) stay pending.",
+                self.pending_listing_count,
+            )
+        hold, probing = breaker.gate(self, job_uuid)
+        if hold:
+            # The probe goes out once the wait is over, whoever asks first
+            # (a forced run stays forced: Full Resync, Replay).
+            self._enqueue_publication(delay=_seconds_until(hold.retry_at), force=force)
+            return hold.message
         try:
-            return Publisher(self, job_uuid).run(force=force)
+            result = Publisher(self, job_uuid).run(force=force)
         except TransientError as exc:
+            hold, _probing = breaker.gate(self, job_uuid, fresh=True)
+            if hold:
+                # Opened by this failure (or the probe failed): wait for the
+                # probe without using up a try, instead of burning retries.
+                raise RetryableJobError(
+                    hold.message,
+                    seconds=_seconds_until(hold.retry_at),
+                    ignore_retry=True,
+                ) from exc
             # A 429's Retry-After wins over the retry pattern's backoff.
             raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
         except PublicationFailed as exc:
             if exc.audit:
                 self._keep_audit(exc.audit)
             raise UserError(str(exc)) from exc
+        if probing:
+            # Still this job's probe if no call decided it (nothing was
+            # sent): the next job may probe at once.
+            breaker.release_probe(self, job_uuid)
+        return result
 
     def _check_listings_feed(self, feed_ref):
         """Job: when the marketplace has processed feed ``feed_ref``, publish
@@ -156,3 +197,8 @@ class StockChannelJobs(models.Model):
         due.write({"last_batch_at": now})
         due.filtered("pending_listing_count")._enqueue_publication(delay=0)
         publication_guard.sweep(self.env)
+
+
+def _seconds_until(moment):
+    """Whole seconds from now until ``moment`` (naive UTC), at least 1."""
+    return max(int((moment - fields.Datetime.now()).total_seconds()) + 1, 1)

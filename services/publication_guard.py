@@ -122,15 +122,17 @@ def _look_again(env, channel_ids, exclude_uuid=None, seen=()):
 
 
 def _without_job(cr, channel_ids, states, exclude_uuid, seen):
-    """Active real-time channels (of ``channel_ids``, None: all) with
-    changes not in ``seen`` and outside a feed being processed, and no
-    publication job in ``states`` but ``exclude_uuid``."""
+    """Active real-time channels (of ``channel_ids``, None: all), not
+    paused (resuming publishes them), with changes not in ``seen`` and
+    outside a feed being processed, and no publication job in ``states``
+    but ``exclude_uuid``."""
     kind = jobs.KINDS["publish"]
     cr.execute(
         SQL(
             """
             SELECT c.id FROM stock_channel c
              WHERE c.active AND c.sync_mode = 'realtime'
+               AND c.publication_paused IS NOT TRUE
                AND (%(all)s OR c.id = ANY(%(channels)s))
                AND EXISTS (
                    SELECT 1 FROM stock_channel_listing_change ch

@@ -33,6 +33,10 @@ class _FeedClient:
 
     request = Adapter.request
     redact = Adapter.redact
+    _exchange = Adapter._exchange
+    _observe = Adapter._observe
+    # A vendor's server has no circuit breaker: nobody observes its calls.
+    observer = None
 
     def __init__(self, config, session):
         self.config = config

@@ -49,3 +49,5 @@ from . import test_supplier_feed_endpoint
 from . import test_drift_causes
 from . import test_anomaly_alerts
 from . import test_digest
+from . import test_circuit_breaker
+from . import test_operator_controls

@@ -77,6 +77,10 @@ class ThreeplAdapter:
     request = Adapter.request
     redact = Adapter.redact
     json_of = Adapter.json_of
+    _exchange = Adapter._exchange
+    _observe = Adapter._observe
+    # A 3PL has no circuit breaker: nobody observes its calls.
+    observer = None
 
     def __init__(self, config, session):
         self.config = config
