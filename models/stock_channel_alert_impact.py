@@ -64,10 +64,13 @@ class StockChannelAlert(models.Model):
                 limit=finding.threshold,
             ),
         }[finding.kind]
+        # Formatted outside the translated call (the term extractor chokes
+        # on an f-string among its arguments).
+        revenue = format(finding.revenue, ".2f")
         impact = _(
             "At risk: %(units)s units, %(revenue)s %(currency)s.",
             units=finding.units,
-            revenue=f"{finding.revenue:.2f}",
+            revenue=revenue,
             currency=channel.company_id.currency_id.name,
         )
         lines = [

@@ -227,12 +227,14 @@ class StockChannelListing(models.Model):
         )
         names = dict(zip(products.ids, products.mapped("display_name"), strict=True))
         parts = sorted(result.kit_parts, key=lambda p: p[0] != result.limiting_id)
+        # Numbers formatted outside the translated call: the term extractor
+        # reads its arguments and chokes on an f-string.
         return "\n".join(
             self.env._(
                 "%(component)s: %(sellable)s sellable, %(per_kit)s per kit",
                 component=names[component_id],
-                sellable=f"{sellable:g}",
-                per_kit=f"{per_kit:g}",
+                sellable=format(sellable, "g"),
+                per_kit=format(per_kit, "g"),
             )
             for component_id, per_kit, sellable in parts
         )
